@@ -1,0 +1,95 @@
+"""The HTTP API (FastAPI, served by uvicorn)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import uuid
+
+import redis
+from fastapi import Body, FastAPI, HTTPException
+from fastapi.responses import JSONResponse
+
+from . import cache, db, jobs, readiness
+from .settings import Settings
+
+app = FastAPI(title="stackyard reference API")
+
+
+@functools.cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@functools.cache
+def store() -> redis.Redis:
+    return redis.Redis.from_url(settings().redis_url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def check_broker() -> None:
+    from .worker import celery_app
+
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=2)
+
+
+@app.get("/health")
+def health() -> dict:
+    """Liveness: answers while the process serves HTTP; touches nothing else."""
+    return {"status": "ok"}
+
+
+@app.get("/ready")
+def ready() -> JSONResponse:
+    ok, checks = readiness.run_checks(
+        {"postgres": db.ping, "redis": lambda: store().ping(), "broker": check_broker}
+    )
+    if ok:
+        return JSONResponse({"status": "ready", "checks": checks})
+    failed = [name for name, result in checks.items() if result != "ok"]
+    return JSONResponse(
+        {"status": "unavailable", "failed": failed, "checks": checks}, status_code=503
+    )
+
+
+@app.post("/jobs", status_code=202)
+def create_job(body: dict = Body(...)) -> dict:
+    from .worker import compute
+
+    try:
+        payload = jobs.validate(body)
+    except jobs.InvalidJob as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    job_id = str(uuid.uuid4())
+    db.create_job(job_id, json.dumps(payload))
+    compute.apply_async(args=[job_id], task_id=job_id)
+    return {"id": job_id, "status": "queued"}
+
+
+@app.get("/jobs/{job_id}")
+def read_job(job_id: uuid.UUID) -> dict:
+    row = db.get_job(str(job_id))
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no job {job_id}")
+    for key in ("created_at", "finished_at"):
+        if row[key] is not None:
+            row[key] = row[key].isoformat()
+    return row
+
+
+@app.get("/items/{key}")
+def read_item(key: str) -> dict:
+    item, cached = cache.read_through(store(), key, db.load_item, settings().cache_ttl)
+    if item is None:
+        raise HTTPException(status_code=404, detail=f"no item {key!r}")
+    return {**item, "cached": cached}
+
+
+@app.put("/items/{key}")
+def write_item(key: str, body: dict = Body(...)) -> dict:
+    value = body.get("value")
+    if not isinstance(value, str):
+        raise HTTPException(status_code=422, detail="'value' must be a string")
+    # No cache write here: the trigger's NOTIFY makes the listener drop the old copy.
+    db.upsert_item(key, value)
+    return {"key": key, "value": value}

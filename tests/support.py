@@ -1,0 +1,138 @@
+"""Test helpers for the integration tier: a compose project of the reference
+stack under a unique name, plain HTTP calls, and polling with a deadline.
+
+Only 127.0.0.1 published ports are used; every project is torn down by the
+test that made it (down -v in a finally)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tests.conftest import ROOT
+
+ENV_FILES = {"dev": ["env/dev.env"], "staging": ["env/staging.env"], "prod": ["env/prod.env"]}
+COMPOSE_FILES = {
+    "dev": ["compose/compose.yaml", "compose/compose.dev.yaml"],
+    "staging": ["compose/compose.yaml", "compose/compose.prod.yaml", "compose/compose.staging.yaml"],
+    "prod": ["compose/compose.yaml", "compose/compose.prod.yaml"],
+}
+# Throwaway secrets for test stacks of staging and prod (never a real value).
+TEST_SECRETS = {"POSTGRES_PASSWORD": "test-" + uuid.uuid4().hex, "REDIS_PASSWORD": "test-" + uuid.uuid4().hex}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique_project(prefix: str) -> str:
+    return f"sy-test-{prefix}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Stack:
+    """One compose project of the reference stack, driven with plain `docker compose`."""
+
+    env: str
+    project: str
+    ports: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def make(cls, env: str, prefix: str) -> Stack:
+        names = ["API_PORT", "DB_PORT", "REDIS_PORT"] if env == "dev" else ["HTTP_PORT", "HTTPS_PORT"]
+        return cls(env=env, project=unique_project(prefix), ports={n: free_port() for n in names})
+
+    def argv(self, *args: str) -> list[str]:
+        argv = ["docker", "compose", "-p", self.project]
+        for f in COMPOSE_FILES[self.env]:
+            argv += ["-f", str(ROOT / f)]
+        for f in ENV_FILES[self.env]:
+            argv += ["--env-file", str(ROOT / f)]
+        return argv + list(args)
+
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({k: str(v) for k, v in self.ports.items()})
+        if self.env != "dev":
+            env.update(TEST_SECRETS)
+            env["PUBLISH_ADDRESS"] = "127.0.0.1"
+        return env
+
+    def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            self.argv(*args), env=self.environ(), capture_output=True, text=True, timeout=timeout
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"docker compose {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+                + self.logs_tail()
+            )
+        return proc
+
+    def logs_tail(self, n: int = 40) -> str:
+        proc = subprocess.run(
+            self.argv("logs", "--no-color", "--tail", str(n)),
+            env=self.environ(), capture_output=True, text=True, timeout=60,
+        )
+        return "\n--- last log lines ---\n" + proc.stdout + proc.stderr
+
+    def down(self, volumes: bool = True) -> None:
+        args = ["down", "--remove-orphans", "-t", "5"] + (["-v"] if volumes else [])
+        self.compose(*args, check=False, timeout=180)
+
+    def container_id(self, service: str) -> str:
+        return self.compose("ps", "-q", service).stdout.strip()
+
+    @property
+    def base_url(self) -> str:
+        if self.env == "dev":
+            return f"http://127.0.0.1:{self.ports['API_PORT']}"
+        return f"https://127.0.0.1:{self.ports['HTTPS_PORT']}"
+
+
+_INSECURE = ssl.create_default_context()
+# Caddy's internal CA is not in the test machine's trust store.
+_INSECURE.check_hostname = False
+_INSECURE.verify_mode = ssl.CERT_NONE
+
+
+def http(method: str, url: str, body: dict | None = None, timeout: float = 5) -> tuple[int, dict]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"content-type": "application/json"}
+    if url.startswith("https://127.0.0.1:"):
+        # Caddy routes by Host: the site is "localhost" (SITE_ADDRESS's default);
+        # an unmatched host gets an empty 200.
+        headers["host"] = "localhost"
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=_INSECURE) as resp:
+            return resp.status, json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.2, what: str = "condition"):
+    """Poll until predicate() is truthy; return its value or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = predicate()
+        except (OSError, urllib.error.URLError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last: {last!r}")
