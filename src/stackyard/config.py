@@ -1,0 +1,157 @@
+"""The project's layout: conventions first, `[tool.stackyard]` for the rest.
+
+Conventions: `compose/compose.yaml` + `compose/compose.<env>.yaml` for each
+environment, env files in `env/`. `[tool.stackyard]` in pyproject.toml can name
+environments, their files, profiles, URL and health path, and the project name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import pathlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+TOP_KEYS = {"name": str, "compose_dir": str, "env_dir": str, "default_env": str, "environments": dict}
+ENV_KEYS = {
+    "files": list,  # compose files, relative to compose_dir, merged in order
+    "profiles": list,  # compose profiles enabled for this environment
+    "project": str,  # compose project name (default: <name>-<env>)
+    "url": str,  # public URL of the app in this environment
+    "entry": str,  # service whose published port is the app's URL when `url` is not set
+    "health_path": str,  # path of the health endpoint under the URL
+    "protected": bool,  # data removal needs a second explicit flag (default: true for prod)
+}
+ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    files: tuple[pathlib.Path, ...]
+    env_files: tuple[pathlib.Path, ...]
+    project: str
+    profiles: tuple[str, ...] = ()
+    url: str | None = None
+    entry: str | None = None
+    health_path: str = "/health"
+    protected: bool = False
+
+
+@dataclass(frozen=True)
+class Project:
+    root: pathlib.Path
+    name: str
+    compose_dir: pathlib.Path
+    env_dir: pathlib.Path
+    default_env: str
+    environments: dict[str, Environment] = field(default_factory=dict)
+
+    def environment(self, name: str | None) -> Environment:
+        """The named environment (or STACKYARD_ENV, or the default); an unknown one is an error."""
+        name = name or os.environ.get("STACKYARD_ENV") or self.default_env
+        if name not in self.environments:
+            known = ", ".join(sorted(self.environments)) or "none"
+            raise ConfigError(
+                f"unknown environment {name!r}",
+                f"known: {known} (add compose/compose.{name}.yaml or [tool.stackyard.environments.{name}])",
+            )
+        env = self.environments[name]
+        # A whole-project override, for tests and CI that need a unique name.
+        if os.environ.get("STACKYARD_PROJECT"):
+            env = dataclasses.replace(env, project=os.environ["STACKYARD_PROJECT"])
+        return env
+
+
+def find_root(start: pathlib.Path | None = None) -> pathlib.Path:
+    """The nearest directory upwards with a pyproject.toml or compose/compose.yaml."""
+    here = (start or pathlib.Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").is_file() or (d / "compose" / "compose.yaml").is_file():
+            return d
+    raise ConfigError(f"no stackyard project found from {here}", "run inside a directory with pyproject.toml")
+
+
+def load(root: pathlib.Path | None = None) -> Project:
+    root = root or find_root()
+    settings = _read_settings(root / "pyproject.toml")
+    return build(root, settings)
+
+
+def _read_settings(path: pathlib.Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path.name}: {exc}", "fix the TOML syntax") from exc
+    return data.get("tool", {}).get("stackyard", {})
+
+
+def _check_keys(table: dict, allowed: dict[str, type], where: str) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            near = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(sorted(allowed))}"
+            raise ConfigError(f"pyproject.toml: [{where}] unknown key {key!r}", hint)
+        want = allowed[key]
+        if not isinstance(value, want):
+            raise ConfigError(
+                f"pyproject.toml: [{where}] {key} must be a {_type_name(want)}, not {_type_name(type(value))}"
+            )
+        if want is list and not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"pyproject.toml: [{where}] {key} must be a list of strings")
+
+
+def _type_name(t: type) -> str:
+    return {str: "string", list: "list", dict: "table", bool: "boolean", int: "integer"}.get(t, t.__name__)
+
+
+def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
+    """The Project from [tool.stackyard] settings and what is on disk (pure but for listing files)."""
+    _check_keys(settings, TOP_KEYS, "tool.stackyard")
+    name = settings.get("name", root.name)
+    compose_dir = root / settings.get("compose_dir", "compose")
+    env_dir = root / settings.get("env_dir", "env")
+    configured: dict[str, dict] = settings.get("environments", {})
+
+    names = set(configured)
+    if compose_dir.is_dir():
+        for f in compose_dir.glob("compose.*.yaml"):
+            names.add(f.name[len("compose.") : -len(".yaml")])
+    environments = {}
+    for env_name in sorted(names):
+        where = f"tool.stackyard.environments.{env_name}"
+        table = configured.get(env_name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"pyproject.toml: [{where}] must be a table")
+        if not ENV_NAME.match(env_name):
+            raise ConfigError(f"pyproject.toml: environment name {env_name!r} must match {ENV_NAME.pattern}")
+        _check_keys(table, ENV_KEYS, where)
+        files = table.get("files") or ["compose.yaml", f"compose.{env_name}.yaml"]
+        environments[env_name] = Environment(
+            name=env_name,
+            files=tuple(compose_dir / f for f in files),
+            env_files=env_files(env_dir, env_name),
+            project=table.get("project") or f"{name}-{env_name}",
+            profiles=tuple(table.get("profiles", ())),
+            url=table.get("url"),
+            entry=table.get("entry"),
+            health_path=table.get("health_path", "/health"),
+            protected=table.get("protected", env_name == "prod"),
+        )
+    default_env = settings.get("default_env", "dev")
+    return Project(root, name, compose_dir, env_dir, default_env, environments)
+
+
+def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:
+    """The env files Compose reads for an environment, lowest precedence first;
+    only those that exist (a missing local file is normal)."""
+    candidates = [env_dir / "base.env", env_dir / f"{env_name}.env", env_dir / f"{env_name}.local.env"]
+    return tuple(p for p in candidates if p.is_file())

@@ -1,0 +1,144 @@
+"""The one place that runs commands: echoes the quoted line, honours dry-run,
+and raises CommandError (argv, exit code, stderr) on failure."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal, TextIO
+
+from .command import Command
+from .errors import CommandError, Interrupted, StackyardError
+
+Mode = Literal["capture", "stream", "interactive"]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Runner:
+    """Run Commands.
+
+    - capture: output collected, nothing shown (state queries).
+    - stream: output shown as it comes; stderr is also kept for the error.
+    - interactive: stdin/stdout/stderr are the terminal's (exec, shell).
+    """
+
+    def __init__(self, dry: bool = False, echo: bool = True, out: TextIO | None = None):
+        self.dry = dry
+        self.echo = echo
+        self.out = out or sys.stderr
+
+    def _announce(self, cmd: Command) -> None:
+        if self.echo or self.dry:
+            prefix = "[dry-run] $ " if self.dry else "$ "
+            print(prefix + str(cmd), file=self.out, flush=True)
+
+    def _env(self, cmd: Command) -> dict[str, str] | None:
+        return {**os.environ, **cmd.env} if cmd.env else None
+
+    def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False) -> Result:
+        """Run cmd; with check, a non-zero exit raises CommandError."""
+        if not quiet or self.dry:
+            self._announce(cmd)
+        if self.dry:
+            return Result(0)
+        try:
+            if mode == "capture":
+                proc = subprocess.run(
+                    cmd.argv, env=self._env(cmd), cwd=cmd.cwd, capture_output=True, text=True,
+                    stdin=subprocess.DEVNULL,
+                )
+                result = Result(proc.returncode, proc.stdout, proc.stderr)
+            elif mode == "interactive":
+                proc = subprocess.run(cmd.argv, env=self._env(cmd), cwd=cmd.cwd)
+                result = Result(proc.returncode)
+            else:
+                result = self._stream(cmd)
+        except FileNotFoundError as exc:
+            raise StackyardError(
+                f"{cmd.argv[0]} not found on PATH", "install Docker (with the Compose v2 plugin)"
+            ) from exc
+        except KeyboardInterrupt as exc:
+            raise Interrupted() from exc
+        if check and not result.ok:
+            raise CommandError(cmd.argv, result.returncode, result.stderr, result.stdout)
+        return result
+
+    def _stream(self, cmd: Command) -> Result:
+        # stdout passes straight through; stderr is copied to ours and kept,
+        # so that a failure can be explained from it.
+        proc = subprocess.Popen(
+            cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.DEVNULL, bufsize=1,
+        )
+        kept: list[str] = []
+
+        def pump() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                kept.append(line)
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+        t.join(timeout=5)
+        return Result(code, "", "".join(kept))
+
+    def lines(self, cmd: Command, keep: Callable[[str], bool] | None = None) -> Iterator[str]:
+        """Yield cmd's stdout line by line (a long-running stream, e.g. logs -f).
+        Ctrl-C stops the child and raises Interrupted; a failure raises CommandError."""
+        self._announce(cmd)
+        if self.dry:
+            return
+        try:
+            proc = subprocess.Popen(
+                cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True, errors="replace", stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError as exc:
+            raise StackyardError(f"{cmd.argv[0]} not found on PATH", "install Docker") from exc
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if keep is None or keep(line):
+                    yield line
+            code = proc.wait()
+        except KeyboardInterrupt as exc:
+            _stop(proc)
+            raise Interrupted() from exc
+        finally:
+            if proc.poll() is None:
+                _stop(proc)
+        if code != 0:
+            raise CommandError(cmd.argv, code, proc.stderr.read() if proc.stderr else "")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End a child that Ctrl-C may already have reached (same process group)."""
+    try:
+        proc.terminate()
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+        proc.kill()

@@ -1,0 +1,66 @@
+"""What every operation works with: the project, one environment, a runner,
+and where to print. Failed compose calls come out as one explained error."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from . import compose, diagnose, state
+from .command import Command
+from .config import Environment, Project
+from .errors import CommandError, StackyardError
+from .runner import Mode, Result, Runner
+
+
+@dataclass
+class Session:
+    project: Project
+    env: Environment
+    runner: Runner
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+    def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False) -> Result:
+        try:
+            return self.runner.run(cmd, mode=mode, check=check, quiet=quiet)
+        except CommandError as err:
+            raise self.explain(err) from err
+
+    def explain(self, err: CommandError) -> StackyardError:
+        """The clearest error for a failed call; the raw one if nothing better is known."""
+        known = diagnose.explain(err, files=self.env.files)
+        if known is not None:
+            return known
+        text = err.stderr + err.stdout
+        if "port is already allocated" in text or "address already in use" in text or "no such service" in text:
+            cfg = self._config_quietly()
+            return diagnose.explain(err, state.published_ports(cfg), state.services(cfg), self.env.files) or err
+        return err
+
+    def _config_quietly(self) -> dict:
+        try:
+            res = self.runner.run(compose.config_json(self.env), quiet=True)
+        except StackyardError:
+            return {"services": {}}
+        return state.parse_config(res.stdout)
+
+    def config(self) -> dict:
+        """The merged, interpolated compose config of this environment."""
+        return state.parse_config(self.run(compose.config_json(self.env), quiet=True).stdout)
+
+    def containers(self) -> list[state.Container]:
+        return state.parse_ps(self.run(compose.ps_json(self.env), quiet=True).stdout)
+
+    def check_services(self, services: Sequence[str]) -> None:
+        """An unknown service name is an error that lists the known ones."""
+        if not services or self.runner.dry:
+            return
+        known = self.run(compose.config_services(self.env), quiet=True).stdout.split()
+        for name in services:
+            if name not in known:
+                raise diagnose.unknown_service(name, sorted(known))
+
+    def print(self, text: str = "") -> None:
+        print(text, file=self.out, flush=True)

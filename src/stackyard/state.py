@@ -1,0 +1,94 @@
+"""Reading Compose's JSON: `ps --format json` (JSON Lines since Compose 2.21,
+a JSON array before) and `config --format json`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .errors import StackyardError
+
+# Container ports that are HTTP(S) by convention: shown as URLs in tables.
+HTTP_PORTS = {80, 3000, 5000, 5555, 8000, 8080, 8888, 9000}
+HTTPS_PORTS = {443, 8443}
+
+
+@dataclass(frozen=True)
+class Port:
+    service: str
+    host_ip: str
+    published: int
+    target: int
+    protocol: str = "tcp"
+
+    def url(self) -> str:
+        host = self.host_ip if self.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if self.target in HTTPS_PORTS:
+            return f"https://{host}:{self.published}"
+        if self.target in HTTP_PORTS:
+            return f"http://{host}:{self.published}"
+        return f"{host}:{self.published}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    service: str
+    state: str  # running, exited, restarting, created, ...
+    health: str  # healthy, unhealthy, starting, or "" when there is no check
+    exit_code: int
+    ports: tuple[Port, ...]
+
+    @property
+    def failed(self) -> bool:
+        return self.health == "unhealthy" or self.state in ("restarting", "dead") or (
+            self.state == "exited" and self.exit_code != 0
+        )
+
+
+def parse_ps(text: str) -> list[Container]:
+    text = text.strip()
+    if not text:
+        return []
+    try:
+        rows = json.loads(text) if text.startswith("[") else [json.loads(ln) for ln in text.splitlines() if ln]
+    except json.JSONDecodeError as exc:
+        raise StackyardError(f"could not read `docker compose ps` JSON: {exc}") from exc
+    out = []
+    for r in rows:
+        ports = tuple(
+            Port(r.get("Service", ""), p.get("URL", ""), int(p["PublishedPort"]), int(p.get("TargetPort", 0)),
+                 p.get("Protocol", "tcp"))
+            for p in r.get("Publishers") or []
+            if p.get("PublishedPort")
+        )
+        # Compose lists IPv4 and IPv6 bindings of one port separately.
+        ports = tuple(dict.fromkeys(ports))
+        out.append(Container(
+            name=r.get("Name", ""), service=r.get("Service", ""), state=r.get("State", ""),
+            health=r.get("Health", "") or "", exit_code=int(r.get("ExitCode", 0) or 0), ports=ports,
+        ))
+    return sorted(out, key=lambda c: (c.service, c.name))
+
+
+def parse_config(text: str) -> dict:
+    try:
+        return json.loads(text) if text.strip() else {"services": {}}
+    except json.JSONDecodeError as exc:
+        raise StackyardError(f"could not read `docker compose config` JSON: {exc}") from exc
+
+
+def published_ports(config: dict) -> list[Port]:
+    """Host ports a rendered config publishes (ranges and unpublished ports skipped)."""
+    out = []
+    for name, svc in sorted(config.get("services", {}).items()):
+        for p in svc.get("ports", []) or []:
+            published = str(p.get("published") or "")
+            if published.isdigit():
+                out.append(Port(name, p.get("host_ip", "") or "", int(published), int(p.get("target", 0)),
+                                p.get("protocol", "tcp")))
+    return out
+
+
+def services(config: dict) -> list[str]:
+    return sorted(config.get("services", {}))

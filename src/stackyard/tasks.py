@@ -1,0 +1,149 @@
+"""The Invoke tasks: adapters that parse options and call one package function.
+
+Heavy modules are imported inside the task bodies so that `inv --list` stays fast.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+from invoke import Collection, task
+
+from .errors import adapter
+
+ENV_HELP = "environment (default: $STACKYARD_ENV or dev)"
+VERBOSE_HELP = "show the traceback of an error"
+SERVICES_HELP = "services, comma-separated (default: all)"
+
+
+def session(c, env):
+    """The Session for a task: project config, environment, a runner honouring `inv --dry`."""
+    from . import config
+    from .runner import Runner
+    from .session import Session
+
+    project = config.load()
+    return Session(project, project.environment(env), Runner(dry=bool(c.config.run.dry)))
+
+
+def split(services: str | None) -> list[str]:
+    return [s for s in (services or "").replace(" ", ",").split(",") if s]
+
+
+def remainder(c) -> list[str]:
+    """Words after `--`, with their quoting: Invoke joins them into one string."""
+    if "--" in sys.argv:
+        return sys.argv[sys.argv.index("--") + 1 :]
+    return shlex.split(c.remainder or "")
+
+
+@task(help={"env": ENV_HELP, "timeout": "seconds to wait for health (default 180)", "verbose": VERBOSE_HELP})
+@adapter
+def dev(c, env=None, timeout=180, verbose=False):
+    """Build what changed, start the stack, wait until healthy, print its URLs."""
+    from . import stack
+
+    stack.up(session(c, env), build=True, timeout=int(timeout))
+
+
+@task(positional=["services"], help={"services": SERVICES_HELP, "env": ENV_HELP, "no_build": "skip the build",
+                                     "timeout": "seconds to wait for health", "verbose": VERBOSE_HELP})
+@adapter
+def up(c, services=None, env=None, no_build=False, timeout=180, verbose=False):
+    """Start an environment (or some services) detached, and wait until healthy."""
+    from . import stack
+
+    stack.up(session(c, env), split(services), build=not no_build, timeout=int(timeout))
+
+
+@task(help={"env": ENV_HELP, "volumes": "also delete the named volumes (the data)",
+            "confirm_data_loss": "second flag needed with --volumes on a protected env (prod)",
+            "verbose": VERBOSE_HELP})
+@adapter
+def down(c, env=None, volumes=False, confirm_data_loss=False, verbose=False):
+    """Stop and remove the containers; volumes are kept unless --volumes."""
+    from . import stack
+
+    stack.down(session(c, env), volumes=volumes, confirm_data_loss=confirm_data_loss)
+
+
+@task(name="ps", help={"env": ENV_HELP, "json": "print JSON instead of a table", "verbose": VERBOSE_HELP})
+@adapter
+def ps_(c, env=None, json=False, verbose=False):
+    """Services with state, health and published URLs."""
+    from . import stack
+
+    stack.ps(session(c, env), as_json=json)
+
+
+@task(positional=["services"], help={"services": SERVICES_HELP, "env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def build(c, services=None, env=None, verbose=False):
+    """Build the images of the environment (or of some services)."""
+    from . import stack
+
+    stack.build(session(c, env), split(services))
+
+
+@task(positional=["services"], help={"services": SERVICES_HELP, "env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def restart(c, services=None, env=None, verbose=False):
+    """Restart services (all by default)."""
+    from . import stack
+
+    stack.restart(session(c, env), split(services))
+
+
+@task(help={"env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def config(c, env=None, verbose=False):
+    """Print the merged, rendered compose config of an environment (secrets masked)."""
+    from . import stack
+
+    stack.show_config(session(c, env))
+
+
+@task(positional=["services"], help={
+    "services": SERVICES_HELP, "env": ENV_HELP, "follow": "keep streaming new lines",
+    "since": "only lines since (10m, 1h, or a timestamp)", "tail": "only the last N lines per service",
+    "grep": "only lines containing TEXT (case-insensitive)", "verbose": VERBOSE_HELP})
+@adapter
+def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=None, verbose=False):
+    """One log stream for all services (or some), with timestamps; Ctrl-C ends it."""
+    from . import logs as logs_
+
+    logs_.stream(session(c, env), split(services), follow=follow, since=since,
+                 tail=None if tail is None else int(tail), grep=grep)
+
+
+@task(name="exec", positional=["service"], help={"service": "the service to run in", "env": ENV_HELP,
+                                                 "verbose": VERBOSE_HELP})
+@adapter
+def exec_(c, service, env=None, verbose=False):
+    """Run a command in a service: inv exec SERVICE -- COMMAND [ARGS...]"""
+    from . import execs
+
+    execs.run(session(c, env), service, remainder(c))
+
+
+@task(positional=["service"], help={"service": "the service to open a shell in", "env": ENV_HELP,
+                                    "verbose": VERBOSE_HELP})
+@adapter
+def shell(c, service, env=None, verbose=False):
+    """Open a shell (bash if the image has it, else sh) in a running service."""
+    from . import execs
+
+    execs.shell(session(c, env), service)
+
+
+@task(help={"env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def doctor(c, env=None, verbose=False):
+    """Check the engine, Compose, BuildKit, the environment's host ports and disk space."""
+    from . import doctor as doctor_
+
+    doctor_.run(session(c, env))
+
+
+namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor)
