@@ -66,6 +66,11 @@ def config_json(env: Environment) -> Command:
     return _cmd(env, "config", "--format", "json")
 
 
+def config_json_raw(env: Environment) -> Command:
+    """The merged config before interpolation: shows which variable sets what."""
+    return _cmd(env, "config", "--no-interpolate", "--format", "json")
+
+
 def config_yaml(env: Environment) -> Command:
     return _cmd(env, "config")
 

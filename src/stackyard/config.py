@@ -63,6 +63,13 @@ class Project:
                 f"known: {known} (add compose/compose.{name}.yaml or [tool.stackyard.environments.{name}])",
             )
         env = self.environments[name]
+        for f in env.files:
+            if not f.is_file():
+                raise ConfigError(
+                    f"compose file {f.relative_to(self.root) if f.is_relative_to(self.root) else f} "
+                    f"of environment {name!r} not found",
+                    "create it, or fix `files` in [tool.stackyard.environments." + name + "]",
+                )
         # A whole-project override, for tests and CI that need a unique name.
         if os.environ.get("STACKYARD_PROJECT"):
             env = dataclasses.replace(env, project=os.environ["STACKYARD_PROJECT"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pathlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from .errors import CommandError, ConfigError, StackyardError
 from .state import Port
@@ -28,11 +28,35 @@ _UNHEALTHY = re.compile(r"container (?P<name>[\w.-]+) (is unhealthy|exited \((?P
 _OLD_FLAG = re.compile(r"unknown flag: (--wait|--wait-timeout|--format)")
 
 
+def needs_config(text: str) -> bool:
+    """Whether explaining this failure needs the project's rendered config."""
+    return bool(_PORT_TAKEN.search(text) or _NO_SERVICE.search(text))
+
+
+def port_variables(raw_config: dict) -> dict[tuple[str, int], str]:
+    """(service, target port) -> the variable that sets its published port,
+    read from the config before interpolation ("${API_PORT:-8000}")."""
+    out = {}
+    for name, svc in raw_config.get("services", {}).items():
+        for p in svc.get("ports", []) or []:
+            if isinstance(p, dict):
+                published, target = str(p.get("published", "")), str(p.get("target", ""))
+            else:  # short syntax, as written: "127.0.0.1:${API_PORT:-8000}:8000/tcp"
+                parts = re.split(r":(?![^{]*})", str(p))
+                published, target = (parts[-2] if len(parts) > 1 else ""), parts[-1].split("/")[0]
+            m = re.match(r"\$\{?(\w+)", published)
+            if m and target.isdigit():
+                out[(name, int(target))] = m.group(1)
+    return out
+
+
 def explain(
     err: CommandError,
     ports: Sequence[Port] = (),
     services: Sequence[str] = (),
     files: Sequence[pathlib.Path] = (),
+    holder: Callable[[int], str | None] | None = None,
+    port_vars: dict[tuple[str, int], str] | None = None,
 ) -> StackyardError | None:
     text = err.stderr + "\n" + err.stdout
     if _ENGINE_DOWN.search(text):
@@ -53,11 +77,15 @@ def explain(
     if m:
         port = int(m.group("port") or m.group("port2"))
         ip = m.group("ip") or m.group("ip2") or ""
-        owners = sorted({p.service for p in ports if p.published == port})
-        who = f" (service {', '.join(owners)})" if owners else ""
+        owners = [p for p in ports if p.published == port]
+        who = f" for service {', '.join(sorted({p.service for p in owners}))}" if owners else ""
+        held = holder(port) if holder else None
+        by = f" by {held}" if held else ""
+        variables = sorted({v for p in owners if (v := (port_vars or {}).get((p.service, p.target)))})
+        fix = f"set {variables[0]} to a free port" if variables else "publish another port"
         return StackyardError(
-            f"host port {port}{' on ' + ip if ip else ''}{who} is already in use",
-            "stop what holds it or publish another port (see .env.example); `inv doctor` lists the ports",
+            f"host port {port}{' on ' + ip if ip else ''}{who} is already taken{by}",
+            f"stop what holds it, or {fix}; `inv doctor` checks every port",
         )
     stopped = not_running(text)
     if stopped:
@@ -85,13 +113,21 @@ def yaml_error(files: Sequence[pathlib.Path]) -> ConfigError | None:
         try:
             yaml.safe_load(f.read_text())
         except FileNotFoundError:
-            return ConfigError(f"{f}: compose file not found")
+            return ConfigError(f"{_short(f)}: compose file not found")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
-            where = f"{f}:{mark.line + 1}" if mark else str(f)
+            where = f"{_short(f)}:{mark.line + 1}" if mark else _short(f)
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
             return ConfigError(f"{where}: {problem}", "fix the YAML")
     return None
+
+
+def _short(path: pathlib.Path) -> str:
+    """A path relative to the current directory when it is under it."""
+    try:
+        return str(path.resolve().relative_to(pathlib.Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def failed_containers(stderr: str) -> list[str]:

@@ -85,7 +85,9 @@ def adapter(func: F) -> F:
 
         try:
             return func(c, *args, **kwargs)
-        except (StackyardError, KeyboardInterrupt) as exc:
+        except Exit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place errors become a line
             raise Exit(code=report(exc, verbose=bool(kwargs.get("verbose")))) from None
 
     return wrapper  # type: ignore[return-value]

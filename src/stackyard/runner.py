@@ -4,6 +4,7 @@ and raises CommandError (argv, exit code, stderr) on failure."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -78,8 +79,11 @@ class Runner:
         return result
 
     def _stream(self, cmd: Command) -> Result:
-        # stdout passes straight through; stderr is copied to ours and kept,
-        # so that a failure can be explained from it.
+        """Show the output as it comes and keep stderr for the error message.
+        On a terminal the child gets a pseudo-terminal, so Compose draws its
+        live progress instead of one line per event."""
+        if _isatty(sys.stderr):
+            return self._stream_pty(cmd)
         proc = subprocess.Popen(
             cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stderr=subprocess.PIPE, text=True,
             stdin=subprocess.DEVNULL, bufsize=1,
@@ -102,6 +106,36 @@ class Runner:
             raise
         t.join(timeout=5)
         return Result(code, "", "".join(kept))
+
+    def _stream_pty(self, cmd: Command) -> Result:
+        import pty
+
+        primary, secondary = pty.openpty()
+        _copy_window_size(sys.stderr.fileno(), secondary)
+        proc = subprocess.Popen(
+            cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stdin=subprocess.DEVNULL,
+            stdout=secondary, stderr=secondary, close_fds=True,
+        )
+        os.close(secondary)
+        kept = bytearray()
+        try:
+            while True:
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                kept += chunk
+                os.write(sys.stderr.fileno(), chunk)
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+        finally:
+            os.close(primary)
+        text = ANSI.sub("", kept.decode(errors="replace")).replace("\r", "\n")
+        return Result(code, "", text)
 
     def lines(self, cmd: Command, keep: Callable[[str], bool] | None = None) -> Iterator[str]:
         """Yield cmd's stdout line by line (a long-running stream, e.g. logs -f).
@@ -130,6 +164,27 @@ class Runner:
                 _stop(proc)
         if code != 0:
             raise CommandError(cmd.argv, code, proc.stderr.read() if proc.stderr else "")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _copy_window_size(src_fd: int, dst_fd: int) -> None:
+    try:
+        import fcntl
+        import termios
+
+        size = fcntl.ioctl(src_fd, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst_fd, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
 
 
 def _stop(proc: subprocess.Popen) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from . import compose, diagnose, state
+from . import compose, diagnose, ports, state
 from .command import Command
 from .config import Environment, Project
 from .errors import CommandError, StackyardError
@@ -30,18 +30,22 @@ class Session:
 
     def explain(self, err: CommandError) -> StackyardError:
         """The clearest error for a failed call; the raw one if nothing better is known."""
-        known = diagnose.explain(err, files=self.env.files)
-        if known is not None:
-            return known
         text = err.stderr + err.stdout
-        if "port is already allocated" in text or "address already in use" in text or "no such service" in text:
+        if diagnose.needs_config(text):
             cfg = self._config_quietly()
-            return diagnose.explain(err, state.published_ports(cfg), state.services(cfg), self.env.files) or err
-        return err
+            raw = self._config_quietly(interpolate=False)
+            return diagnose.explain(
+                err, state.published_ports(cfg), state.services(cfg), self.env.files,
+                holder=ports.holder, port_vars=diagnose.port_variables(raw),
+            ) or err
+        return diagnose.explain(err, files=self.env.files) or err
 
-    def _config_quietly(self) -> dict:
+    def _config_quietly(self, interpolate: bool = True) -> dict:
+        cmd = compose.config_json(self.env)
+        if not interpolate:
+            cmd = compose.config_json_raw(self.env)
         try:
-            res = self.runner.run(compose.config_json(self.env), quiet=True)
+            res = self.runner.run(cmd, quiet=True)
         except StackyardError:
             return {"services": {}}
         return state.parse_config(res.stdout)

@@ -27,9 +27,9 @@ def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout:
 
 def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardError:
     """Name the service that failed and show its last log lines."""
-    known = diagnose.explain(err, files=s.env.files)
-    if known is not None and "port" not in str(known):
-        return known
+    explained = s.explain(err)
+    if explained is not err:  # a known cause: engine down, port taken, bad file...
+        return explained
     try:
         containers = s.containers()
     except StackyardError:

@@ -63,12 +63,21 @@ def parse_ps(text: str) -> list[Container]:
             if p.get("PublishedPort")
         )
         # Compose lists IPv4 and IPv6 bindings of one port separately.
-        ports = tuple(dict.fromkeys(ports))
+        ports = _unique(ports)
         out.append(Container(
             name=r.get("Name", ""), service=r.get("Service", ""), state=r.get("State", ""),
             health=r.get("Health", "") or "", exit_code=int(r.get("ExitCode", 0) or 0), ports=ports,
         ))
     return sorted(out, key=lambda c: (c.service, c.name))
+
+
+def _unique(ports: tuple[Port, ...]) -> tuple[Port, ...]:
+    """One Port per binding: "0.0.0.0" and "::" (any address) count as one."""
+    seen: dict[tuple, Port] = {}
+    for p in ports:
+        host = "" if p.host_ip in ("", "0.0.0.0", "::") else p.host_ip
+        seen.setdefault((host, p.published, p.target, p.protocol), p)
+    return tuple(seen.values())
 
 
 def parse_config(text: str) -> dict:

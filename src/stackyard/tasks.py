@@ -14,6 +14,8 @@ from .errors import adapter
 
 ENV_HELP = "environment (default: $STACKYARD_ENV or dev)"
 VERBOSE_HELP = "show the traceback of an error"
+# Invoke takes every bare word as a task name, so services come as a flag:
+# `inv logs -s api,worker`.
 SERVICES_HELP = "services, comma-separated (default: all)"
 
 
@@ -47,7 +49,7 @@ def dev(c, env=None, timeout=180, verbose=False):
     stack.up(session(c, env), build=True, timeout=int(timeout))
 
 
-@task(positional=["services"], help={"services": SERVICES_HELP, "env": ENV_HELP, "no_build": "skip the build",
+@task(help={"services": SERVICES_HELP, "env": ENV_HELP, "no_build": "skip the build",
                                      "timeout": "seconds to wait for health", "verbose": VERBOSE_HELP})
 @adapter
 def up(c, services=None, env=None, no_build=False, timeout=180, verbose=False):
@@ -77,7 +79,7 @@ def ps_(c, env=None, json=False, verbose=False):
     stack.ps(session(c, env), as_json=json)
 
 
-@task(positional=["services"], help={"services": SERVICES_HELP, "env": ENV_HELP, "verbose": VERBOSE_HELP})
+@task(help={"services": SERVICES_HELP, "env": ENV_HELP, "verbose": VERBOSE_HELP})
 @adapter
 def build(c, services=None, env=None, verbose=False):
     """Build the images of the environment (or of some services)."""
@@ -86,7 +88,7 @@ def build(c, services=None, env=None, verbose=False):
     stack.build(session(c, env), split(services))
 
 
-@task(positional=["services"], help={"services": SERVICES_HELP, "env": ENV_HELP, "verbose": VERBOSE_HELP})
+@task(help={"services": SERVICES_HELP, "env": ENV_HELP, "verbose": VERBOSE_HELP})
 @adapter
 def restart(c, services=None, env=None, verbose=False):
     """Restart services (all by default)."""
@@ -104,7 +106,7 @@ def config(c, env=None, verbose=False):
     stack.show_config(session(c, env))
 
 
-@task(positional=["services"], help={
+@task(help={
     "services": SERVICES_HELP, "env": ENV_HELP, "follow": "keep streaming new lines",
     "since": "only lines since (10m, 1h, or a timestamp)", "tail": "only the last N lines per service",
     "grep": "only lines containing TEXT (case-insensitive)", "verbose": VERBOSE_HELP})
