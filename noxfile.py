@@ -1,4 +1,6 @@
-"""Nox sessions: `nox` runs the default set (the README's test command)."""
+"""Nox sessions. `nox` runs the default set: the README's test command.
+
+`nox -l` lists them; slow ones run alone with `nox -s NAME`."""
 
 import nox
 
@@ -10,13 +12,20 @@ TEST_DEPS = ["-e", ".[test]"]
 
 @nox.session(python="3.11")
 def unit(session: nox.Session) -> None:
-    """Unit and adapter tests: no Docker needed, a few seconds."""
+    """Unit and adapter tests: argv, plans, parsing, messages; no Docker, seconds."""
     session.install(*TEST_DEPS)
     session.run("pytest", "-m", "not integration", *session.posargs)
 
 
 @nox.session(python="3.11")
 def integration(session: nox.Session) -> None:
-    """Integration tests against a real Docker engine (builds and runs the reference stack)."""
+    """Integration tests on a real Docker engine: the reference stack and the tasks."""
     session.install(*TEST_DEPS)
     session.run("pytest", "-m", "integration", *session.posargs)
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Speed targets against raw `docker compose`, measured in the same run (not in the default set)."""
+    session.install("-e", ".")
+    session.run("python", "bench/run.py", *session.posargs)

@@ -8,7 +8,6 @@ environments, their files, profiles, URL and health path, and the project name.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 import pathlib
 import re
@@ -104,6 +103,8 @@ def _read_settings(path: pathlib.Path) -> dict[str, Any]:
 def _check_keys(table: dict, allowed: dict[str, type], where: str) -> None:
     for key, value in table.items():
         if key not in allowed:
+            import difflib
+
             near = difflib.get_close_matches(key, list(allowed), n=1)
             hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(sorted(allowed))}"
             raise ConfigError(f"pyproject.toml: [{where}] unknown key {key!r}", hint)
@@ -131,7 +132,10 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
     names = set(configured)
     if compose_dir.is_dir():
         for f in compose_dir.glob("compose.*.yaml"):
-            names.add(f.name[len("compose.") : -len(".yaml")])
+            name_ = f.name[len("compose.") : -len(".yaml")]
+            # compose.dev.local.yaml and the like are not environments of their own.
+            if ENV_NAME.match(name_) and "." not in name_:
+                names.add(name_)
     environments = {}
     for env_name in sorted(names):
         where = f"tool.stackyard.environments.{env_name}"

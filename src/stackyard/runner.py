@@ -69,9 +69,7 @@ class Runner:
             else:
                 result = self._stream(cmd)
         except FileNotFoundError as exc:
-            raise StackyardError(
-                f"{cmd.argv[0]} not found on PATH", "install Docker (with the Compose v2 plugin)"
-            ) from exc
+            raise _not_found(cmd, exc) from exc
         except KeyboardInterrupt as exc:
             raise Interrupted() from exc
         if check and not result.ok:
@@ -149,7 +147,7 @@ class Runner:
                 stderr=subprocess.PIPE, text=True, errors="replace", stdin=subprocess.DEVNULL,
             )
         except FileNotFoundError as exc:
-            raise StackyardError(f"{cmd.argv[0]} not found on PATH", "install Docker") from exc
+            raise _not_found(cmd, exc) from exc
         try:
             assert proc.stdout is not None
             for line in proc.stdout:
@@ -167,6 +165,12 @@ class Runner:
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _not_found(cmd: Command, exc: FileNotFoundError) -> StackyardError:
+    if cmd.cwd and not os.path.isdir(cmd.cwd):
+        return StackyardError(f"working directory {cmd.cwd} does not exist")
+    return StackyardError(f"{cmd.argv[0]} not found on PATH", "install Docker (with the Compose v2 plugin)")
 
 
 def _isatty(stream) -> bool:

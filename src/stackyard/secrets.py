@@ -7,7 +7,7 @@ import re
 
 from .config import Environment
 
-SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE|(^|_)KEY$|API_KEY|CREDENTIAL)", re.I)
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE|(^|_)KEY$|API_KEY|CREDENTIAL)", re.IGNORECASE)
 MASK = "****"
 
 

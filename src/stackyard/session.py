@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from . import compose, diagnose, ports, state
+from . import compose, state
 from .command import Command
 from .config import Environment, Project
 from .errors import CommandError, StackyardError
@@ -21,6 +21,8 @@ class Session:
     env: Environment
     runner: Runner
     out: TextIO = field(default_factory=lambda: sys.stdout)
+    #: The local engine's unix socket for fast reads (engine.py); None: ask Compose.
+    socket: str | None = None
 
     def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False) -> Result:
         try:
@@ -30,6 +32,8 @@ class Session:
 
     def explain(self, err: CommandError) -> StackyardError:
         """The clearest error for a failed call; the raw one if nothing better is known."""
+        from . import diagnose, ports  # only on failure: keeps the happy path's imports small
+
         text = err.stderr + err.stdout
         if diagnose.needs_config(text):
             cfg = self._config_quietly()
@@ -55,16 +59,27 @@ class Session:
         return state.parse_config(self.run(compose.config_json(self.env), quiet=True).stdout)
 
     def containers(self) -> list[state.Container]:
+        """The project's containers: from the local engine's API when there is
+        one (fast, see engine.py), else from `docker compose ps`."""
+        if self.socket:
+            from . import engine
+
+            try:
+                return state.parse_engine(engine.project_containers(self.socket, self.env.project))
+            except (OSError, ValueError):
+                pass  # fall back to Compose, which will explain the problem
         return state.parse_ps(self.run(compose.ps_json(self.env), quiet=True).stdout)
 
     def check_services(self, services: Sequence[str]) -> None:
         """An unknown service name is an error that lists the known ones."""
         if not services or self.runner.dry:
             return
+        from .diagnose import unknown_service
+
         known = self.run(compose.config_services(self.env), quiet=True).stdout.split()
         for name in services:
             if name not in known:
-                raise diagnose.unknown_service(name, sorted(known))
+                raise unknown_service(name, sorted(known))
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from . import compose, diagnose, state, table
+from . import compose, state, table
 from .errors import CommandError, StackyardError
 from .session import Session
 
@@ -27,6 +27,8 @@ def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout:
 
 def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardError:
     """Name the service that failed and show its last log lines."""
+    from . import diagnose
+
     explained = s.explain(err)
     if explained is not err:  # a known cause: engine down, port taken, bad file...
         return explained
@@ -56,7 +58,7 @@ def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardErr
     also = f" (also failing: {', '.join(others)})" if others else ""
     return StackyardError(
         f"service {first.service} {what}{also}",
-        f"its last {LOG_LINES_ON_FAILURE} log lines are above; `inv logs {first.service}` shows more",
+        f"its last {LOG_LINES_ON_FAILURE} log lines are above; `inv logs -s {first.service}` shows more",
     )
 
 

@@ -23,6 +23,8 @@ class Port:
 
     def url(self) -> str:
         host = self.host_ip if self.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
         if self.target in HTTPS_PORTS:
             return f"https://{host}:{self.published}"
         if self.target in HTTP_PORTS:
@@ -101,3 +103,29 @@ def published_ports(config: dict) -> list[Port]:
 
 def services(config: dict) -> list[str]:
     return sorted(config.get("services", {}))
+
+
+_HEALTH = {"(healthy)": "healthy", "(unhealthy)": "unhealthy", "(health: starting)": "starting"}
+
+
+def parse_engine(rows: list[dict]) -> list[Container]:
+    """Containers from the Engine API's /containers/json, in parse_ps's shape."""
+    import re
+
+    out = []
+    for r in rows:
+        labels = r.get("Labels") or {}
+        status = r.get("Status", "")
+        health = next((v for k, v in _HEALTH.items() if k in status), "")
+        m = re.match(r"Exited \((\d+)\)", status)
+        service = labels.get("com.docker.compose.service", "")
+        ports = tuple(dict.fromkeys(
+            Port(service, p.get("IP", ""), int(p["PublicPort"]), int(p.get("PrivatePort", 0)), p.get("Type", "tcp"))
+            for p in r.get("Ports") or []
+            if p.get("PublicPort") and ":" not in p.get("IP", "")  # IPv6 twin of an IPv4 binding
+        ))
+        out.append(Container(
+            name=(r.get("Names") or ["/"])[0].lstrip("/"), service=service, state=r.get("State", ""),
+            health=health, exit_code=int(m.group(1)) if m else 0, ports=ports,
+        ))
+    return sorted(out, key=lambda c: (c.service, c.name))

@@ -21,12 +21,13 @@ SERVICES_HELP = "services, comma-separated (default: all)"
 
 def session(c, env):
     """The Session for a task: project config, environment, a runner honouring `inv --dry`."""
-    from . import config
+    from . import config, engine
     from .runner import Runner
     from .session import Session
 
     project = config.load()
-    return Session(project, project.environment(env), Runner(dry=bool(c.config.run.dry)))
+    return Session(project, project.environment(env), Runner(dry=bool(c.config.run.dry)),
+                   socket=engine.local_socket())
 
 
 def split(services: str | None) -> list[str]:

@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-
 from refapp import cache, jobs, liveness, readiness
 from refapp.settings import Settings, sqlalchemy_url
 

@@ -1,0 +1,213 @@
+"""config: conventions first, [tool.stackyard] for the rest; errors name the key."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from stackyard import config
+from stackyard.errors import ConfigError
+
+from .fakes import ROOT
+
+
+def make_project(tmp_path: pathlib.Path, envs=("dev", "qa"), pyproject: str | None = None,
+                 name: str = "shop") -> pathlib.Path:
+    root = tmp_path / name
+    (root / "compose").mkdir(parents=True)
+    (root / "compose" / "compose.yaml").write_text("services: {}\n")
+    for e in envs:
+        (root / "compose" / f"compose.{e}.yaml").write_text("services: {}\n")
+    if pyproject is not None:
+        (root / "pyproject.toml").write_text(pyproject)
+    return root
+
+
+def error_of(root: pathlib.Path) -> str:
+    with pytest.raises(ConfigError) as info:
+        config.load(root)
+    return str(info.value)
+
+
+# --- conventions -------------------------------------------------------------
+
+def test_conventions_without_tool_stackyard(tmp_path):
+    root = make_project(tmp_path)
+    project = config.load(root)
+    assert sorted(project.environments) == ["dev", "qa"]
+    assert project.name == "shop"
+    assert project.default_env == "dev"
+    qa = project.environments["qa"]
+    assert qa.project == "shop-qa"
+    assert project.environments["dev"].project == "shop-dev"
+    assert qa.files == (root / "compose" / "compose.yaml", root / "compose" / "compose.qa.yaml")
+    assert qa.profiles == () and qa.url is None and qa.health_path == "/health"
+    assert not qa.protected
+
+
+def test_pyproject_without_the_table_uses_the_conventions(tmp_path):
+    root = make_project(tmp_path, pyproject='[project]\nname = "x"\n')
+    assert sorted(config.load(root).environments) == ["dev", "qa"]
+
+
+def test_prod_is_protected_by_default_and_can_be_unprotected(tmp_path):
+    root = make_project(tmp_path, envs=("dev", "prod"))
+    assert config.load(root).environments["prod"].protected
+    assert not config.load(root).environments["dev"].protected
+    (root / "pyproject.toml").write_text("[tool.stackyard.environments.prod]\nprotected = false\n")
+    assert not config.load(root).environments["prod"].protected
+
+
+def test_settings_override_the_conventions(tmp_path):
+    root = make_project(tmp_path, pyproject="""
+[tool.stackyard]
+name = "web"
+compose_dir = "deploy"
+env_dir = "settings"
+default_env = "qa"
+
+[tool.stackyard.environments.qa]
+files = ["base.yaml", "qa.yaml"]
+profiles = ["tools"]
+project = "web-qa-1"
+url = "https://qa.example.org/"
+health_path = "/ping"
+protected = true
+""")
+    (root / "deploy").mkdir()
+    for f in ("base.yaml", "qa.yaml"):
+        (root / "deploy" / f).write_text("services: {}\n")
+    project = config.load(root)
+    qa = project.environment(None)
+    assert qa.name == "qa"
+    assert qa.files == (root / "deploy" / "base.yaml", root / "deploy" / "qa.yaml")
+    assert qa.profiles == ("tools",)
+    assert qa.project == "web-qa-1"
+    assert qa.url == "https://qa.example.org/"
+    assert qa.health_path == "/ping"
+    assert qa.protected
+    # compose/ is not the compose_dir any more: its dev file defines nothing.
+    assert sorted(project.environments) == ["qa"]
+
+
+def test_the_real_project():
+    project = config.load(ROOT)
+    assert sorted(project.environments) == ["dev", "prod", "staging"]
+    staging = project.environments["staging"]
+    assert [f.name for f in staging.files] == ["compose.yaml", "compose.prod.yaml", "compose.staging.yaml"]
+    assert all(f.parent == ROOT / "compose" for f in staging.files)
+    assert staging.protected and project.environments["prod"].protected
+    assert not project.environments["dev"].protected
+    assert project.environments["dev"].entry == "api"
+    assert project.environments["prod"].url == "https://localhost"
+    assert ROOT / "env" / "dev.env" in project.environments["dev"].env_files
+
+
+def test_find_root_walks_up(tmp_path):
+    root = make_project(tmp_path)
+    deep = root / "a" / "b"
+    deep.mkdir(parents=True)
+    assert config.find_root(deep) == root.resolve()
+
+
+# --- env files ----------------------------------------------------------------
+
+def test_env_files_lowest_precedence_first(tmp_path):
+    for f in ("qa.local.env", "qa.env", "base.env", "dev.env"):
+        (tmp_path / f).write_text("")
+    assert config.env_files(tmp_path, "qa") == (tmp_path / "base.env", tmp_path / "qa.env", tmp_path / "qa.local.env")
+
+
+def test_env_files_lists_only_existing_ones(tmp_path):
+    (tmp_path / "qa.env").write_text("")
+    assert config.env_files(tmp_path, "qa") == (tmp_path / "qa.env",)
+    assert config.env_files(tmp_path, "dev") == ()
+
+
+def test_environment_gets_its_env_files(tmp_path):
+    root = make_project(tmp_path)
+    (root / "env").mkdir()
+    (root / "env" / "base.env").write_text("")
+    (root / "env" / "qa.local.env").write_text("")
+    assert config.load(root).environments["qa"].env_files == (root / "env" / "base.env", root / "env" / "qa.local.env")
+
+
+# --- choosing an environment ------------------------------------------------------
+
+def test_unknown_environment_lists_the_known_ones():
+    with pytest.raises(ConfigError) as info:
+        config.load(ROOT).environment("qa")
+    assert "unknown environment 'qa'" in str(info.value)
+    assert "known: dev, prod, staging" in str(info.value)
+
+
+def test_stackyard_env_chooses_the_default(tmp_path, monkeypatch):
+    project = config.load(make_project(tmp_path))
+    assert project.environment(None).name == "dev"
+    monkeypatch.setenv("STACKYARD_ENV", "qa")
+    assert project.environment(None).name == "qa"
+    assert project.environment("dev").name == "dev"  # an explicit name wins
+
+
+def test_stackyard_project_overrides_the_project_name(tmp_path, monkeypatch):
+    project = config.load(make_project(tmp_path))
+    monkeypatch.setenv("STACKYARD_PROJECT", "sy-test-123")
+    assert project.environment("qa").project == "sy-test-123"
+    assert project.environments["qa"].project == "shop-qa"  # the loaded Project is unchanged
+
+
+def test_choosing_an_environment_whose_compose_file_is_missing(tmp_path):
+    root = make_project(tmp_path, pyproject='[tool.stackyard.environments.qa]\nfiles = ["compose.yaml", "nope.yaml"]\n')
+    project = config.load(root)  # loading lists what is configured; choosing checks the files
+    with pytest.raises(ConfigError) as info:
+        project.environment("qa")
+    assert "compose file compose/nope.yaml of environment 'qa' not found" in str(info.value)
+
+
+# --- errors ------------------------------------------------------------------------
+
+def test_unknown_top_level_key_suggests_the_nearest(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard]\nenvironment = {}\n'))
+    assert "[tool.stackyard] unknown key 'environment'" in msg
+    assert "did you mean 'environments'?" in msg
+
+
+def test_unknown_environment_key_suggests_the_nearest(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard.environments.qa]\nfile = ["a.yaml"]\n'))
+    assert "[tool.stackyard.environments.qa] unknown key 'file'" in msg
+    assert "did you mean 'files'?" in msg
+
+
+def test_unknown_key_with_nothing_near_lists_the_keys(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard.environments.qa]\nzzz = 1\n'))
+    assert "unknown key 'zzz'" in msg
+    assert "known keys: entry, files, health_path, profiles, project, protected, url" in msg
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ('files = "compose.yaml"', "files must be a list, not string"),
+    ('protected = "yes"', "protected must be a boolean, not string"),
+    ("url = 8000", "url must be a string, not integer"),
+    ("files = [1, 2]", "files must be a list of strings"),
+])
+def test_wrong_types_name_the_key_and_the_type(tmp_path, line, expected):
+    msg = error_of(make_project(tmp_path, pyproject=f"[tool.stackyard.environments.qa]\n{line}\n"))
+    assert "[tool.stackyard.environments.qa]" in msg
+    assert expected in msg
+
+
+def test_environment_must_be_a_table(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard.environments]\nqa = "x"\n'))
+    assert "[tool.stackyard.environments.qa] must be a table" in msg
+
+
+def test_environment_name_must_be_lower_case(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard.environments.QA]\n"))
+    assert "environment name 'QA'" in msg
+
+
+def test_invalid_toml_is_a_config_error(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard\nname = \n"))
+    assert msg.startswith("pyproject.toml: ")
+    assert "fix the TOML syntax" in msg

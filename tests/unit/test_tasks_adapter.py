@@ -1,0 +1,356 @@
+"""Adapter tier: the Invoke tasks produce the expected compose commands.
+
+The real `tasks.session()` runs (project loaded from the repo root, environment
+chosen, `inv --dry` honoured); only the Runner is replaced by a FakeRunner that
+records Commands and answers with canned Compose output. No Docker."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import invoke
+import pytest
+from invoke.exceptions import Exit
+
+import stackyard.runner
+from stackyard import execs, tasks
+from stackyard.runner import Result
+
+from .fakes import ROOT, FakeRunner, after_base
+
+C = ROOT / "compose"
+FILES = {
+    "dev": [C / "compose.yaml", C / "compose.dev.yaml"],
+    "staging": [C / "compose.yaml", C / "compose.prod.yaml", C / "compose.staging.yaml"],
+    "prod": [C / "compose.yaml", C / "compose.prod.yaml"],
+}
+LOG_LINES = [
+    "2026-01-01T10:00:00Z api-1  | GET /health 200\n",
+    "2026-01-01T10:00:01Z db-1   | checkpoint starting\n",
+    "2026-01-01T10:00:02Z api-1  | \x1b[32mGET /HEALTH\x1b[0m 200\n",
+]
+ENGINE = '{"Client":{"Version":"27.3.1"},"Server":{"Version":"27.3.1","ApiVersion":"1.47"}}'
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """The FakeRunner every task in the test gets; the cwd is the repo root, as for `inv`."""
+    monkeypatch.chdir(ROOT)
+    runner = FakeRunner(log_lines=LOG_LINES)
+
+    def make_runner(dry: bool = False, **kwargs):
+        runner.dry = dry
+        return runner
+
+    monkeypatch.setattr(stackyard.runner, "Runner", make_runner)
+    monkeypatch.setattr(execs, "has_tty", lambda: False)  # as in CI
+    return runner
+
+
+@pytest.fixture
+def c():
+    return invoke.Context()
+
+
+def files_of(argv) -> list[str]:
+    return [argv[i + 1] for i, a in enumerate(argv) if a == "--file"]
+
+
+def project_of(argv) -> str:
+    return argv[argv.index("--project-name") + 1]
+
+
+def assert_targets(cmd, env: str) -> None:
+    assert cmd.argv[:2] == ("docker", "compose")
+    assert project_of(cmd.argv) == f"stackyard-{env}"
+    assert files_of(cmd.argv) == [str(f) for f in FILES[env]]
+    assert str(ROOT / "env" / f"{env}.env") in cmd.argv
+
+
+def test_dev_builds_starts_and_waits_then_shows_the_status(fake, c, capsys):
+    tasks.dev(c, env="dev")
+    up, ps = fake.commands
+    assert_targets(up, "dev")
+    assert after_base(up.argv) == ("up", "--detach", "--build", "--wait", "--wait-timeout", "180")
+    assert fake.modes[0] == "stream"
+    assert after_base(ps.argv) == ("ps", "--all", "--format", "json")
+    assert "dev is up: http://127.0.0.1:8000" in capsys.readouterr().out
+
+
+def test_dev_uses_the_default_environment_and_timeout(fake, c):
+    tasks.dev(c, timeout="60")
+    assert_targets(fake.commands[0], "dev")
+    assert after_base(fake.commands[0].argv)[-2:] == ("--wait-timeout", "60")
+
+
+def test_stackyard_env_chooses_the_environment(fake, c, monkeypatch):
+    monkeypatch.setenv("STACKYARD_ENV", "staging")
+    tasks.up(c)
+    assert_targets(fake.commands[0], "staging")
+
+
+def test_up_prod(fake, c, capsys):
+    tasks.up(c, env="prod")
+    assert_targets(fake.commands[0], "prod")
+    assert after_base(fake.commands[0].argv) == ("up", "--detach", "--build", "--wait", "--wait-timeout", "180")
+    assert "prod is up: https://localhost" in capsys.readouterr().out
+
+
+def test_up_some_services_without_build(fake, c):
+    tasks.up(c, services="api,worker", no_build=True)
+    check, up = fake.commands[:2]
+    assert after_base(check.argv) == ("config", "--services")
+    assert after_base(up.argv) == ("up", "--detach", "--wait", "--wait-timeout", "180", "api", "worker")
+
+
+def test_down_keeps_volumes(fake, c):
+    tasks.down(c, env="prod")
+    (down,) = fake.commands
+    assert_targets(down, "prod")
+    assert after_base(down.argv) == ("down", "--remove-orphans", "--timeout", "10")
+
+
+def test_down_volumes_on_prod_is_refused_and_runs_nothing(fake, c, capsys):
+    with pytest.raises(Exit) as info:
+        tasks.down(c, env="prod", volumes=True)
+    assert info.value.code == 1
+    assert fake.commands == []
+    err = capsys.readouterr().err
+    assert err.startswith("stackyard: error: refusing to delete the volumes")
+    assert "--confirm-data-loss" in err
+
+
+def test_down_volumes_on_prod_with_confirm_data_loss(fake, c):
+    tasks.down(c, env="prod", volumes=True, confirm_data_loss=True)
+    (down,) = fake.commands
+    assert_targets(down, "prod")
+    assert after_base(down.argv) == ("down", "--remove-orphans", "--timeout", "10", "--volumes")
+
+
+def test_down_volumes_on_dev_needs_no_confirmation(fake, c):
+    tasks.down(c, volumes=True)
+    assert after_base(fake.commands[0].argv)[-1] == "--volumes"
+
+
+def test_ps_json_prints_json(fake, c, capsys):
+    tasks.ps_(c, json=True)
+    (ps,) = fake.commands
+    assert after_base(ps.argv) == ("ps", "--all", "--format", "json")
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["service"] for r in rows] == ["api", "db", "migrate"]
+    assert rows[0] == {"service": "api", "name": "stackyard-dev-api-1", "state": "running", "health": "healthy",
+                       "exit_code": 0, "urls": ["http://127.0.0.1:8000"]}
+
+
+def test_ps_prints_a_table(fake, c, capsys):
+    tasks.ps_(c)
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["SERVICE", "STATE", "HEALTH", "PUBLISHED"]
+    assert "migrate  exited (0)" in out
+
+
+@pytest.mark.parametrize("services", ["api,worker", "api, worker", "api worker"])
+def test_build_services(fake, c, services):
+    tasks.build(c, services=services)
+    assert fake.subcommands() == [("config", "--services"), ("build", "api", "worker")]
+
+
+def test_build_everything(fake, c):
+    tasks.build(c)
+    assert fake.subcommands() == [("build",)]
+
+
+def test_restart(fake, c):
+    tasks.restart(c, services="worker,listener", env="staging")
+    assert fake.subcommands() == [("config", "--services"), ("restart", "worker", "listener")]
+    assert_targets(fake.commands[1], "staging")
+    assert fake.modes[1] == "stream"
+
+
+def test_logs_options_and_grep(fake, c, capsys):
+    tasks.logs(c, services="api", follow=True, since="10m", tail="5", grep="health")
+    logs = fake.commands[-1]
+    assert fake.modes[-1] == "lines"
+    # stdout is not a terminal here: no colours asked for
+    assert after_base(logs.argv) == (
+        "logs", "--timestamps", "--follow", "--since", "10m", "--tail", "5", "--no-color", "api")
+    assert logs.argv[logs.argv.index("--ansi") + 1] == "never"
+    assert capsys.readouterr().out == LOG_LINES[0] + LOG_LINES[2]
+
+
+def test_logs_without_grep_prints_every_line(fake, c, capsys):
+    tasks.logs(c)
+    assert fake.subcommands() == [("logs", "--timestamps", "--no-color")]
+    assert capsys.readouterr().out == "".join(LOG_LINES)
+
+
+def test_exec_with_the_words_after_double_dash(fake, c, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["inv", "exec", "db", "--", "psql", "-c", "select 1"])
+    tasks.exec_(c, "db")
+    check, exec_ = fake.commands
+    assert after_base(check.argv) == ("config", "--services")
+    assert after_base(exec_.argv) == ("exec", "--no-TTY", "db", "psql", "-c", "select 1")
+    assert str(exec_).endswith("exec --no-TTY db psql -c 'select 1'")
+    assert fake.modes[1] == "interactive"
+
+
+def test_exec_falls_back_to_invokes_remainder(fake, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["inv", "exec", "db"])
+    tasks.exec_(invoke.Context(remainder="psql -c 'select 1'"), "db")
+    assert after_base(fake.commands[-1].argv) == ("exec", "--no-TTY", "db", "psql", "-c", "select 1")
+
+
+def test_exec_without_a_command_says_how(fake, c, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["inv", "exec", "db"])
+    with pytest.raises(Exit) as info:
+        tasks.exec_(c, "db")
+    assert info.value.code == 1
+    assert "usage: inv exec db -- COMMAND" in capsys.readouterr().err
+    assert fake.commands == []
+
+
+def test_exec_failure_in_the_container_exits_non_zero(c, monkeypatch, capsys):
+    fake = FakeRunner({" exec ": Result(2)})
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False: fake)
+    monkeypatch.setattr(sys, "argv", ["inv", "exec", "db", "--", "false"])
+    with pytest.raises(Exit) as info:
+        tasks.exec_(c, "db")
+    assert info.value.code == 1
+    assert "`false` in db exited 2" in capsys.readouterr().err
+
+
+def test_shell(fake, c):
+    tasks.shell(c, "api")
+    assert after_base(fake.commands[-1].argv)[:5] == ("exec", "--no-TTY", "api", "sh", "-c")
+
+
+def test_unknown_service_lists_the_services(fake, c, capsys):
+    with pytest.raises(Exit) as info:
+        tasks.logs(c, services="api,apii")
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (
+        "stackyard: error: unknown service 'apii': services: api, db, listener, migrate, redis, worker\n")
+    assert fake.subcommands() == [("config", "--services")]  # no logs command
+
+
+def test_unknown_environment_lists_the_known_ones(fake, c, capsys):
+    with pytest.raises(Exit) as info:
+        tasks.up(c, env="qa")
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("stackyard: error: unknown environment 'qa'")
+    assert "known: dev, prod, staging" in err
+    assert fake.commands == []
+
+
+def test_verbose_adds_the_traceback(fake, c, capsys):
+    with pytest.raises(Exit):
+        tasks.up(c, env="qa", verbose=True)
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.rstrip().endswith("(add compose/compose.qa.yaml or "
+                                                       "[tool.stackyard.environments.qa])")
+
+
+def test_config_masks_the_dev_password(fake, c, capsys):
+    fake.responses = {" config": Result(0, "services:\n  db:\n    environment:\n"
+                                           "      POSTGRES_PASSWORD: dev-only-postgres-password\n")}
+    tasks.config(c)
+    out = capsys.readouterr().out
+    assert "POSTGRES_PASSWORD: ****" in out and "dev-only-postgres-password" not in out
+
+
+def doctor_runner(monkeypatch, tmp_path) -> FakeRunner:
+    fake = FakeRunner({
+        "docker version": Result(0, ENGINE),
+        "compose version": Result(0, '{"version":"2.29.7"}'),
+        "docker info": Result(0, str(tmp_path) + "\n"),
+    })
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False: fake)
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 2**30, 0, 100 * 2**30))
+    return fake
+
+
+def test_doctor_all_ok(c, monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    doctor_runner(monkeypatch, tmp_path)
+    tasks.doctor(c)
+    out = capsys.readouterr().out
+    rows = [line.split(None, 2) for line in out.splitlines()[1:]]
+    assert rows[0] == ["OK", "engine", "Docker 27.3.1 (API 1.47)"]
+    assert [r[1] for r in rows] == ["engine", "compose", "buildkit", "port", "port", "disk"]
+    # api's and db's ports are held by this stack's own containers (ps): fine
+    assert "127.0.0.1:8000 for api: in use by this stack" in out
+    assert "FAIL" not in out
+
+
+def test_doctor_failing_check_exits_non_zero(c, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("DOCKER_BUILDKIT", "0")
+    doctor_runner(monkeypatch, tmp_path)
+    with pytest.raises(Exit) as info:
+        tasks.doctor(c)
+    assert info.value.code == 1
+    captured = capsys.readouterr()
+    assert "FAIL  buildkit" in captured.out
+    assert "stackyard: error: 1 check(s) failed: buildkit" in captured.err
+
+
+# --- `inv --dry`: the real Runner prints the command lines and runs nothing ---
+
+@pytest.fixture
+def dry(monkeypatch):
+    def no_process(*args, **kwargs):
+        raise AssertionError("a process was started in dry-run")
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(subprocess, "run", no_process)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    return invoke.Context(config=invoke.Config(overrides={"run": {"dry": True}}))
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_dry_up_prints_the_command_line(dry, capsys, env):
+    tasks.up(dry, env=env)
+    files = " ".join(f"--file {f}" for f in FILES[env])
+    env_files = " ".join(f"--env-file {f}" for f in present_env_files(env))
+    assert capsys.readouterr().err == (
+        f"[dry-run] $ docker compose --project-name stackyard-{env} {files} {env_files} "
+        "up --detach --build --wait --wait-timeout 180\n"
+    )
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_dry_down_volumes_prints_and_runs_nothing(dry, capsys, env):
+    tasks.down(dry, env=env, volumes=True, confirm_data_loss=True)
+    line = capsys.readouterr().err
+    assert line.startswith(f"[dry-run] $ docker compose --project-name stackyard-{env} --file {C / 'compose.yaml'} ")
+    assert line.endswith(" down --remove-orphans --timeout 10 --volumes\n")
+
+
+def test_dry_run_through_the_invoke_program(monkeypatch, capsys):
+    """`inv --dry up --env staging --services api,worker`, parsed by Invoke itself."""
+    def no_process(*args, **kwargs):
+        raise AssertionError("a process was started in dry-run")
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(subprocess, "run", no_process)
+    monkeypatch.setattr(subprocess, "Popen", no_process)
+    program = invoke.Program(namespace=tasks.namespace, version="test")
+    program.run(["inv", "--dry", "up", "--env", "staging", "--services", "api,worker"], exit=False)
+    line = capsys.readouterr().err
+    assert line.startswith("[dry-run] $ docker compose --project-name stackyard-staging ")
+    assert f"--file {C / 'compose.staging.yaml'}" in line
+    assert line.endswith(" up --detach --build --wait --wait-timeout 180 api worker\n")
+
+
+def present_env_files(env: str) -> list:
+    """env/<env>.env, plus a developer's base.env and <env>.local.env when they exist."""
+    names = ["base.env", f"{env}.env", f"{env}.local.env"]
+    found = [ROOT / "env" / n for n in names if (ROOT / "env" / n).exists()]
+    assert ROOT / "env" / f"{env}.env" in found
+    return found
