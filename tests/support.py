@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import ssl
 import subprocess
@@ -26,8 +27,9 @@ COMPOSE_FILES = {
     "staging": ["compose/compose.yaml", "compose/compose.prod.yaml", "compose/compose.staging.yaml"],
     "prod": ["compose/compose.yaml", "compose/compose.prod.yaml"],
 }
-# Throwaway secrets for test stacks of staging and prod (never a real value).
-TEST_SECRETS = {"POSTGRES_PASSWORD": "test-" + uuid.uuid4().hex, "REDIS_PASSWORD": "test-" + uuid.uuid4().hex}
+# Throwaway secrets for test stacks, given through the process environment (a
+# layer above every env file), strong enough for env.check.
+TEST_SECRETS = {"POSTGRES_PASSWORD": secrets.token_urlsafe(32), "REDIS_PASSWORD": secrets.token_urlsafe(32)}
 
 
 def free_port() -> int:
@@ -64,8 +66,8 @@ class Stack:
     def environ(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update({k: str(v) for k, v in self.ports.items()})
+        env.update(TEST_SECRETS)
         if self.env != "dev":
-            env.update(TEST_SECRETS)
             env["PUBLISH_ADDRESS"] = "127.0.0.1"
         return env
 

@@ -162,7 +162,8 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
 
 
 def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:
-    """The env files Compose reads for an environment, lowest precedence first;
-    only those that exist (a missing local file is normal)."""
-    candidates = [env_dir / "base.env", env_dir / f"{env_name}.env", env_dir / f"{env_name}.local.env"]
-    return tuple(p for p in candidates if p.is_file())
+    """The env files Compose reads for an environment, lowest precedence first
+    (see layers.py); only those that exist (a missing local file is normal)."""
+    from .layers import layer_files
+
+    return tuple(layer.path for layer in layer_files(env_dir, env_name) if layer.path.is_file())

@@ -50,8 +50,10 @@ class Runner:
     def _env(self, cmd: Command) -> dict[str, str] | None:
         return {**os.environ, **cmd.env} if cmd.env else None
 
-    def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False) -> Result:
-        """Run cmd; with check, a non-zero exit raises CommandError."""
+    def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False,
+            stdin: str | None = None) -> Result:
+        """Run cmd; with check, a non-zero exit raises CommandError. `stdin` (capture
+        mode) is written to the command's standard input: the way to pass a secret."""
         if not quiet or self.dry:
             self._announce(cmd)
         if self.dry:
@@ -60,7 +62,7 @@ class Runner:
             if mode == "capture":
                 proc = subprocess.run(
                     cmd.argv, env=self._env(cmd), cwd=cmd.cwd, capture_output=True, text=True,
-                    stdin=subprocess.DEVNULL,
+                    **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
                 )
                 result = Result(proc.returncode, proc.stdout, proc.stderr)
             elif mode == "interactive":

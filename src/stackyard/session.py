@@ -54,6 +54,14 @@ class Session:
             return {"services": {}}
         return state.parse_config(res.stdout)
 
+    def refresh_env(self) -> None:
+        """Re-read the environment's env files (after one was created)."""
+        import dataclasses
+
+        from .config import env_files
+
+        self.env = dataclasses.replace(self.env, env_files=env_files(self.project.env_dir, self.env.name))
+
     def config(self) -> dict:
         """The merged, interpolated compose config of this environment."""
         return state.parse_config(self.run(compose.config_json(self.env), quiet=True).stdout)

@@ -13,7 +13,10 @@ LOG_LINES_ON_FAILURE = 30
 
 
 def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout: int = 180) -> None:
-    """Build what changed, start and wait until healthy, then show the status table."""
+    """Build what changed, start and wait until healthy, then show the status table.
+    A protected environment must pass env.check first; an unprotected one gets
+    its local secrets file made on first use."""
+    prepare_env(s)
     s.check_services(services)
     try:
         s.runner.run(compose.up(s.env, services, build=build, timeout=timeout), mode="stream")
@@ -23,6 +26,18 @@ def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout:
         return
     s.print()
     print_status(s, s.containers())
+
+
+def prepare_env(s: Session) -> None:
+    from . import envops
+
+    if s.env.protected:
+        envops.check(s, quiet_ok=True)  # raises, listing the problems, before anything starts
+        return
+    local = s.project.env_dir / f"{s.env.name}.local.env"
+    if not local.exists() and envops.has_secrets(s) and not s.runner.dry:
+        envops.init(s)
+        s.refresh_env()
 
 
 def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardError:
@@ -42,11 +57,13 @@ def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardErr
         failed = [c for c in containers if c.health == "starting"]
     if not failed:
         return s.explain(err)
+    shown_logs = ""
     for c in failed:
         s.print(f"--- {c.service}: last {LOG_LINES_ON_FAILURE} log lines ---")
         res = s.runner.run(compose.logs(s.env, [c.service], tail=LOG_LINES_ON_FAILURE, color=False),
                            check=False, quiet=True)
         s.print((res.stdout + res.stderr).rstrip())
+        shown_logs += res.stdout
     first = failed[0]
     if first.health == "starting":
         what = f"did not become healthy within {timeout} s"
@@ -56,10 +73,11 @@ def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardErr
         what = f"exited with code {first.exit_code}" if first.state == "exited" else f"is {first.state}"
     others = [c.service for c in failed[1:]]
     also = f" (also failing: {', '.join(others)})" if others else ""
-    return StackyardError(
-        f"service {first.service} {what}{also}",
-        f"its last {LOG_LINES_ON_FAILURE} log lines are above; `inv logs -s {first.service}` shows more",
-    )
+    hint = f"its last {LOG_LINES_ON_FAILURE} log lines are above; `inv logs -s {first.service}` shows more"
+    if "password authentication failed" in shown_logs:
+        hint = ("the database volume was initialised with another POSTGRES_PASSWORD (env.init --force makes "
+                "new ones): put the old one back, or start empty with `inv down --volumes`")
+    return StackyardError(f"service {first.service} {what}{also}", hint)
 
 
 def entry_url(s: Session, containers: Sequence[state.Container]) -> str | None:
@@ -129,7 +147,7 @@ def restart(s: Session, services: Sequence[str] = ()) -> None:
 
 def show_config(s: Session) -> None:
     """Print the merged, rendered compose config, secrets masked."""
-    from .secrets import mask
+    from .masking import mask
 
     text = s.run(compose.config_yaml(s.env), quiet=True).stdout
     s.print(mask(text, s.env).rstrip())

@@ -149,4 +149,51 @@ def doctor(c, env=None, verbose=False):
     doctor_.run(session(c, env))
 
 
-namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor)
+@task(help={"env": ENV_HELP, "json": "print JSON instead of a table", "verbose": VERBOSE_HELP})
+@adapter
+def show(c, env=None, json=False, verbose=False):
+    """Every variable: its value (secrets masked), the layer that set it, the layers it overrode."""
+    from . import envops
+
+    envops.show(session(c, env), as_json=json)
+
+
+@task(positional=["key"], help={"key": "the variable", "env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def explain(c, key, env=None, verbose=False):
+    """One variable in every layer (secrets masked), and which layer wins."""
+    from . import envops
+
+    envops.explain(session(c, env), key)
+
+
+@task(positional=["a", "b"], help={"a": "first environment", "b": "second environment", "verbose": VERBOSE_HELP})
+@adapter
+def diff(c, a, b, verbose=False):
+    """Variables missing, extra or different between two environments (secrets masked)."""
+    from . import envops
+
+    envops.diff(session(c, a), session(c, b))
+
+
+@task(help={"env": ENV_HELP, "force": "replace an existing local file (its secrets change)",
+            "verbose": VERBOSE_HELP})
+@adapter
+def init(c, env=None, force=False, verbose=False):
+    """Create env/<env>.local.env from .env.example with strong random secrets."""
+    from . import envops
+
+    envops.init(session(c, env), force=force)
+
+
+@task(help={"env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def check(c, env=None, verbose=False):
+    """Required variables, unknown names, secret strength, git leaks, prod rules; exit 1 on a problem."""
+    from . import envops
+
+    envops.check(session(c, env))
+
+
+env_tasks = Collection("env", show, explain, diff, init, check)
+namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor, env_tasks)

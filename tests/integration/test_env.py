@@ -1,0 +1,144 @@
+"""Env layering on the real engine: what containers get is what env.show
+reports; prod refuses weak secrets before anything starts; a secret never
+shows in task output, in `docker inspect` command lines or in image history."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.support import TEST_SECRETS, free_port, http, unique_project
+
+pytestmark = pytest.mark.integration
+
+SECRET_KEYS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
+
+
+class Inv:
+    """`inv` as a user runs it; every output is kept to search it for secrets."""
+
+    def __init__(self, **env: str):
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
+        self.env.update(STACKYARD_PROJECT=unique_project("env"), **env)
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        self.outputs.append(proc.stdout + proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def compose(self, env_name: str, *args: str) -> str:
+        files = ["compose/compose.yaml", f"compose/compose.{env_name}.yaml"]
+        argv = ["docker", "compose", "--project-name", self.env["STACKYARD_PROJECT"]]
+        for f in files:
+            argv += ["--file", str(ROOT / f)]
+        proc = subprocess.run(argv + list(args), cwd=ROOT, env=self.env, capture_output=True, text=True,
+                              check=True, timeout=120)
+        return proc.stdout
+
+    def printenv(self, env_name: str, service: str, key: str) -> str:
+        return self.compose(env_name, "exec", "-T", service, "printenv", key).strip()
+
+    def containers(self) -> list[str]:
+        return subprocess.run(
+            ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.env['STACKYARD_PROJECT']}"],
+            capture_output=True, text=True, check=True).stdout.split()
+
+
+def shown(inv: Inv, env_name: str) -> dict[str, dict]:
+    return {row["key"]: row for row in json.loads(inv("env.show", "--env", env_name, "--json").stdout)}
+
+
+def assert_no_secret_anywhere(inv: Inv, images: list[str]) -> None:
+    values = [v for v in TEST_SECRETS.values()] + local_secrets()
+    for out in inv.outputs:
+        for v in values:
+            assert v not in out, "a secret value appeared in task output"
+    for cid in inv.containers():
+        info = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
+                                         check=True).stdout)[0]
+        cmdline = json.dumps([info["Path"], info["Args"], info["Config"].get("Cmd"),
+                              info["Config"].get("Entrypoint"), info["Config"].get("Healthcheck")])
+        for v in values:
+            assert v not in cmdline, f"a secret value is in the command line of {info['Name']}"
+    for image in images:
+        history = subprocess.run(["docker", "history", "--no-trunc", image], capture_output=True, text=True,
+                                 check=True).stdout
+        for v in values:
+            assert v not in history, f"a secret value is in the history of {image}"
+
+
+def local_secrets() -> list[str]:
+    path = ROOT / "env" / "dev.local.env"
+    if not path.exists():
+        return []
+    return [line.split("=", 1)[1] for line in path.read_text().splitlines()
+            if line.split("=", 1)[0] in SECRET_KEYS and "=" in line]
+
+
+def test_dev_containers_get_what_env_show_reports():
+    inv = Inv(API_PORT=str(free_port()), DB_PORT=str(free_port()), REDIS_PORT=str(free_port()))
+    try:
+        inv("dev")
+        rows = shown(inv, "dev")
+        assert rows["APP_ENV"]["from"].startswith("env/dev.env:")
+        assert rows["API_PORT"]["from"] == "process environment"
+        for service, key in [("api", "APP_ENV"), ("api", "LOG_LEVEL"), ("db", "POSTGRES_USER"),
+                             ("db", "POSTGRES_DB")]:
+            assert inv.printenv("dev", service, key) == rows[key]["value"], key
+        # Secrets: env.show names the layer and masks the value; the container has that layer's value.
+        local = dict(line.split("=", 1) for line in (ROOT / "env/dev.local.env").read_text().splitlines()
+                     if line and not line.startswith("#"))
+        for key in SECRET_KEYS:
+            assert rows[key]["from"].startswith("env/dev.local.env:")
+            assert rows[key]["value"].startswith("****")
+            assert inv.printenv("dev", "db" if key == "POSTGRES_PASSWORD" else "redis", key) == local[key]
+        assert http("GET", f"http://127.0.0.1:{inv.env['API_PORT']}/ready")[0] == 200
+        inv("env.explain", "POSTGRES_PASSWORD")
+        inv("config")
+        assert_no_secret_anywhere(inv, ["stackyard-app:dev"])
+    finally:
+        inv("down", "--volumes", check=False)
+
+
+def test_prod_refuses_a_placeholder_secret_before_anything_starts():
+    inv = Inv(POSTGRES_PASSWORD="changeme", REDIS_PASSWORD=TEST_SECRETS["REDIS_PASSWORD"],
+              HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1")
+    try:
+        proc = inv("up", "--env", "prod", check=False)
+        assert proc.returncode != 0
+        assert "ENV007" in proc.stdout and "POSTGRES_PASSWORD" in proc.stdout
+        assert "changeme" not in proc.stdout + proc.stderr
+        assert "$ docker compose" not in proc.stderr  # not a single compose command ran
+        assert inv.containers() == []
+    finally:
+        inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False)
+
+
+def test_prod_containers_get_what_env_show_reports_and_no_secret_leaks():
+    inv = Inv(HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1",
+              **TEST_SECRETS)
+    try:
+        inv("up", "--env", "prod")
+        rows = shown(inv, "prod")
+        for service, key in [("api", "APP_ENV"), ("db", "POSTGRES_USER"), ("caddy", "SITE_ADDRESS")]:
+            assert inv.printenv("prod", service, key) == rows[key]["value"], key
+        for key in SECRET_KEYS:
+            assert rows[key]["from"] == "process environment"
+            assert inv.printenv("prod", "db" if key == "POSTGRES_PASSWORD" else "redis", key) == TEST_SECRETS[key]
+        assert http("GET", f"https://127.0.0.1:{inv.env['HTTPS_PORT']}/ready")[0] == 200
+        inv("env.show", "--env", "prod")
+        inv("env.check", "--env", "prod")
+        inv("ps", "--env", "prod")
+        inv("config", "--env", "prod")
+        assert_no_secret_anywhere(inv, ["stackyard-app:latest", "stackyard-caddy:latest"])
+    finally:
+        inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False)
