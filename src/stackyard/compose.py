@@ -79,6 +79,15 @@ def config_services(env: Environment) -> Command:
     return _cmd(env, "config", "--services")
 
 
+def stop(env: Environment, services: Sequence[str] = ()) -> Command:
+    return _cmd(env, "stop", *services)
+
+
+def run_once(env: Environment, service: str) -> Command:
+    """A one-shot service (migrations) in a throwaway container, its dependencies already up."""
+    return _cmd(env, "run", "--rm", "--no-deps", "--no-TTY", service)
+
+
 def restart(env: Environment, services: Sequence[str] = ()) -> Command:
     return _cmd(env, "restart", *services)
 

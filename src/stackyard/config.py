@@ -17,7 +17,16 @@ from typing import Any
 
 from .errors import ConfigError
 
-TOP_KEYS = {"name": str, "compose_dir": str, "env_dir": str, "default_env": str, "environments": dict}
+TOP_KEYS = {"name": str, "compose_dir": str, "env_dir": str, "default_env": str, "environments": dict,
+            "hybrid": dict}
+HYBRID_KEYS = {
+    "cwd": str,  # where host processes run, relative to the project root
+    "before": list,  # one-shot services (migrations) run in a container first
+    "default": list,  # processes run on the host when --host is not given
+    "requirements": list,  # files to `pip install -r` when a host command is missing
+    "processes": dict,  # name -> {command = [...], port = "..."}
+}
+PROCESS_KEYS = {"command": list, "port": str}
 ENV_KEYS = {
     "files": list,  # compose files, relative to compose_dir, merged in order
     "profiles": list,  # compose profiles enabled for this environment
@@ -44,6 +53,22 @@ class Environment:
 
 
 @dataclass(frozen=True)
+class HostProcess:
+    name: str  # also the compose service it replaces
+    command: tuple[str, ...]  # argv; ${VAR} and ${VAR:-default} are filled from the environment
+    port: str | None = None  # the host port it listens on ("${API_PORT:-8000}"), checked before start
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    cwd: pathlib.Path
+    before: tuple[str, ...] = ()
+    default: tuple[str, ...] = ()
+    requirements: tuple[str, ...] = ()
+    processes: dict[str, HostProcess] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Project:
     root: pathlib.Path
     name: str
@@ -51,6 +76,7 @@ class Project:
     env_dir: pathlib.Path
     default_env: str
     environments: dict[str, Environment] = field(default_factory=dict)
+    hybrid: Hybrid | None = None
 
     def environment(self, name: str | None) -> Environment:
         """The named environment (or STACKYARD_ENV, or the default); an unknown one is an error."""
@@ -158,7 +184,35 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
             protected=table.get("protected", env_name == "prod"),
         )
     default_env = settings.get("default_env", "dev")
-    return Project(root, name, compose_dir, env_dir, default_env, environments)
+    hybrid = _hybrid(root, settings.get("hybrid"))
+    return Project(root, name, compose_dir, env_dir, default_env, environments, hybrid)
+
+
+def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:
+    if table is None:
+        return None
+    where = "tool.stackyard.hybrid"
+    _check_keys(table, HYBRID_KEYS, where)
+    processes = {}
+    for name, proc in table.get("processes", {}).items():
+        if not isinstance(proc, dict):
+            raise ConfigError(f"pyproject.toml: [{where}.processes.{name}] must be a table")
+        _check_keys(proc, PROCESS_KEYS, f"{where}.processes.{name}")
+        if not proc.get("command"):
+            raise ConfigError(f"pyproject.toml: [{where}.processes.{name}] needs a command (a list of strings)")
+        processes[name] = HostProcess(name, tuple(proc["command"]), proc.get("port"))
+    for key in ("default",):
+        for name in table.get(key, []):
+            if name not in processes:
+                raise ConfigError(f"pyproject.toml: [{where}] {key} names {name!r}, which has no "
+                                  f"[{where}.processes.{name}]")
+    return Hybrid(
+        cwd=root / table.get("cwd", "."),
+        before=tuple(table.get("before", ())),
+        default=tuple(table.get("default", ()) or processes),
+        requirements=tuple(table.get("requirements", ())),
+        processes=processes,
+    )
 
 
 def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:

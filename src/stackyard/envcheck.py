@@ -58,8 +58,12 @@ def shannon(value: str) -> float:
 
 
 def is_placeholder(value: str) -> bool:
+    """Placeholder words make up a third or more of the value: "changeme",
+    "Password123!", "my-secret-example". A long random value that happens to
+    contain "test" somewhere is not one."""
     flat = re.sub(r"[\s_\-.]", "", value.lower())
-    return any(word in flat for word in PLACEHOLDERS)
+    covered = sum(len(word) * flat.count(word) for word in PLACEHOLDERS if word in flat)
+    return covered > 0 and covered * 3 >= len(flat)
 
 
 def secret_problems(value: str) -> list[tuple[str, str]]:

@@ -51,12 +51,14 @@ class Runner:
         return {**os.environ, **cmd.env} if cmd.env else None
 
     def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False,
-            stdin: str | None = None) -> Result:
+            stdin: str | None = None, readonly: bool = False) -> Result:
         """Run cmd; with check, a non-zero exit raises CommandError. `stdin` (capture
-        mode) is written to the command's standard input: the way to pass a secret."""
-        if not quiet or self.dry:
+        mode) is written to the command's standard input: the way to pass a secret.
+        A `readonly` command (a state query) runs even in dry-run: it changes nothing."""
+        dry = self.dry and not readonly
+        if not quiet or dry:
             self._announce(cmd)
-        if self.dry:
+        if dry:
             return Result(0)
         try:
             if mode == "capture":

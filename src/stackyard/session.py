@@ -49,7 +49,7 @@ class Session:
         if not interpolate:
             cmd = compose.config_json_raw(self.env)
         try:
-            res = self.runner.run(cmd, quiet=True)
+            res = self.runner.run(cmd, quiet=True, readonly=True)
         except StackyardError:
             return {"services": {}}
         return state.parse_config(res.stdout)
@@ -62,9 +62,16 @@ class Session:
 
         self.env = dataclasses.replace(self.env, env_files=env_files(self.project.env_dir, self.env.name))
 
+    def read(self, cmd: Command) -> Result:
+        """A state query: quiet, and run even under `inv --dry` (it changes nothing)."""
+        try:
+            return self.runner.run(cmd, quiet=True, readonly=True)
+        except CommandError as err:
+            raise self.explain(err) from err
+
     def config(self) -> dict:
         """The merged, interpolated compose config of this environment."""
-        return state.parse_config(self.run(compose.config_json(self.env), quiet=True).stdout)
+        return state.parse_config(self.read(compose.config_json(self.env)).stdout)
 
     def containers(self) -> list[state.Container]:
         """The project's containers: from the local engine's API when there is
@@ -76,15 +83,15 @@ class Session:
                 return state.parse_engine(engine.project_containers(self.socket, self.env.project))
             except (OSError, ValueError):
                 pass  # fall back to Compose, which will explain the problem
-        return state.parse_ps(self.run(compose.ps_json(self.env), quiet=True).stdout)
+        return state.parse_ps(self.read(compose.ps_json(self.env)).stdout)
 
     def check_services(self, services: Sequence[str]) -> None:
         """An unknown service name is an error that lists the known ones."""
-        if not services or self.runner.dry:
+        if not services:
             return
         from .diagnose import unknown_service
 
-        known = self.run(compose.config_services(self.env), quiet=True).stdout.split()
+        known = self.read(compose.config_services(self.env)).stdout.split()
         for name in services:
             if name not in known:
                 raise unknown_service(name, sorted(known))

@@ -149,5 +149,5 @@ def show_config(s: Session) -> None:
     """Print the merged, rendered compose config, secrets masked."""
     from .masking import mask
 
-    text = s.run(compose.config_yaml(s.env), quiet=True).stdout
+    text = s.read(compose.config_yaml(s.env)).stdout
     s.print(mask(text, s.env).rstrip())

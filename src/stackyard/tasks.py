@@ -149,6 +149,18 @@ def doctor(c, env=None, verbose=False):
     doctor_.run(session(c, env))
 
 
+@task(help={"host": "processes to run on the host, comma-separated (default: api,worker)", "env": ENV_HELP,
+            "logs": "also stream the containers' logs", "down": "remove the containers at the end (volumes kept)",
+            "print_env": "print each host process's variables (secrets masked) and exit",
+            "verbose": VERBOSE_HELP})
+@adapter
+def hybrid(c, host=None, env=None, logs=False, down=False, print_env=False, verbose=False):
+    """API and worker on the host (reload, debugger), PostgreSQL and Redis in containers."""
+    from . import hybrid as hybrid_
+
+    hybrid_.run(session(c, env), split(host) or None, logs=logs, down=down, print_only=print_env)
+
+
 @task(help={"env": ENV_HELP, "json": "print JSON instead of a table", "verbose": VERBOSE_HELP})
 @adapter
 def show(c, env=None, json=False, verbose=False):
@@ -196,4 +208,5 @@ def check(c, env=None, verbose=False):
 
 
 env_tasks = Collection("env", show, explain, diff, init, check)
-namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor, env_tasks)
+namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor, hybrid,
+                       env_tasks)

@@ -63,7 +63,7 @@ class FakeRunner(Runner):
                 return result
         return Result(0)
 
-    def run(self, cmd: Command, mode="capture", check: bool = True, quiet: bool = False) -> Result:
+    def run(self, cmd: Command, mode="capture", check: bool = True, quiet: bool = False, **_) -> Result:
         self.commands.append(cmd)
         self.modes.append(mode)
         result = self.answer(cmd)

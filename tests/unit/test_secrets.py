@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from stackyard.secrets import MASK, is_secret_name, mask
+from stackyard.masking import MASK, is_secret_name, mask
 
 from .fakes import real_project, tmp_env
 
@@ -51,11 +51,12 @@ def test_values_shorter_than_four_characters_are_left(tmp_path):
     assert mask("pw=abc", tmp_env(tmp_path), {"PASSWORD": "abc"}) == "pw=abc"
 
 
-def test_the_dev_password_of_the_real_project_is_masked():
+def test_a_secret_of_the_real_dev_project_is_masked():
     dev = real_project().environments["dev"]
     dev = dataclasses.replace(dev, env_files=tuple(f for f in dev.env_files if f.name == "dev.env"))
-    text = "POSTGRES_PASSWORD: dev-only-postgres-password\nPOSTGRES_USER: app\n"
-    assert mask(text, dev, environ={}) == f"POSTGRES_PASSWORD: {MASK}\nPOSTGRES_USER: app\n"
+    text = "POSTGRES_PASSWORD: s3cr3t-from-the-shell\nPOSTGRES_USER: app\n"
+    environ = {"POSTGRES_PASSWORD": "s3cr3t-from-the-shell"}
+    assert mask(text, dev, environ=environ) == f"POSTGRES_PASSWORD: {MASK}\nPOSTGRES_USER: app\n"
 
 
 @pytest.mark.parametrize(("name", "secret"), [

@@ -7,6 +7,7 @@ records Commands and answers with canned Compose output. No Docker."""
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,9 @@ LOG_LINES = [
     "2026-01-01T10:00:01Z db-1   | checkpoint starting\n",
     "2026-01-01T10:00:02Z api-1  | \x1b[32mGET /HEALTH\x1b[0m 200\n",
 ]
+# Made at run time: a literal would sit in this tracked file, and env.check's
+# ENV012 (a secret's value in a tracked file) would rightly refuse it.
+SECRETS = {"POSTGRES_PASSWORD": secrets.token_urlsafe(32), "REDIS_PASSWORD": secrets.token_urlsafe(32)}
 ENGINE = '{"Client":{"Version":"27.3.1"},"Server":{"Version":"27.3.1","ApiVersion":"1.47"}}'
 
 
@@ -47,6 +51,10 @@ def fake(monkeypatch):
 
     monkeypatch.setattr(stackyard.runner, "Runner", make_runner)
     monkeypatch.setattr(execs, "has_tty", lambda: False)  # as in CI
+    # Strong secrets in the process environment, so that the env.check that
+    # gates staging and prod passes (its own tests are test_envcheck.py).
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
     return runner
 
 
@@ -255,12 +263,13 @@ def test_verbose_adds_the_traceback(fake, c, capsys):
                                                        "[tool.stackyard.environments.qa])")
 
 
-def test_config_masks_the_dev_password(fake, c, capsys):
+def test_config_masks_the_secrets(fake, c, capsys):
+    secret = SECRETS["POSTGRES_PASSWORD"]
     fake.responses = {" config": Result(0, "services:\n  db:\n    environment:\n"
-                                           "      POSTGRES_PASSWORD: dev-only-postgres-password\n")}
+                                           f"      POSTGRES_PASSWORD: {secret}\n")}
     tasks.config(c)
     out = capsys.readouterr().out
-    assert "POSTGRES_PASSWORD: ****" in out and "dev-only-postgres-password" not in out
+    assert "POSTGRES_PASSWORD: ****" in out and secret not in out
 
 
 def doctor_runner(monkeypatch, tmp_path) -> FakeRunner:
@@ -304,12 +313,20 @@ def test_doctor_failing_check_exits_non_zero(c, monkeypatch, tmp_path, capsys):
 
 @pytest.fixture
 def dry(monkeypatch):
-    def no_process(*args, **kwargs):
-        raise AssertionError("a process was started in dry-run")
+    real_popen = subprocess.Popen
+
+    class ReadOnlyPopen(real_popen):
+        # Reads (git for env.check, `compose config` for the services) may run; nothing else.
+        def __init__(self, argv, *args, **kwargs):
+            line = " ".join(argv) + " "
+            if argv[0] != "git" and " config " not in line:
+                raise AssertionError(f"a process was started in dry-run: {line}")
+            super().__init__(argv, *args, **kwargs)
 
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(subprocess, "run", no_process)
-    monkeypatch.setattr(subprocess, "Popen", no_process)
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(subprocess, "Popen", ReadOnlyPopen)
     return invoke.Context(config=invoke.Config(overrides={"run": {"dry": True}}))
 
 
@@ -334,12 +351,20 @@ def test_dry_down_volumes_prints_and_runs_nothing(dry, capsys, env):
 
 def test_dry_run_through_the_invoke_program(monkeypatch, capsys):
     """`inv --dry up --env staging --services api,worker`, parsed by Invoke itself."""
-    def no_process(*args, **kwargs):
-        raise AssertionError("a process was started in dry-run")
+    real_popen = subprocess.Popen
+
+    class ReadOnlyPopen(real_popen):
+        # Reads (git for env.check, `compose config` for the services) may run; nothing else.
+        def __init__(self, argv, *args, **kwargs):
+            line = " ".join(argv) + " "
+            if argv[0] != "git" and " config " not in line:
+                raise AssertionError(f"a process was started in dry-run: {line}")
+            super().__init__(argv, *args, **kwargs)
 
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(subprocess, "run", no_process)
-    monkeypatch.setattr(subprocess, "Popen", no_process)
+    for key, value in SECRETS.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr(subprocess, "Popen", ReadOnlyPopen)
     program = invoke.Program(namespace=tasks.namespace, version="test")
     program.run(["inv", "--dry", "up", "--env", "staging", "--services", "api,worker"], exit=False)
     line = capsys.readouterr().err
