@@ -19,8 +19,10 @@ def unit(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def integration(session: nox.Session) -> None:
-    """Integration tests on a real Docker engine: the reference stack and the tasks."""
+    """Integration tests on a real Docker engine: the reference stack, the tasks, hybrid runs."""
     session.install(*TEST_DEPS)
+    # `inv hybrid` runs the app on the host: its packages must be there.
+    session.install("-r", "app/requirements.txt", "-r", "app/requirements-dev.txt")
     session.run("pytest", "-m", "integration", *session.posargs)
 
 

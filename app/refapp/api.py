@@ -39,6 +39,16 @@ def health() -> dict:
     return {"status": "ok"}
 
 
+@app.get("/version")
+def version() -> dict:
+    """Which code is serving: the release a deploy set, else the source's version."""
+    import os
+
+    from . import version as v
+
+    return {"version": os.environ.get("APP_VERSION") or v.VERSION}
+
+
 @app.get("/ready")
 def ready() -> JSONResponse:
     ok, checks = readiness.run_checks(

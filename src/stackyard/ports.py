@@ -12,6 +12,9 @@ def is_free(port: int, host: str = "") -> bool:
     host = host or "0.0.0.0"
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # As servers bind: connections lingering in TIME_WAIT do not make a port
+        # taken; a socket listening on it does (Linux).
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError as exc:

@@ -1,0 +1,166 @@
+"""`inv hybrid` on the real engine: API and worker on the host, PostgreSQL and
+Redis in containers; reload on edit; Ctrl-C leaves no host process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.support import free_port, http, unique_project, wait_for
+
+pytestmark = pytest.mark.integration
+
+VERSION_FILE = ROOT / "app" / "refapp" / "version.py"
+
+
+class Hybrid:
+    """A background `inv hybrid`, its output collected line by line."""
+
+    def __init__(self, env: dict[str, str], *args: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "invoke", "hybrid", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def host_pids(self) -> dict[str, int]:
+        return {m.group(1): int(m.group(2)) for m in re.finditer(r"started (\w+) \(pid (\d+)\)", self.output)}
+
+    def interrupt(self, timeout: float = 30) -> int:
+        os.kill(self.proc.pid, signal.SIGINT)  # Ctrl-C reaches inv, not the host processes' own groups
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in self.host_pids().values():
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def wait_serving(run: Hybrid, url: str) -> None:
+    try:
+        wait_for(lambda: http("GET", url + "/health")[0] == 200, timeout=120, interval=0.5, what="the host API")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n--- inv hybrid output ---\n{run.output[-4000:]}") from None
+
+
+def group_alive(pgid: int) -> bool:
+    """A live (not zombie) process is left in the process group."""
+    out = subprocess.run(["ps", "-o", "stat=", "-g", str(pgid)], capture_output=True, text=True).stdout
+    return any(not st.startswith("Z") for st in out.split())
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
+    e.update(STACKYARD_PROJECT=unique_project("hybrid"), API_PORT=str(free_port()), DB_PORT=str(free_port()),
+             REDIS_PORT=str(free_port()))
+    try:
+        yield e
+    finally:
+        subprocess.run([sys.executable, "-m", "invoke", "down", "--volumes"], cwd=ROOT, env=e, capture_output=True,
+                       timeout=180)
+
+
+def compose_states(env) -> dict[str, str]:
+    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={env['STACKYARD_PROJECT']}",
+                          "--format", '{{.Label "com.docker.compose.service"}} {{.State}}'],
+                         capture_output=True, text=True, check=True).stdout
+    return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def test_hybrid_runs_api_and_worker_on_the_host(env):
+    url = f"http://127.0.0.1:{env['API_PORT']}"
+    original = VERSION_FILE.read_text()
+    run = Hybrid(env)
+    try:
+        wait_serving(run, url)
+        assert http("GET", url + "/ready")[0] == 200
+        pids = run.host_pids()
+        assert set(pids) == {"api", "worker"}
+        states = compose_states(env)
+        assert states.get("db") == "running" and states.get("redis") == "running"
+        assert states.get("api") != "running" and states.get("worker") != "running"
+
+        status, body = http("POST", url + "/jobs", {"numbers": [2, 3]})
+        job = body["id"]
+        done = wait_for(lambda: (b := http("GET", f"{url}/jobs/{job}")[1])["status"] == "done" and b,
+                        timeout=30, what="the job")
+        assert done["result"]["sum"] == 5
+        assert re.search(rf"^worker\s+\| .*Task refapp.compute\[{job}\] received", run.output, re.M)
+
+        marker = uuid.uuid4().hex[:8]
+        VERSION_FILE.write_text(f'VERSION = "{marker}"\n')
+        wait_for(lambda: http("GET", url + "/version")[1]["version"] == marker, timeout=20, interval=0.2,
+                 what="the API to serve the edited code")
+
+        assert run.interrupt() == 130
+        for name, pid in pids.items():
+            assert not group_alive(pid), f"{name} (process group {pid}) left behind"
+        states = compose_states(env)
+        assert states.get("db") == "running" and states.get("redis") == "running"
+        assert "containers keep running" in run.output
+    finally:
+        VERSION_FILE.write_text(original)
+        run.kill()
+
+
+def test_hybrid_down_removes_the_containers(env):
+    url = f"http://127.0.0.1:{env['API_PORT']}"
+    run = Hybrid(env, "--down", "--host", "api")
+    try:
+        wait_serving(run, url)
+        assert set(run.host_pids()) == {"api"}
+        assert compose_states(env).get("worker") == "running"  # not on the host: in its container
+        assert run.interrupt(timeout=90) == 130
+        assert compose_states(env) == {}
+    finally:
+        run.kill()
+
+
+def test_print_env_masks_secrets_and_shows_rewrites(env):
+    proc = subprocess.run([sys.executable, "-m", "invoke", "hybrid", "--print-env"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("DATABASE_URL="))
+    assert f"@127.0.0.1:{env['DB_PORT']}/app" in line and ":****@" in line and "# was" in line
+    secrets = [ln.split("=", 1)[1] for ln in (ROOT / "env/dev.local.env").read_text().splitlines()
+               if ln.startswith(("POSTGRES_PASSWORD=", "REDIS_PASSWORD="))]
+    assert secrets and not any(s in proc.stdout for s in secrets)
+
+
+def test_unpublished_dependency_is_named(env, tmp_path):
+    override = tmp_path / "no-ports.yaml"
+    override.write_text("services:\n  db:\n    ports: !reset []\n")
+    # A project whose dev db publishes nothing: the error names db and what to add.
+    e = dict(env, STACKYARD_PROJECT=unique_project("hybrid-noport"))
+    code = ("import sys, dataclasses, pathlib; from stackyard import config, hybrid, session, runner;"
+            "p = config.load();"
+            "env = p.environment('dev'); env = dataclasses.replace(env, files=env.files + (pathlib.Path(sys.argv[1]),));"
+            "s = session.Session(p, env, runner.Runner(echo=False));"
+            "hybrid.run(s, ['api'], print_only=True)")
+    proc = subprocess.run([sys.executable, "-c", code, str(override)], cwd=ROOT, env=e, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0
+    assert "points at db:5432, but db publishes no port in dev" in proc.stderr
