@@ -30,4 +30,6 @@ def integration(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Speed targets against raw `docker compose`, measured in the same run (not in the default set)."""
     session.install("-e", ".")
+    session.install("-r", "app/requirements.txt", "-r", "app/requirements-dev.txt")  # bench/hybrid.py
     session.run("python", "bench/run.py", *session.posargs)
+    session.run("python", "bench/hybrid.py")
