@@ -55,8 +55,12 @@ def main() -> int:
     parser.add_argument("--reloads", type=int, default=5)
     args = parser.parse_args()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
-    env.update(STACKYARD_PROJECT=f"sy-bench-hybrid-{uuid.uuid4().hex[:6]}", API_PORT=str(free_port()),
-               DB_PORT=str(free_port()), REDIS_PORT=str(free_port()))
+    env.update(
+        STACKYARD_PROJECT=f"sy-bench-hybrid-{uuid.uuid4().hex[:6]}",
+        API_PORT=str(free_port()),
+        DB_PORT=str(free_port()),
+        REDIS_PORT=str(free_port()),
+    )
     inv = [sys.executable, "-m", "invoke"]
     url = f"http://127.0.0.1:{env['API_PORT']}"
     original = VERSION_FILE.read_text()
@@ -66,8 +70,14 @@ def main() -> int:
         for _ in range(args.runs):
             subprocess.run(inv + ["down"], cwd=ROOT, env=env, capture_output=True, check=True)
             start = time.perf_counter()
-            proc = subprocess.Popen(inv + ["hybrid"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                    stderr=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                inv + ["hybrid"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             until(lambda: (get(url + "/health") or {}).get("status") == "ok", 120)
             starts.append(time.perf_counter() - start)
             for _ in range(args.reloads):
@@ -82,10 +92,14 @@ def main() -> int:
     s, r = statistics.median(starts), statistics.median(reloads)
     print(f"runs: {args.runs}, reloads per run: {args.reloads}; medians in seconds\n")
     print(f"{'benchmark':<48} {'median':>7} {'max':>7} {'target':>7}  ok")
-    print(f"{'hybrid: dependencies down -> API serving':<48} {s:>7.2f} {max(starts):>7.2f} {'<=15':>7}  "
-          f"{'yes' if s <= 15 else 'NO'}")
-    print(f"{'hybrid: save -> new response (reload)':<48} {r:>7.2f} {max(reloads):>7.2f} {'<=2':>7}  "
-          f"{'yes' if r <= 2 else 'NO'}")
+    print(
+        f"{'hybrid: dependencies down -> API serving':<48} {s:>7.2f} {max(starts):>7.2f} {'<=15':>7}  "
+        f"{'yes' if s <= 15 else 'NO'}"
+    )
+    print(
+        f"{'hybrid: save -> new response (reload)':<48} {r:>7.2f} {max(reloads):>7.2f} {'<=2':>7}  "
+        f"{'yes' if r <= 2 else 'NO'}"
+    )
     return 0 if s <= 15 and r <= 2 else 1
 
 

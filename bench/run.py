@@ -22,7 +22,7 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from stackyard import compose, config
+from stackyard import compose, config  # noqa: E402 - after the sys.path line: bench this checkout
 
 
 def free_port() -> int:
@@ -50,8 +50,12 @@ def main() -> int:
     args = parser.parse_args()
 
     env = dict(os.environ)
-    env.update(STACKYARD_PROJECT=f"sy-bench-{uuid.uuid4().hex[:6]}", API_PORT=str(free_port()),
-               DB_PORT=str(free_port()), REDIS_PORT=str(free_port()))
+    env.update(
+        STACKYARD_PROJECT=f"sy-bench-{uuid.uuid4().hex[:6]}",
+        API_PORT=str(free_port()),
+        DB_PORT=str(free_port()),
+        REDIS_PORT=str(free_port()),
+    )
     os.environ.update(env)
     dev = config.load(ROOT).environment("dev")
     raw = compose.base(dev)
@@ -82,7 +86,7 @@ def main() -> int:
     print(f"runs per benchmark: {args.runs}; medians in seconds\n")
     print(f"{'benchmark':<52} {'stackyard':>9} {'compose':>8} {'ratio':>6} {'target':>8}  ok")
     failed = 0
-    for name, (ours, theirs, target, kind) in results.items():
+    for name, (ours, theirs, target, _kind) in results.items():
         mine = statistics.median(ours)
         if theirs is None:
             ok = mine <= target
@@ -91,8 +95,10 @@ def main() -> int:
             base = statistics.median(theirs)
             ratio = mine / base
             ok = ratio <= target
-            print(f"{name:<52} {mine:>9.3f} {base:>8.3f} {ratio:>6.2f} {'<=' + str(target) + 'x':>8}  "
-                  f"{'yes' if ok else 'NO'}")
+            print(
+                f"{name:<52} {mine:>9.3f} {base:>8.3f} {ratio:>6.2f} {'<=' + str(target) + 'x':>8}  "
+                f"{'yes' if ok else 'NO'}"
+            )
         failed += not ok
     return 1 if failed else 0
 

@@ -29,7 +29,9 @@ COMPOSE_FILES = {
 }
 # Throwaway secrets for test stacks, given through the process environment (a
 # layer above every env file), strong enough for env.check.
-TEST_SECRETS = {"POSTGRES_PASSWORD": secrets.token_urlsafe(32), "REDIS_PASSWORD": secrets.token_urlsafe(32)}
+TEST_SECRETS = {
+    key: secrets.token_urlsafe(32) for key in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+}
 
 
 def free_port() -> int:
@@ -72,9 +74,7 @@ class Stack:
         return env
 
     def compose(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            self.argv(*args), env=self.environ(), capture_output=True, text=True, timeout=timeout
-        )
+        proc = subprocess.run(self.argv(*args), env=self.environ(), capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(
                 f"docker compose {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
@@ -85,7 +85,10 @@ class Stack:
     def logs_tail(self, n: int = 40) -> str:
         proc = subprocess.run(
             self.argv("logs", "--no-color", "--tail", str(n)),
-            env=self.environ(), capture_output=True, text=True, timeout=60,
+            env=self.environ(),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         return "\n--- last log lines ---\n" + proc.stdout + proc.stderr
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import create_engine, pool
-
 from refapp.settings import sqlalchemy_url
+from sqlalchemy import create_engine, pool
 
 config = context.config
 if config.config_file_name is not None:

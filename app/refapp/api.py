@@ -51,15 +51,11 @@ def version() -> dict:
 
 @app.get("/ready")
 def ready() -> JSONResponse:
-    ok, checks = readiness.run_checks(
-        {"postgres": db.ping, "redis": lambda: store().ping(), "broker": check_broker}
-    )
+    ok, checks = readiness.run_checks({"postgres": db.ping, "redis": lambda: store().ping(), "broker": check_broker})
     if ok:
         return JSONResponse({"status": "ready", "checks": checks})
     failed = [name for name, result in checks.items() if result != "ok"]
-    return JSONResponse(
-        {"status": "unavailable", "failed": failed, "checks": checks}, status_code=503
-    )
+    return JSONResponse({"status": "unavailable", "failed": failed, "checks": checks}, status_code=503)
 
 
 @app.post("/jobs", status_code=202)

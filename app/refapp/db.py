@@ -28,9 +28,7 @@ def pool() -> ConnectionPool:
 
 def load_item(key: str) -> dict | None:
     with pool().connection() as conn:
-        row = conn.execute(
-            "SELECT key, value, updated_at FROM items WHERE key = %s", (key,)
-        ).fetchone()
+        row = conn.execute("SELECT key, value, updated_at FROM items WHERE key = %s", (key,)).fetchone()
     if row is None:
         return None
     return {"key": row["key"], "value": row["value"], "updated_at": row["updated_at"].isoformat()}
@@ -39,8 +37,7 @@ def load_item(key: str) -> dict | None:
 def upsert_item(key: str, value: str) -> None:
     with pool().connection() as conn:
         conn.execute(
-            "INSERT INTO items (key, value) VALUES (%s, %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            "INSERT INTO items (key, value) VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             (key, value),
         )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import pathlib
 import time
+from typing import ClassVar
 
 from celery import Celery, bootsteps
 
@@ -53,7 +54,7 @@ class LivenessProbe(bootsteps.StartStopStep):
     """Touches LIVENESS_FILE every few seconds while the worker's event loop runs;
     the container health check reads its age (cheaper than `celery inspect ping`)."""
 
-    requires = {"celery.worker.components:Timer"}
+    requires: ClassVar[set[str]] = {"celery.worker.components:Timer"}
 
     def start(self, worker):
         self.tref = worker.timer.call_repeatedly(3.0, LIVENESS_FILE.touch, (), priority=10)

@@ -122,7 +122,7 @@ def exec_(env: Environment, service: str, command: Sequence[str], *, tty: bool) 
 
 
 # An interactive shell: bash where the image has it, sh otherwise.
-SHELL = ("sh", "-c", 'if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi')
+SHELL = ("sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi")
 
 
 def shell(env: Environment, service: str, *, tty: bool) -> Command:

@@ -17,8 +17,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-TOP_KEYS = {"name": str, "compose_dir": str, "env_dir": str, "default_env": str, "environments": dict,
-            "hybrid": dict}
+TOP_KEYS = {"name": str, "compose_dir": str, "env_dir": str, "default_env": str, "environments": dict, "hybrid": dict}
 HYBRID_KEYS = {
     "cwd": str,  # where host processes run, relative to the project root
     "before": list,  # one-shot services (migrations) run in a container first
@@ -204,8 +203,9 @@ def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:
     for key in ("default",):
         for name in table.get(key, []):
             if name not in processes:
-                raise ConfigError(f"pyproject.toml: [{where}] {key} names {name!r}, which has no "
-                                  f"[{where}.processes.{name}]")
+                raise ConfigError(
+                    f"pyproject.toml: [{where}] {key} names {name!r}, which has no [{where}.processes.{name}]"
+                )
     return Hybrid(
         cwd=root / table.get("cwd", "."),
         before=tuple(table.get("before", ())),

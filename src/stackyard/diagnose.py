@@ -14,10 +14,14 @@ from .state import Port
 
 MIN_COMPOSE = (2, 24, 0)
 
-_ENGINE_DOWN = re.compile(r"Cannot connect to the Docker daemon at (\S+?)\.?\s|Is the docker daemon running|"
-                          r"error during connect|dial unix .*docker\.sock.*(no such file|connection refused)")
-_NO_COMPOSE = re.compile(r"'compose' is not a docker command|unknown command: docker compose|"
-                         r"unknown shorthand flag: 'f' in -f|docker: unknown command")
+_ENGINE_DOWN = re.compile(
+    r"Cannot connect to the Docker daemon at (\S+?)\.?\s|Is the docker daemon running|"
+    r"error during connect|dial unix .*docker\.sock.*(no such file|connection refused)"
+)
+_NO_COMPOSE = re.compile(
+    r"'compose' is not a docker command|unknown command: docker compose|"
+    r"unknown shorthand flag: 'f' in -f|docker: unknown command"
+)
 _PORT_TAKEN = re.compile(
     r"Bind for (?P<ip>[\d.:\[\]a-f]*?):(?P<port>\d+) failed: port is already allocated|"
     r"listen tcp[46]? (?P<ip2>[\d.:\[\]a-f]*?):(?P<port2>\d+): bind: address already in use"

@@ -27,8 +27,12 @@ class Check:
 
 def check_engine(version_json: str | None, error: str = "") -> Check:
     if version_json is None:
-        return Check("engine", "fail", error or "not reachable",
-                     "start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST")
+        return Check(
+            "engine",
+            "fail",
+            error or "not reachable",
+            "start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST",
+        )
     info = json.loads(version_json)
     server = info.get("Server") or {}
     return Check("engine", "ok", f"Docker {server.get('Version', '?')} (API {server.get('ApiVersion', '?')})")
@@ -47,15 +51,20 @@ def check_compose(version_text: str | None) -> Check:
 
 def check_buildkit(version_json: str | None, environ: dict[str, str]) -> Check:
     if environ.get("DOCKER_BUILDKIT") == "0":
-        return Check("buildkit", "fail", "DOCKER_BUILDKIT=0 turns BuildKit off (cache mounts need it)",
-                     "unset DOCKER_BUILDKIT")
+        return Check(
+            "buildkit", "fail", "DOCKER_BUILDKIT=0 turns BuildKit off (cache mounts need it)", "unset DOCKER_BUILDKIT"
+        )
     if version_json is None:
         return Check("buildkit", "warn", "unknown (engine not reachable)")
     server = json.loads(version_json).get("Server") or {}
     major = diagnose.parse_version(server.get("Version", "0.0.0"))[0]
     if major and major < 23:
-        return Check("buildkit", "warn", f"engine {server.get('Version')} predates BuildKit by default",
-                     "upgrade Docker to 23 or newer")
+        return Check(
+            "buildkit",
+            "warn",
+            f"engine {server.get('Version')} predates BuildKit by default",
+            "upgrade Docker to 23 or newer",
+        )
     return Check("buildkit", "ok", "BuildKit (Compose builds with it)")
 
 
@@ -75,8 +84,14 @@ def check_ports(
             out.append(Check(label, "ok", f"{where}: free"))
         else:
             who = holder(p.published)
-            out.append(Check(label, "fail", f"{where}: taken" + (f" by {who}" if who else ""),
-                             "stop what holds it, or publish another port (see .env.example)"))
+            out.append(
+                Check(
+                    label,
+                    "fail",
+                    f"{where}: taken" + (f" by {who}" if who else ""),
+                    "stop what holds it, or publish another port (see .env.example)",
+                )
+            )
     return out
 
 
@@ -85,10 +100,13 @@ def check_disk(free_bytes: int | None, path: str) -> Check:
         return Check("disk", "warn", f"cannot read free space of {path} (remote engine?)")
     gib = free_bytes / 2**30
     if gib < MIN_DISK_GIB:
-        return Check("disk", "fail" if gib < 1 else "warn", f"{gib:.1f} GiB free on {path}",
-                     "free space: `docker system prune` removes unused images and build cache")
+        return Check(
+            "disk",
+            "fail" if gib < 1 else "warn",
+            f"{gib:.1f} GiB free on {path}",
+            "free space: `docker system prune` removes unused images and build cache",
+        )
     return Check("disk", "ok", f"{gib:.0f} GiB free on {path}")
-
 
 
 def gather(s: Session) -> list[Check]:
@@ -119,10 +137,12 @@ def gather(s: Session) -> list[Check]:
 
 def run(s: Session) -> None:
     checks = gather(s)
-    rows = [[c.status.upper(), c.name, c.detail + (f"  -> {c.fix}" if c.fix and c.status != "ok" else "")]
-            for c in checks]
+    rows = [
+        [c.status.upper(), c.name, c.detail + (f"  -> {c.fix}" if c.fix and c.status != "ok" else "")] for c in checks
+    ]
     s.print(table.render(["", "CHECK", "DETAIL"], rows))
     failed = [c for c in checks if c.status == "fail"]
     if failed:
-        raise StackyardError(f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}",
-                             "see the fixes above")
+        raise StackyardError(
+            f"{len(failed)} check(s) failed: {', '.join(c.name for c in failed)}", "see the fixes above"
+        )

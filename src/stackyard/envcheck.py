@@ -19,9 +19,27 @@ MIN_LENGTH = 16
 MIN_BITS = 80  # length x log2(alphabet size)
 MIN_SHANNON = 3.0  # bits per character actually used: catches "aaaa..." and "abcabc..."
 PLACEHOLDERS = (
-    "changeme", "changethis", "replaceme", "placeholder", "password", "passw0rd", "secret", "example",
-    "sample", "dummy", "default", "todo", "fixme", "xxxx", "1234", "qwerty", "letmein", "admin", "test",
-    "devonly", "insecure",
+    "changeme",
+    "changethis",
+    "replaceme",
+    "placeholder",
+    "password",
+    "passw0rd",
+    "secret",
+    "example",
+    "sample",
+    "dummy",
+    "default",
+    "todo",
+    "fixme",
+    "xxxx",
+    "1234",
+    "qwerty",
+    "letmein",
+    "admin",
+    "test",
+    "devonly",
+    "insecure",
 )
 TRUTHY = {"1", "true", "yes", "on"}
 DEBUG_KEY = re.compile(r"^(DEBUG|\w+_DEBUG)$")
@@ -40,6 +58,7 @@ class Finding:
 
 
 # ---- the value rules (pure) ------------------------------------------------
+
 
 def alphabet_size(value: str) -> int:
     size = 0
@@ -75,8 +94,13 @@ def secret_problems(value: str) -> list[tuple[str, str]]:
         out.append(("ENV005", f"too short: {len(value)} characters, need at least {MIN_LENGTH}"))
     bits = len(value) * math.log2(alphabet_size(value))
     if bits < MIN_BITS or shannon(value) < MIN_SHANNON:
-        out.append(("ENV006", f"not random enough (~{bits:.0f} bits, {abs(shannon(value)):.1f} bits/char; "
-                              f"need {MIN_BITS} bits and {MIN_SHANNON} bits/char)"))
+        out.append(
+            (
+                "ENV006",
+                f"not random enough (~{bits:.0f} bits, {abs(shannon(value)):.1f} bits/char; "
+                f"need {MIN_BITS} bits and {MIN_SHANNON} bits/char)",
+            )
+        )
     return out
 
 
@@ -122,13 +146,19 @@ def check(
             if schema and e.key not in schema:
                 near = nearest(e.key, list(schema))
                 hint = f" (did you mean {near}?)" if near else " (add it to .env.example if the stack reads it)"
-                findings.append(Finding("ENV003", "error", f"{layer.label}:{e.line}",
-                                        f"unknown variable {e.key}{hint}"))
+                findings.append(
+                    Finding("ENV003", "error", f"{layer.label}:{e.line}", f"unknown variable {e.key}{hint}")
+                )
             var = schema.get(e.key)
             if var and var.secret and not layer.local and e.value:
-                findings.append(Finding("ENV008", weak, f"{layer.label}:{e.line}",
-                                        f"secret {e.key} is set in a committed file; move it to "
-                                        f"env/{env_name}.local.env"))
+                findings.append(
+                    Finding(
+                        "ENV008",
+                        weak,
+                        f"{layer.label}:{e.line}",
+                        f"secret {e.key} is set in a committed file; move it to env/{env_name}.local.env",
+                    )
+                )
 
     settings = resolve(parsed, environ, list(schema))
     local_file = f"env/{env_name}.local.env"
@@ -136,8 +166,14 @@ def check(
         s = settings.get(name)
         value = s.value if s else None
         if var.required and not value:
-            findings.append(Finding("ENV004", "error", name, f"required but not set: set it in {local_file} "
-                                    f"(`inv env.init --env {env_name}` generates secrets)"))
+            findings.append(
+                Finding(
+                    "ENV004",
+                    "error",
+                    name,
+                    f"required but not set: set it in {local_file} (`inv env.init --env {env_name}` generates secrets)",
+                )
+            )
             continue
         if var.secret and value:
             for rule, message in secret_problems(value):
@@ -182,8 +218,14 @@ def _compose_refs(root: pathlib.Path, files: Sequence[pathlib.Path], schema: Map
                 continue
             for name in COMPOSE_REF.findall(line):
                 if name not in schema:
-                    out.append(Finding("ENV014", "warning", f"{label}:{i}",
-                                       f"reads ${{{name}}}, which .env.example does not declare"))
+                    out.append(
+                        Finding(
+                            "ENV014",
+                            "warning",
+                            f"{label}:{i}",
+                            f"reads ${{{name}}}, which .env.example does not declare",
+                        )
+                    )
     return out
 
 
@@ -193,14 +235,32 @@ def _git_rules(root, layers, settings, schema, git: GitRun) -> list[Finding]:
         if not layer.local:
             continue
         if not git(gitcmds.is_ignored(root, layer.label)).ok:
-            out.append(Finding("ENV009", "error", layer.label,
-                               "not ignored by git: add `env/*.local.env` and `env/local.env` to .gitignore"))
+            out.append(
+                Finding(
+                    "ENV009",
+                    "error",
+                    layer.label,
+                    "not ignored by git: add `env/*.local.env` and `env/local.env` to .gitignore",
+                )
+            )
         if git(gitcmds.is_tracked(root, layer.label)).ok:
-            out.append(Finding("ENV010", "error", layer.label,
-                               f"tracked by git: `git rm --cached {layer.label}`, then rotate its secrets"))
+            out.append(
+                Finding(
+                    "ENV010",
+                    "error",
+                    layer.label,
+                    f"tracked by git: `git rm --cached {layer.label}`, then rotate its secrets",
+                )
+            )
         elif git(gitcmds.history_of(root, layer.label)).stdout.strip():
-            out.append(Finding("ENV011", "error", layer.label,
-                               "was committed in the past: its secrets are in git history; rotate them"))
+            out.append(
+                Finding(
+                    "ENV011",
+                    "error",
+                    layer.label,
+                    "was committed in the past: its secrets are in git history; rotate them",
+                )
+            )
     for name, var in schema.items():
         s = settings.get(name)
         if not (var.secret and s and s.value and len(s.value) >= 6):
@@ -209,9 +269,14 @@ def _git_rules(root, layers, settings, schema, git: GitRun) -> list[Finding]:
         for hit in res.stdout.splitlines():
             parts = hit.split("\0")
             if len(parts) >= 2:
-                out.append(Finding("ENV012", "error", f"{parts[0]}:{parts[1]}",
-                                   f"the value of secret {name} appears in this tracked file; remove it "
-                                   "and rotate the secret"))
+                out.append(
+                    Finding(
+                        "ENV012",
+                        "error",
+                        f"{parts[0]}:{parts[1]}",
+                        f"the value of secret {name} appears in this tracked file; remove it and rotate the secret",
+                    )
+                )
     return out
 
 

@@ -58,8 +58,11 @@ def parse_text(text: str, path: str = "<env>") -> list[Entry]:
         if not KEY.match(b.key):
             # Only the name's valid start is shown: in `PASSWORD:s3cr3t` the rest is a value.
             name = re.match(r"[A-Za-z0-9_]*", b.key).group()
-            what = (f"{name[:40]!r} is not a valid variable name" if name == b.key
-                    else f"invalid character {b.key[len(name)]!r} in a variable name, after {name[:40]!r}")
+            what = (
+                f"{name[:40]!r} is not a valid variable name"
+                if name == b.key
+                else f"invalid character {b.key[len(name)]!r} in a variable name, after {name[:40]!r}"
+            )
             raise EnvFileError(f"{path}:{line}: {what}", "use letters, digits and _ (not starting with a digit)")
         entries.append(Entry(b.key, b.value, line, _quote_of(b.original.string)))
     return entries
@@ -106,22 +109,45 @@ def divergences(entries: list[Entry], path: str) -> list[Warning_]:
     for e in entries:
         v = e.value
         if v is None:
-            out.append(Warning_(path, e.line, e.key, "a bare KEY: Compose takes it from the process environment, "
-                                "python-dotenv sets it to None"))
+            out.append(
+                Warning_(
+                    path,
+                    e.line,
+                    e.key,
+                    "a bare KEY: Compose takes it from the process environment, python-dotenv sets it to None",
+                )
+            )
             continue
         if e.quote == "'":
             if "$" in v:
-                out.append(Warning_(path, e.line, e.key, "single-quoted '$...': Compose keeps it literally, "
-                                    "python-dotenv interpolates it; use double quotes to interpolate in both"))
+                out.append(
+                    Warning_(
+                        path,
+                        e.line,
+                        e.key,
+                        "single-quoted '$...': Compose keeps it literally, "
+                        "python-dotenv interpolates it; use double quotes to interpolate in both",
+                    )
+                )
             continue
         if "$$" in v:
             out.append(Warning_(path, e.line, e.key, "'$$': Compose reads a literal '$', python-dotenv keeps '$$'"))
         if _UNBRACED.search(v.replace("$$", "")):
-            out.append(Warning_(path, e.line, e.key, "unbraced $VAR: Compose interpolates it, python-dotenv "
-                                "does not; write ${VAR}"))
+            out.append(
+                Warning_(
+                    path, e.line, e.key, "unbraced $VAR: Compose interpolates it, python-dotenv does not; write ${VAR}"
+                )
+            )
         if _COMPOSE_ONLY.search(v):
-            out.append(Warning_(path, e.line, e.key, "${VAR-...}/${VAR?...}/${VAR+...}: only Compose reads "
-                                "these; python-dotenv knows ${VAR} and ${VAR:-default}"))
+            out.append(
+                Warning_(
+                    path,
+                    e.line,
+                    e.key,
+                    "${VAR-...}/${VAR?...}/${VAR+...}: only Compose reads "
+                    "these; python-dotenv knows ${VAR} and ${VAR:-default}",
+                )
+            )
     return out
 
 

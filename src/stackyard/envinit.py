@@ -25,8 +25,9 @@ def new_secret() -> str:
             return value
 
 
-def render(env_name: str, schema: Mapping[str, Variable], already_set: set[str],
-           generate: Callable[[], str] = new_secret) -> str:
+def render(
+    env_name: str, schema: Mapping[str, Variable], already_set: set[str], generate: Callable[[], str] = new_secret
+) -> str:
     """The local file's text: a fresh value for every secret, an empty line to
     fill for every required variable no committed layer sets."""
     lines = [
@@ -43,8 +44,9 @@ def render(env_name: str, schema: Mapping[str, Variable], already_set: set[str],
 
 def write(path: pathlib.Path, text: str, force: bool) -> None:
     if path.exists() and not force:
-        raise StackyardError(f"{path.name} exists already",
-                             "keep it, or replace it with --force (its secrets would change)")
+        raise StackyardError(
+            f"{path.name} exists already", "keep it, or replace it with --force (its secrets would change)"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     # Created readable by its owner only, before anything is written into it.
     tmp = path.with_suffix(path.suffix + ".tmp")

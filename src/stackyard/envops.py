@@ -8,8 +8,8 @@ from collections.abc import Mapping
 
 from . import envcheck, envinit, envschema, layers, table
 from .errors import StackyardError
-from .runner import Runner
 from .masking import MASK
+from .runner import Runner
 from .session import Session
 
 
@@ -45,16 +45,23 @@ def show(s: Session, as_json: bool = False) -> None:
     for name, st in settings(s).items():
         secret = is_secret(name, schema)
         over = ", ".join(f"{where}" for where, _ in st.overridden) or "-"
-        rows.append({"key": name, "value": shown(st.value, secret), "from": st.source, "overrides": over,
-                     "secret": secret})
+        rows.append(
+            {"key": name, "value": shown(st.value, secret), "from": st.source, "overrides": over, "secret": secret}
+        )
     if as_json:
         s.print(json.dumps(rows, indent=2))
         return
-    s.print(table.render(["KEY", "VALUE", "FROM", "OVERRIDES"],
-                         [[r["key"], r["value"], r["from"], r["overrides"]] for r in rows]))
-    s.print(f"\n{s.env.name}: later layers win: " + " < ".join(
-        [lay.label for lay in layers.layer_files(s.project.env_dir, s.env.name, s.project.root)]
-        + [layers.PROCESS]))
+    s.print(
+        table.render(
+            ["KEY", "VALUE", "FROM", "OVERRIDES"], [[r["key"], r["value"], r["from"], r["overrides"]] for r in rows]
+        )
+    )
+    s.print(
+        f"\n{s.env.name}: later layers win: "
+        + " < ".join(
+            [lay.label for lay in layers.layer_files(s.project.env_dir, s.env.name, s.project.root)] + [layers.PROCESS]
+        )
+    )
 
 
 def explain(s: Session, key: str) -> None:
@@ -81,8 +88,10 @@ def explain(s: Session, key: str) -> None:
         from .envcheck import nearest
 
         near = nearest(key, list(schema))
-        raise StackyardError(f"{key} is set in no layer of {s.env.name} and not declared in .env.example",
-                             f"did you mean {near}?" if near else "check the spelling")
+        raise StackyardError(
+            f"{key} is set in no layer of {s.env.name} and not declared in .env.example",
+            f"did you mean {near}?" if near else "check the spelling",
+        )
     for row in rows:
         if st and (row[0] == st.source or (st.layer == layers.PROCESS and row[0] == layers.PROCESS)):
             row[2] = "<- wins"
@@ -102,8 +111,9 @@ def diff(s_a: Session, s_b: Session) -> None:
         if va == vb:
             continue
         secret = is_secret(name, schema)
-        status = "missing in " + s_b.env.name if vb is None else "missing in " + s_a.env.name if va is None \
-            else "different"
+        status = (
+            "missing in " + s_b.env.name if vb is None else "missing in " + s_a.env.name if va is None else "different"
+        )
         rows.append([name, shown(va, secret), shown(vb, secret), status])
     if not rows:
         s_a.print(f"{s_a.env.name} and {s_b.env.name} set the same values")
@@ -143,12 +153,21 @@ def run_checks(s: Session, environ: Mapping[str, str] | None = None) -> list[env
     except StackyardError:  # git not installed
         in_repo = False
     findings = envcheck.check(
-        s.project.root, s.env.name, s.env.protected, file_layers, schema,
-        os.environ if environ is None else environ, s.env.files, git if in_repo else None,
+        s.project.root,
+        s.env.name,
+        s.env.protected,
+        file_layers,
+        schema,
+        os.environ if environ is None else environ,
+        s.env.files,
+        git if in_repo else None,
     )
     if not in_repo:
-        findings.append(envcheck.Finding("ENV000", "warning", str(s.project.root),
-                                         "not a git repository: the git rules were skipped"))
+        findings.append(
+            envcheck.Finding(
+                "ENV000", "warning", str(s.project.root), "not a git repository: the git rules were skipped"
+            )
+        )
     return findings
 
 

@@ -87,7 +87,7 @@ def adapter(func: F) -> F:
             return func(c, *args, **kwargs)
         except Exit:
             raise
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the one place errors become a line
+        except (Exception, KeyboardInterrupt) as exc:
             raise Exit(code=report(exc, verbose=bool(kwargs.get("verbose")))) from None
 
     return wrapper  # type: ignore[return-value]

@@ -67,13 +67,16 @@ class Plan:
                 lines.append(f"  {n}. check host port {p.port} is free for {p.name}")
                 n += 1
         for p in self.processes:
-            lines.append(f"  {n}. start {p.name} on the host, in {p.cwd}: {Command(p.argv)}")
+            lines.append(f"  {n}. start {p.name} on the host, in {p.cwd}: {mask(str(Command(p.argv)))}")
             n += 1
         if self.logs:
             lines.append(f"  {n}. follow the containers' logs in the same stream")
             n += 1
-        end = "stop the host processes and `down` the containers (volumes kept)" if self.down \
+        end = (
+            "stop the host processes and `down` the containers (volumes kept)"
+            if self.down
             else "stop the host processes; the containers keep running"
+        )
         lines.append(f"  {n}. on Ctrl-C or when one process exits: {end}")
         if self.rewrites:
             lines.append("rewritten for the host:")
@@ -83,6 +86,7 @@ class Plan:
 
 
 # ---- planning (pure) ---------------------------------------------------------
+
 
 def dependents(services: Mapping[str, dict], roots: set[str]) -> set[str]:
     """Services that depend, directly or not, on any of `roots` (roots excluded)."""
@@ -112,7 +116,9 @@ def published(services: Mapping[str, dict]) -> dict[tuple[str, int], tuple[str, 
     return out
 
 
-_HOSTPORT = r"(?<![\w.-]){svc}:(?P<port>\d+)(?!\d)"
+# Not in a URL's userinfo: in postgres://postgres:1234@postgres:5432 the first
+# "postgres:1234" is a user and a password, not a host and a port.
+_HOSTPORT = r"(?<![\w.-]){svc}:(?P<port>\d+)(?!\d)(?![^/?#\s,@]*@)"
 
 
 def rewrite_value(value: str, targets: Mapping[str, dict[int, tuple[str, int] | None]]) -> tuple[str, set[str]]:
@@ -158,8 +164,18 @@ def _expose(svc: dict) -> list[str]:
     return [str(e).split("/")[0] for e in svc.get("expose") or [] if str(e).split("/")[0].isdigit()]
 
 
-WELL_KNOWN = {"postgres": 5432, "postgresql": 5432, "redis": 6379, "rediss": 6379, "amqp": 5672, "mysql": 3306,
-              "mongodb": 27017, "http": 80, "https": 443, "kafka": 9092}
+WELL_KNOWN = {
+    "postgres": 5432,
+    "postgresql": 5432,
+    "redis": 6379,
+    "rediss": 6379,
+    "amqp": 5672,
+    "mysql": 3306,
+    "mongodb": 27017,
+    "http": 80,
+    "https": 443,
+    "kafka": 9092,
+}
 
 
 def _referenced_ports(value: str, svc: str) -> list[int]:
@@ -180,10 +196,13 @@ def make_plan(
     """Everything `inv hybrid` will do, computed from the rendered compose config."""
     unknown = [h for h in host if h not in hybrid.processes]
     if unknown:
-        raise StackyardError(f"no host command for {', '.join(unknown)}",
-                             f"known: {', '.join(hybrid.processes)} ([tool.stackyard.hybrid.processes])")
+        raise StackyardError(
+            f"no host command for {', '.join(unknown)}",
+            f"known: {', '.join(hybrid.processes)} ([tool.stackyard.hybrid.processes])",
+        )
     host_set = set(host)
-    stop = sorted(host_set | dependents(services, host_set))
+    # Only compose services have containers to stop (a host process may be an extra one).
+    stop = sorted((host_set & set(services)) | dependents(services, host_set))
     before = tuple(b for b in hybrid.before if b in services)
     containers = tuple(sorted(set(services) - set(stop) - set(before)))
     ports = container_ports(services, containers)
@@ -199,7 +218,7 @@ def make_plan(
                 where = f" in {compose_file_hint}" if compose_file_hint else ""
                 raise StackyardError(
                     f"{name}'s {key} points at {u.service}:{u.port}, but {u.service} publishes no port in {env.name}",
-                    f"publish it{where}: ports: [\"127.0.0.1:{u.port}:{u.port}\"] under {u.service}",
+                    f'publish it{where}: ports: ["127.0.0.1:{u.port}:{u.port}"] under {u.service}',
                 ) from None
             if used:
                 changed[key] = new
@@ -213,12 +232,23 @@ def make_plan(
         if spec.port:
             text = envfile.interpolate(spec.port, scope)
             if not text.isdigit():
-                raise StackyardError(f"[tool.stackyard.hybrid.processes.{name}] port {spec.port!r} is not a number "
-                                     f"here ({text!r})")
+                raise StackyardError(
+                    f"[tool.stackyard.hybrid.processes.{name}] port {spec.port!r} is not a number here ({text!r})"
+                )
             port = int(text)
         processes.append(Planned(name, argv, str(hybrid.cwd), proc_env, port))
-    return Plan(env.name, tuple(host), tuple(stop), containers, before, tuple(processes), tuple(rewrites),
-                logs, down, hybrid.requirements)
+    return Plan(
+        env.name,
+        tuple(host),
+        tuple(stop),
+        containers,
+        before,
+        tuple(processes),
+        tuple(rewrites),
+        logs,
+        down,
+        hybrid.requirements,
+    )
 
 
 def _with_referenced(ports: dict[str, dict[int, tuple[str, int] | None]], value: str):
@@ -233,6 +263,7 @@ def _with_referenced(ports: dict[str, dict[int, tuple[str, int] | None]], value:
 
 
 # ---- preflight and execution ----------------------------------------------------
+
 
 def missing_commands(plan: Plan, path: str | None = None) -> list[str]:
     return [p.argv[0] for p in plan.processes if shutil.which(p.argv[0], path=path) is None]
@@ -255,7 +286,7 @@ def steps_commands(env: Environment, plan: Plan) -> dict[str, list[Command]]:
     }
 
 
-def execute(s, plan: Plan) -> None:
+def execute(s, plan: Plan, mask=lambda text: text) -> None:
     """Run the plan's steps in order. Ends by raising: Interrupted (Ctrl-C, exit
     130) or StackyardError naming the process that exited."""
     import signal
@@ -277,15 +308,17 @@ def execute(s, plan: Plan) -> None:
     for p in plan.processes:
         if p.port and not s.runner.dry and not host_ports.is_free(p.port, LOOPBACK):
             who = host_ports.holder(p.port)
-            raise StackyardError(f"host port {p.port} for {p.name} is already taken" + (f" by {who}" if who else ""),
-                                 "stop what holds it, or set another port (see `inv env.explain API_PORT`)")
+            raise StackyardError(
+                f"host port {p.port} for {p.name} is already taken" + (f" by {who}" if who else ""),
+                "stop what holds it, or set another port (see `inv env.explain API_PORT`)",
+            )
     if s.runner.dry:
         for p in plan.processes:
-            s.print(f"[dry-run] would start {p.name} in {p.cwd}: {Command(p.argv)}")
+            s.print(f"[dry-run] would start {p.name} in {p.cwd}: {mask(str(Command(p.argv)))}")
         return
     mgr = Manager(out=s.out)
     for p in plan.processes:
-        mgr.add(p.name, Command(p.argv, env=p.env, cwd=p.cwd))
+        mgr.add(p.name, Command(p.argv, env=p.env, cwd=p.cwd), shown=mask(str(Command(p.argv))))
     for cmd in cmds["logs"]:
         mgr.add("containers", cmd)
     # An IDE's stop button sends SIGTERM: treat it as Ctrl-C, so nothing is orphaned.
@@ -299,11 +332,19 @@ def execute(s, plan: Plan) -> None:
         for cmd in cmds["down"]:
             s.runner.run(cmd, mode="stream", check=False)
     if name == "interrupt":
-        s.print("every host process stopped" + ("; containers removed (volumes kept)" if plan.down
-                                                else "; the containers keep running (`inv down` stops them)"))
+        s.print(
+            "every host process stopped"
+            + (
+                "; containers removed (volumes kept)"
+                if plan.down
+                else "; the containers keep running (`inv down` stops them)"
+            )
+        )
         raise Interrupted()
-    err = StackyardError(f"{name} exited with code {code}; every host process was stopped",
-                         f"its output is above; the containers {'were removed' if plan.down else 'keep running'}")
+    err = StackyardError(
+        f"{name} exited with code {code}; every host process was stopped",
+        f"its output is above; the containers {'were removed' if plan.down else 'keep running'}",
+    )
     err.exit_code = code if 0 < code < 256 else 1
     raise err
 
@@ -316,7 +357,7 @@ def print_env(s, plan: Plan, mask) -> None:
     """The variables each host process gets (secrets masked), for an IDE's run configuration."""
     rewritten = {(r.process, r.key): r for r in plan.rewrites}
     for p in plan.processes:
-        s.print(f"# {p.name} (cwd {p.cwd}): {Command(p.argv)}")
+        s.print(f"# {p.name} (cwd {p.cwd}): {mask(str(Command(p.argv)))}")
         for key in sorted(p.env):
             r = rewritten.get((p.name, key))
             note = f"    # was {mask(r.before)}" if r else ""
@@ -324,21 +365,25 @@ def print_env(s, plan: Plan, mask) -> None:
         s.print()
 
 
-def run(s, host: Sequence[str] | None = None, *, logs: bool = False, down: bool = False,
-        print_only: bool = False) -> None:
+def run(
+    s, host: Sequence[str] | None = None, *, logs: bool = False, down: bool = False, print_only: bool = False
+) -> None:
     from . import envops, masking
 
     hybrid = s.project.hybrid
     if hybrid is None or not hybrid.processes:
-        raise StackyardError("no host processes configured",
-                             "add [tool.stackyard.hybrid.processes.<name>] command = [...] to pyproject.toml")
+        raise StackyardError(
+            "no host processes configured",
+            "add [tool.stackyard.hybrid.processes.<name>] command = [...] to pyproject.toml",
+        )
     services = s.config().get("services", {})
     lookup = {k: v.value for k, v in envops.settings(s).items() if v.value is not None}
     lookup.update(os.environ)
     last = s.env.files[-1] if s.env.files else None
     hint = str(last.relative_to(s.project.root)) if last and last.is_relative_to(s.project.root) else str(last or "")
-    plan = make_plan(s.env, services, hybrid, list(host or hybrid.default), lookup, logs=logs, down=down,
-                     compose_file_hint=hint)
+    plan = make_plan(
+        s.env, services, hybrid, list(host or hybrid.default), lookup, logs=logs, down=down, compose_file_hint=hint
+    )
 
     def mask(text: str) -> str:
         return masking.mask(text, s.env)
@@ -347,4 +392,4 @@ def run(s, host: Sequence[str] | None = None, *, logs: bool = False, down: bool 
         print_env(s, plan, mask)
         return
     s.print(plan.text(mask))
-    execute(s, plan)
+    execute(s, plan, mask)

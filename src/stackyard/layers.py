@@ -95,7 +95,12 @@ def resolve(
     return dict(sorted(settings.items()))
 
 
-def effective(project_root: pathlib.Path, env_dir: pathlib.Path, env_name: str, schema_keys: Sequence[str],
-              environ: Mapping[str, str] | None = None) -> dict[str, Setting]:
+def effective(
+    project_root: pathlib.Path,
+    env_dir: pathlib.Path,
+    env_name: str,
+    schema_keys: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Setting]:
     layers = layer_files(env_dir, env_name, project_root)
     return resolve(read(layers), os.environ if environ is None else environ, schema_keys)

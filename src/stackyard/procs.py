@@ -31,6 +31,7 @@ class Proc:
     popen: subprocess.Popen | None = None
     returncode: int | None = None
     pids: set[int] = field(default_factory=set)
+    shown: str = ""
 
 
 class Manager:
@@ -44,8 +45,9 @@ class Manager:
         self.lines: queue.Queue = queue.Queue()
         self.width = 0
 
-    def add(self, name: str, cmd: Command) -> None:
-        self.procs.append(Proc(name, cmd))
+    def add(self, name: str, cmd: Command, shown: str | None = None) -> None:
+        """Add a process; `shown` is its command line as printed (masked by the caller)."""
+        self.procs.append(Proc(name, cmd, shown=shown if shown is not None else str(cmd)))
         self.width = max(self.width, len(name))
 
     def _prefix(self, i: int, name: str) -> str:
@@ -59,21 +61,34 @@ class Manager:
         for i, p in enumerate(self.procs):
             env = {**os.environ, **p.cmd.env}
             p.popen = subprocess.Popen(
-                p.cmd.argv, env=env, cwd=p.cmd.cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,  # its own group: killpg takes its children too
-                text=True, errors="replace", bufsize=1,
+                p.cmd.argv,
+                env=env,
+                cwd=p.cmd.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own group: killpg takes its children too
+                text=True,
+                errors="replace",
+                bufsize=1,
             )
             p.pids.add(p.popen.pid)
             threading.Thread(target=self._pump, args=(i, p), daemon=True).start()
-            self.print("stackyard", f"started {p.name} (pid {p.popen.pid}): {p.cmd}")
+            self.print("stackyard", f"started {p.name} (pid {p.popen.pid}): {p.shown}")
 
     def _pump(self, i: int, p: Proc) -> None:
         assert p.popen and p.popen.stdout
-        prefix = self._prefix(i, p.name)
-        for line in p.popen.stdout:
-            self.lines.put((prefix, line.rstrip("\n")))
+        reader = threading.Thread(target=self._read, args=(self._prefix(i, p.name), p.popen.stdout), daemon=True)
+        reader.start()
+        # The exit, not the end of output: a child left in its group (a reloader's
+        # server) can hold the pipe open long after the process itself is gone.
         p.returncode = p.popen.wait()
+        reader.join(timeout=0.5)  # its last lines before the news of its exit
         self.lines.put((None, p))
+
+    def _read(self, prefix: str, stdout: TextIO) -> None:
+        for line in stdout:
+            self.lines.put((prefix, line.rstrip("\n")))
 
     def _write(self, prefix: str, text: str) -> None:
         if prefix == "stackyard":
@@ -141,4 +156,3 @@ def _signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
-

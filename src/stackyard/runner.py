@@ -50,8 +50,15 @@ class Runner:
     def _env(self, cmd: Command) -> dict[str, str] | None:
         return {**os.environ, **cmd.env} if cmd.env else None
 
-    def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False,
-            stdin: str | None = None, readonly: bool = False) -> Result:
+    def run(
+        self,
+        cmd: Command,
+        mode: Mode = "capture",
+        check: bool = True,
+        quiet: bool = False,
+        stdin: str | None = None,
+        readonly: bool = False,
+    ) -> Result:
         """Run cmd; with check, a non-zero exit raises CommandError. `stdin` (capture
         mode) is written to the command's standard input: the way to pass a secret.
         A `readonly` command (a state query) runs even in dry-run: it changes nothing."""
@@ -63,7 +70,11 @@ class Runner:
         try:
             if mode == "capture":
                 proc = subprocess.run(
-                    cmd.argv, env=self._env(cmd), cwd=cmd.cwd, capture_output=True, text=True,
+                    cmd.argv,
+                    env=self._env(cmd),
+                    cwd=cmd.cwd,
+                    capture_output=True,
+                    text=True,
                     **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
                 )
                 result = Result(proc.returncode, proc.stdout, proc.stderr)
@@ -87,8 +98,13 @@ class Runner:
         if _isatty(sys.stderr):
             return self._stream_pty(cmd)
         proc = subprocess.Popen(
-            cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stderr=subprocess.PIPE, text=True,
-            stdin=subprocess.DEVNULL, bufsize=1,
+            cmd.argv,
+            env=self._env(cmd),
+            cwd=cmd.cwd,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            bufsize=1,
         )
         kept: list[str] = []
 
@@ -115,8 +131,13 @@ class Runner:
         primary, secondary = pty.openpty()
         _copy_window_size(sys.stderr.fileno(), secondary)
         proc = subprocess.Popen(
-            cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stdin=subprocess.DEVNULL,
-            stdout=secondary, stderr=secondary, close_fds=True,
+            cmd.argv,
+            env=self._env(cmd),
+            cwd=cmd.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=secondary,
+            stderr=secondary,
+            close_fds=True,
         )
         os.close(secondary)
         kept = bytearray()
@@ -147,8 +168,14 @@ class Runner:
             return
         try:
             proc = subprocess.Popen(
-                cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, errors="replace", stdin=subprocess.DEVNULL,
+                cmd.argv,
+                env=self._env(cmd),
+                cwd=cmd.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                stdin=subprocess.DEVNULL,
             )
         except FileNotFoundError as exc:
             raise _not_found(cmd, exc) from exc

@@ -38,10 +38,17 @@ class Session:
         if diagnose.needs_config(text):
             cfg = self._config_quietly()
             raw = self._config_quietly(interpolate=False)
-            return diagnose.explain(
-                err, state.published_ports(cfg), state.services(cfg), self.env.files,
-                holder=ports.holder, port_vars=diagnose.port_variables(raw),
-            ) or err
+            return (
+                diagnose.explain(
+                    err,
+                    state.published_ports(cfg),
+                    state.services(cfg),
+                    self.env.files,
+                    holder=ports.holder,
+                    port_vars=diagnose.port_variables(raw),
+                )
+                or err
+            )
         return diagnose.explain(err, files=self.env.files) or err
 
     def _config_quietly(self, interpolate: bool = True) -> dict:

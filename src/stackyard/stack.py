@@ -60,8 +60,9 @@ def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardErr
     shown_logs = ""
     for c in failed:
         s.print(f"--- {c.service}: last {LOG_LINES_ON_FAILURE} log lines ---")
-        res = s.runner.run(compose.logs(s.env, [c.service], tail=LOG_LINES_ON_FAILURE, color=False),
-                           check=False, quiet=True)
+        res = s.runner.run(
+            compose.logs(s.env, [c.service], tail=LOG_LINES_ON_FAILURE, color=False), check=False, quiet=True
+        )
         s.print((res.stdout + res.stderr).rstrip())
         shown_logs += res.stdout
     first = failed[0]
@@ -75,8 +76,10 @@ def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardErr
     also = f" (also failing: {', '.join(others)})" if others else ""
     hint = f"its last {LOG_LINES_ON_FAILURE} log lines are above; `inv logs -s {first.service}` shows more"
     if "password authentication failed" in shown_logs:
-        hint = ("the database volume was initialised with another POSTGRES_PASSWORD (env.init --force makes "
-                "new ones): put the old one back, or start empty with `inv down --volumes`")
+        hint = (
+            "the database volume was initialised with another POSTGRES_PASSWORD (env.init --force makes "
+            "new ones): put the old one back, or start empty with `inv down --volumes`"
+        )
     return StackyardError(f"service {first.service} {what}{also}", hint)
 
 
@@ -130,8 +133,12 @@ def ps(s: Session, *, as_json: bool = False) -> None:
 
 def container_dict(c: state.Container) -> dict:
     return {
-        "service": c.service, "name": c.name, "state": c.state, "health": c.health,
-        "exit_code": c.exit_code, "urls": [p.url() for p in c.ports],
+        "service": c.service,
+        "name": c.name,
+        "state": c.state,
+        "health": c.health,
+        "exit_code": c.exit_code,
+        "urls": [p.url() for p in c.ports],
     }
 
 

@@ -43,8 +43,10 @@ class Container:
 
     @property
     def failed(self) -> bool:
-        return self.health == "unhealthy" or self.state in ("restarting", "dead") or (
-            self.state == "exited" and self.exit_code != 0
+        return (
+            self.health == "unhealthy"
+            or self.state in ("restarting", "dead")
+            or (self.state == "exited" and self.exit_code != 0)
         )
 
 
@@ -59,17 +61,28 @@ def parse_ps(text: str) -> list[Container]:
     out = []
     for r in rows:
         ports = tuple(
-            Port(r.get("Service", ""), p.get("URL", ""), int(p["PublishedPort"]), int(p.get("TargetPort", 0)),
-                 p.get("Protocol", "tcp"))
+            Port(
+                r.get("Service", ""),
+                p.get("URL", ""),
+                int(p["PublishedPort"]),
+                int(p.get("TargetPort", 0)),
+                p.get("Protocol", "tcp"),
+            )
             for p in r.get("Publishers") or []
             if p.get("PublishedPort")
         )
         # Compose lists IPv4 and IPv6 bindings of one port separately.
         ports = _unique(ports)
-        out.append(Container(
-            name=r.get("Name", ""), service=r.get("Service", ""), state=r.get("State", ""),
-            health=r.get("Health", "") or "", exit_code=int(r.get("ExitCode", 0) or 0), ports=ports,
-        ))
+        out.append(
+            Container(
+                name=r.get("Name", ""),
+                service=r.get("Service", ""),
+                state=r.get("State", ""),
+                health=r.get("Health", "") or "",
+                exit_code=int(r.get("ExitCode", 0) or 0),
+                ports=ports,
+            )
+        )
     return sorted(out, key=lambda c: (c.service, c.name))
 
 
@@ -96,8 +109,15 @@ def published_ports(config: dict) -> list[Port]:
         for p in svc.get("ports", []) or []:
             published = str(p.get("published") or "")
             if published.isdigit():
-                out.append(Port(name, p.get("host_ip", "") or "", int(published), int(p.get("target", 0)),
-                                p.get("protocol", "tcp")))
+                out.append(
+                    Port(
+                        name,
+                        p.get("host_ip", "") or "",
+                        int(published),
+                        int(p.get("target", 0)),
+                        p.get("protocol", "tcp"),
+                    )
+                )
     return out
 
 
@@ -119,13 +139,21 @@ def parse_engine(rows: list[dict]) -> list[Container]:
         health = next((v for k, v in _HEALTH.items() if k in status), "")
         m = re.match(r"Exited \((\d+)\)", status)
         service = labels.get("com.docker.compose.service", "")
-        ports = tuple(dict.fromkeys(
-            Port(service, p.get("IP", ""), int(p["PublicPort"]), int(p.get("PrivatePort", 0)), p.get("Type", "tcp"))
-            for p in r.get("Ports") or []
-            if p.get("PublicPort") and ":" not in p.get("IP", "")  # IPv6 twin of an IPv4 binding
-        ))
-        out.append(Container(
-            name=(r.get("Names") or ["/"])[0].lstrip("/"), service=service, state=r.get("State", ""),
-            health=health, exit_code=int(m.group(1)) if m else 0, ports=ports,
-        ))
+        ports = tuple(
+            dict.fromkeys(
+                Port(service, p.get("IP", ""), int(p["PublicPort"]), int(p.get("PrivatePort", 0)), p.get("Type", "tcp"))
+                for p in r.get("Ports") or []
+                if p.get("PublicPort") and ":" not in p.get("IP", "")  # IPv6 twin of an IPv4 binding
+            )
+        )
+        out.append(
+            Container(
+                name=(r.get("Names") or ["/"])[0].lstrip("/"),
+                service=service,
+                state=r.get("State", ""),
+                health=health,
+                exit_code=int(m.group(1)) if m else 0,
+                ports=ports,
+            )
+        )
     return sorted(out, key=lambda c: (c.service, c.name))

@@ -26,8 +26,7 @@ def session(c, env):
     from .session import Session
 
     project = config.load()
-    return Session(project, project.environment(env), Runner(dry=bool(c.config.run.dry)),
-                   socket=engine.local_socket())
+    return Session(project, project.environment(env), Runner(dry=bool(c.config.run.dry)), socket=engine.local_socket())
 
 
 def split(services: str | None) -> list[str]:
@@ -50,8 +49,15 @@ def dev(c, env=None, timeout=180, verbose=False):
     stack.up(session(c, env), build=True, timeout=int(timeout))
 
 
-@task(help={"services": SERVICES_HELP, "env": ENV_HELP, "no_build": "skip the build",
-                                     "timeout": "seconds to wait for health", "verbose": VERBOSE_HELP})
+@task(
+    help={
+        "services": SERVICES_HELP,
+        "env": ENV_HELP,
+        "no_build": "skip the build",
+        "timeout": "seconds to wait for health",
+        "verbose": VERBOSE_HELP,
+    }
+)
 @adapter
 def up(c, services=None, env=None, no_build=False, timeout=180, verbose=False):
     """Start an environment (or some services) detached, and wait until healthy."""
@@ -60,9 +66,14 @@ def up(c, services=None, env=None, no_build=False, timeout=180, verbose=False):
     stack.up(session(c, env), split(services), build=not no_build, timeout=int(timeout))
 
 
-@task(help={"env": ENV_HELP, "volumes": "also delete the named volumes (the data)",
-            "confirm_data_loss": "second flag needed with --volumes on a protected env (prod)",
-            "verbose": VERBOSE_HELP})
+@task(
+    help={
+        "env": ENV_HELP,
+        "volumes": "also delete the named volumes (the data)",
+        "confirm_data_loss": "second flag needed with --volumes on a protected env (prod)",
+        "verbose": VERBOSE_HELP,
+    }
+)
 @adapter
 def down(c, env=None, volumes=False, confirm_data_loss=False, verbose=False):
     """Stop and remove the containers; volumes are kept unless --volumes."""
@@ -107,21 +118,37 @@ def config(c, env=None, verbose=False):
     stack.show_config(session(c, env))
 
 
-@task(help={
-    "services": SERVICES_HELP, "env": ENV_HELP, "follow": "keep streaming new lines",
-    "since": "only lines since (10m, 1h, or a timestamp)", "tail": "only the last N lines per service",
-    "grep": "only lines containing TEXT (case-insensitive)", "verbose": VERBOSE_HELP})
+@task(
+    help={
+        "services": SERVICES_HELP,
+        "env": ENV_HELP,
+        "follow": "keep streaming new lines",
+        "since": "only lines since (10m, 1h, or a timestamp)",
+        "tail": "only the last N lines per service",
+        "grep": "only lines containing TEXT (case-insensitive)",
+        "verbose": VERBOSE_HELP,
+    }
+)
 @adapter
 def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=None, verbose=False):
     """One log stream for all services (or some), with timestamps; Ctrl-C ends it."""
     from . import logs as logs_
 
-    logs_.stream(session(c, env), split(services), follow=follow, since=since,
-                 tail=None if tail is None else int(tail), grep=grep)
+    logs_.stream(
+        session(c, env),
+        split(services),
+        follow=follow,
+        since=since,
+        tail=None if tail is None else int(tail),
+        grep=grep,
+    )
 
 
-@task(name="exec", positional=["service"], help={"service": "the service to run in", "env": ENV_HELP,
-                                                 "verbose": VERBOSE_HELP})
+@task(
+    name="exec",
+    positional=["service"],
+    help={"service": "the service to run in", "env": ENV_HELP, "verbose": VERBOSE_HELP},
+)
 @adapter
 def exec_(c, service, env=None, verbose=False):
     """Run a command in a service: inv exec SERVICE -- COMMAND [ARGS...]"""
@@ -130,8 +157,9 @@ def exec_(c, service, env=None, verbose=False):
     execs.run(session(c, env), service, remainder(c))
 
 
-@task(positional=["service"], help={"service": "the service to open a shell in", "env": ENV_HELP,
-                                    "verbose": VERBOSE_HELP})
+@task(
+    positional=["service"], help={"service": "the service to open a shell in", "env": ENV_HELP, "verbose": VERBOSE_HELP}
+)
 @adapter
 def shell(c, service, env=None, verbose=False):
     """Open a shell (bash if the image has it, else sh) in a running service."""
@@ -149,10 +177,16 @@ def doctor(c, env=None, verbose=False):
     doctor_.run(session(c, env))
 
 
-@task(help={"host": "processes to run on the host, comma-separated (default: api,worker)", "env": ENV_HELP,
-            "logs": "also stream the containers' logs", "down": "remove the containers at the end (volumes kept)",
-            "print_env": "print each host process's variables (secrets masked) and exit",
-            "verbose": VERBOSE_HELP})
+@task(
+    help={
+        "host": "processes to run on the host, comma-separated (default: api,worker)",
+        "env": ENV_HELP,
+        "logs": "also stream the containers' logs",
+        "down": "remove the containers at the end (volumes kept)",
+        "print_env": "print each host process's variables (secrets masked) and exit",
+        "verbose": VERBOSE_HELP,
+    }
+)
 @adapter
 def hybrid(c, host=None, env=None, logs=False, down=False, print_env=False, verbose=False):
     """API and worker on the host (reload, debugger), PostgreSQL and Redis in containers."""
@@ -188,8 +222,7 @@ def diff(c, a, b, verbose=False):
     envops.diff(session(c, a), session(c, b))
 
 
-@task(help={"env": ENV_HELP, "force": "replace an existing local file (its secrets change)",
-            "verbose": VERBOSE_HELP})
+@task(help={"env": ENV_HELP, "force": "replace an existing local file (its secrets change)", "verbose": VERBOSE_HELP})
 @adapter
 def init(c, env=None, force=False, verbose=False):
     """Create env/<env>.local.env from .env.example with strong random secrets."""
@@ -208,5 +241,4 @@ def check(c, env=None, verbose=False):
 
 
 env_tasks = Collection("env", show, explain, diff, init, check)
-namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor, hybrid,
-                       env_tasks)
+namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor, hybrid, env_tasks)

@@ -16,7 +16,7 @@ from tests.support import TEST_SECRETS, free_port, http, unique_project
 
 pytestmark = pytest.mark.integration
 
-SECRET_KEYS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")
+SECRET_KEYS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")  # the ones a running container of the default profile holds
 
 
 class Inv:
@@ -28,8 +28,15 @@ class Inv:
         self.outputs: list[str] = []
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            stdin=subprocess.DEVNULL,
+        )
         self.outputs.append(proc.stdout + proc.stderr)
         if check and proc.returncode != 0:
             raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -40,8 +47,9 @@ class Inv:
         argv = ["docker", "compose", "--project-name", self.env["STACKYARD_PROJECT"]]
         for f in files:
             argv += ["--file", str(ROOT / f)]
-        proc = subprocess.run(argv + list(args), cwd=ROOT, env=self.env, capture_output=True, text=True,
-                              check=True, timeout=120)
+        proc = subprocess.run(
+            argv + list(args), cwd=ROOT, env=self.env, capture_output=True, text=True, check=True, timeout=120
+        )
         return proc.stdout
 
     def printenv(self, env_name: str, service: str, key: str) -> str:
@@ -50,7 +58,10 @@ class Inv:
     def containers(self) -> list[str]:
         return subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.env['STACKYARD_PROJECT']}"],
-            capture_output=True, text=True, check=True).stdout.split()
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
 
 
 def shown(inv: Inv, env_name: str) -> dict[str, dict]:
@@ -63,15 +74,24 @@ def assert_no_secret_anywhere(inv: Inv, images: list[str]) -> None:
         for v in values:
             assert v not in out, "a secret value appeared in task output"
     for cid in inv.containers():
-        info = json.loads(subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
-                                         check=True).stdout)[0]
-        cmdline = json.dumps([info["Path"], info["Args"], info["Config"].get("Cmd"),
-                              info["Config"].get("Entrypoint"), info["Config"].get("Healthcheck")])
+        info = json.loads(
+            subprocess.run(["docker", "inspect", cid], capture_output=True, text=True, check=True).stdout
+        )[0]
+        cmdline = json.dumps(
+            [
+                info["Path"],
+                info["Args"],
+                info["Config"].get("Cmd"),
+                info["Config"].get("Entrypoint"),
+                info["Config"].get("Healthcheck"),
+            ]
+        )
         for v in values:
             assert v not in cmdline, f"a secret value is in the command line of {info['Name']}"
     for image in images:
-        history = subprocess.run(["docker", "history", "--no-trunc", image], capture_output=True, text=True,
-                                 check=True).stdout
+        history = subprocess.run(
+            ["docker", "history", "--no-trunc", image], capture_output=True, text=True, check=True
+        ).stdout
         for v in values:
             assert v not in history, f"a secret value is in the history of {image}"
 
@@ -80,8 +100,11 @@ def local_secrets() -> list[str]:
     path = ROOT / "env" / "dev.local.env"
     if not path.exists():
         return []
-    return [line.split("=", 1)[1] for line in path.read_text().splitlines()
-            if line.split("=", 1)[0] in SECRET_KEYS and "=" in line]
+    return [
+        line.split("=", 1)[1]
+        for line in path.read_text().splitlines()
+        if line.split("=", 1)[0] in SECRET_KEYS + ("GRAFANA_ADMIN_PASSWORD",) and "=" in line
+    ]
 
 
 def test_dev_containers_get_what_env_show_reports():
@@ -91,12 +114,14 @@ def test_dev_containers_get_what_env_show_reports():
         rows = shown(inv, "dev")
         assert rows["APP_ENV"]["from"].startswith("env/dev.env:")
         assert rows["API_PORT"]["from"] == "process environment"
-        for service, key in [("api", "APP_ENV"), ("api", "LOG_LEVEL"), ("db", "POSTGRES_USER"),
-                             ("db", "POSTGRES_DB")]:
+        for service, key in [("api", "APP_ENV"), ("api", "LOG_LEVEL"), ("db", "POSTGRES_USER"), ("db", "POSTGRES_DB")]:
             assert inv.printenv("dev", service, key) == rows[key]["value"], key
         # Secrets: env.show names the layer and masks the value; the container has that layer's value.
-        local = dict(line.split("=", 1) for line in (ROOT / "env/dev.local.env").read_text().splitlines()
-                     if line and not line.startswith("#"))
+        local = dict(
+            line.split("=", 1)
+            for line in (ROOT / "env/dev.local.env").read_text().splitlines()
+            if line and not line.startswith("#")
+        )
         for key in SECRET_KEYS:
             assert rows[key]["from"].startswith("env/dev.local.env:")
             assert rows[key]["value"].startswith("****")
@@ -110,8 +135,13 @@ def test_dev_containers_get_what_env_show_reports():
 
 
 def test_prod_refuses_a_placeholder_secret_before_anything_starts():
-    inv = Inv(POSTGRES_PASSWORD="changeme", REDIS_PASSWORD=TEST_SECRETS["REDIS_PASSWORD"],
-              HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1")
+    inv = Inv(
+        POSTGRES_PASSWORD="changeme",
+        REDIS_PASSWORD=TEST_SECRETS["REDIS_PASSWORD"],
+        HTTPS_PORT=str(free_port()),
+        HTTP_PORT=str(free_port()),
+        PUBLISH_ADDRESS="127.0.0.1",
+    )
     try:
         proc = inv("up", "--env", "prod", check=False)
         assert proc.returncode != 0
@@ -124,8 +154,7 @@ def test_prod_refuses_a_placeholder_secret_before_anything_starts():
 
 
 def test_prod_containers_get_what_env_show_reports_and_no_secret_leaks():
-    inv = Inv(HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1",
-              **TEST_SECRETS)
+    inv = Inv(HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1", **TEST_SECRETS)
     try:
         inv("up", "--env", "prod")
         rows = shown(inv, "prod")

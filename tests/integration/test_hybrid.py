@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 
 import pytest
@@ -27,8 +26,14 @@ class Hybrid:
 
     def __init__(self, env: dict[str, str], *args: str):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "invoke", "hybrid", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, start_new_session=True,
+            [sys.executable, "-m", "invoke", "hybrid", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -74,19 +79,35 @@ def group_alive(pgid: int) -> bool:
 @pytest.fixture(scope="module")
 def env():
     e = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
-    e.update(STACKYARD_PROJECT=unique_project("hybrid"), API_PORT=str(free_port()), DB_PORT=str(free_port()),
-             REDIS_PORT=str(free_port()))
+    e.update(
+        STACKYARD_PROJECT=unique_project("hybrid"),
+        API_PORT=str(free_port()),
+        DB_PORT=str(free_port()),
+        REDIS_PORT=str(free_port()),
+    )
     try:
         yield e
     finally:
-        subprocess.run([sys.executable, "-m", "invoke", "down", "--volumes"], cwd=ROOT, env=e, capture_output=True,
-                       timeout=180)
+        subprocess.run(
+            [sys.executable, "-m", "invoke", "down", "--volumes"], cwd=ROOT, env=e, capture_output=True, timeout=180
+        )
 
 
 def compose_states(env) -> dict[str, str]:
-    out = subprocess.run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={env['STACKYARD_PROJECT']}",
-                          "--format", '{{.Label "com.docker.compose.service"}} {{.State}}'],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=com.docker.compose.project={env['STACKYARD_PROJECT']}",
+            "--format",
+            '{{.Label "com.docker.compose.service"}} {{.State}}',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return dict(line.split() for line in out.splitlines() if line.strip())
 
 
@@ -104,16 +125,22 @@ def test_hybrid_runs_api_and_worker_on_the_host(env):
         assert states.get("api") != "running" and states.get("worker") != "running"
 
         status, body = http("POST", url + "/jobs", {"numbers": [2, 3]})
+        assert status == 202, body
         job = body["id"]
-        done = wait_for(lambda: (b := http("GET", f"{url}/jobs/{job}")[1])["status"] == "done" and b,
-                        timeout=30, what="the job")
+        done = wait_for(
+            lambda: (b := http("GET", f"{url}/jobs/{job}")[1])["status"] == "done" and b, timeout=30, what="the job"
+        )
         assert done["result"]["sum"] == 5
         assert re.search(rf"^worker\s+\| .*Task refapp.compute\[{job}\] received", run.output, re.M)
 
         marker = uuid.uuid4().hex[:8]
         VERSION_FILE.write_text(f'VERSION = "{marker}"\n')
-        wait_for(lambda: http("GET", url + "/version")[1]["version"] == marker, timeout=20, interval=0.2,
-                 what="the API to serve the edited code")
+        wait_for(
+            lambda: http("GET", url + "/version")[1]["version"] == marker,
+            timeout=20,
+            interval=0.2,
+            what="the API to serve the edited code",
+        )
 
         assert run.interrupt() == 130
         for name, pid in pids.items():
@@ -140,13 +167,22 @@ def test_hybrid_down_removes_the_containers(env):
 
 
 def test_print_env_masks_secrets_and_shows_rewrites(env):
-    proc = subprocess.run([sys.executable, "-m", "invoke", "hybrid", "--print-env"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "hybrid", "--print-env"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("DATABASE_URL="))
     assert f"@127.0.0.1:{env['DB_PORT']}/app" in line and ":****@" in line and "# was" in line
-    secrets = [ln.split("=", 1)[1] for ln in (ROOT / "env/dev.local.env").read_text().splitlines()
-               if ln.startswith(("POSTGRES_PASSWORD=", "REDIS_PASSWORD="))]
+    secrets = [
+        ln.split("=", 1)[1]
+        for ln in (ROOT / "env/dev.local.env").read_text().splitlines()
+        if ln.startswith(("POSTGRES_PASSWORD=", "REDIS_PASSWORD="))
+    ]
     assert secrets and not any(s in proc.stdout for s in secrets)
 
 
@@ -155,12 +191,15 @@ def test_unpublished_dependency_is_named(env, tmp_path):
     override.write_text("services:\n  db:\n    ports: !reset []\n")
     # A project whose dev db publishes nothing: the error names db and what to add.
     e = dict(env, STACKYARD_PROJECT=unique_project("hybrid-noport"))
-    code = ("import sys, dataclasses, pathlib; from stackyard import config, hybrid, session, runner;"
-            "p = config.load();"
-            "env = p.environment('dev'); env = dataclasses.replace(env, files=env.files + (pathlib.Path(sys.argv[1]),));"
-            "s = session.Session(p, env, runner.Runner(echo=False));"
-            "hybrid.run(s, ['api'], print_only=True)")
-    proc = subprocess.run([sys.executable, "-c", code, str(override)], cwd=ROOT, env=e, capture_output=True,
-                          text=True, timeout=60)
+    code = (
+        "import sys, dataclasses, pathlib; from stackyard import config, hybrid, session, runner;"
+        "p = config.load();"
+        "env = p.environment('dev'); env = dataclasses.replace(env, files=env.files + (pathlib.Path(sys.argv[1]),));"
+        "s = session.Session(p, env, runner.Runner(echo=False));"
+        "hybrid.run(s, ['api'], print_only=True)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(override)], cwd=ROOT, env=e, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode != 0
     assert "points at db:5432, but db publishes no port in dev" in proc.stderr

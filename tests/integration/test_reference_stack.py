@@ -80,7 +80,9 @@ def test_update_in_psql_invalidates_the_cache(dev):
 
     body = wait_for(
         lambda: (b := http("GET", f"{dev.base_url}/items/{key}")[1])["value"] == "after" and b,
-        timeout=2.0, interval=0.05, what="the new value after UPDATE",
+        timeout=2.0,
+        interval=0.05,
+        what="the new value after UPDATE",
     )
     assert body["value"] == "after"
 
@@ -94,15 +96,21 @@ def test_worker_killed_mid_task_finishes_the_job_once(dev):
     job_id = post_job(dev, [5, 5], delay=4)
     wait_for(
         lambda: http("GET", f"{dev.base_url}/jobs/{job_id}")[1]["status"] == "running",
-        timeout=20, what="the job to start",
+        timeout=20,
+        what="the job to start",
     )
     container = dev.container_id("worker")
-    pid = int(subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True, text=True, check=True
-    ).stdout)
+    pid = int(
+        subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", container], capture_output=True, text=True, check=True
+        ).stdout
+    )
     os.kill(pid, signal.SIGKILL)  # the container's init: the whole worker dies at once
-    wait_for(lambda: "exited" in dev.compose("ps", "-a", "--format", "{{.State}}", "worker").stdout,
-             timeout=20, what="the worker container to die")
+    wait_for(
+        lambda: "exited" in dev.compose("ps", "-a", "--format", "{{.State}}", "worker").stdout,
+        timeout=20,
+        what="the worker container to die",
+    )
     dev.compose("start", "worker")
     # Redelivered after the visibility timeout (30 s) by the restarted worker.
     body = wait_for(lambda: job_done(dev, job_id), timeout=90, interval=1, what="the redelivered job")
@@ -128,10 +136,22 @@ def test_prod_behind_caddy_over_https_hardened():
         assert http("GET", stack.base_url + "/ready")[0] == 200
 
         api = stack.container_id("api")
-        user, read_only, caps = subprocess.run(
-            ["docker", "inspect", "-f", "{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}|{{.HostConfig.CapDrop}}", api],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip().split("|")
+        user, read_only, caps = (
+            subprocess.run(
+                [
+                    "docker",
+                    "inspect",
+                    "-f",
+                    "{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}|{{.HostConfig.CapDrop}}",
+                    api,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .split("|")
+        )
         assert user not in ("", "root", "0", "0:0")
         assert read_only == "true"
         assert caps == "[ALL]"

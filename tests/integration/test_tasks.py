@@ -23,14 +23,21 @@ class Inv:
         self.env = dict(os.environ)
         self.env.update(
             STACKYARD_PROJECT=unique_project("tasks"),
-            API_PORT=str(free_port()), DB_PORT=str(free_port()), REDIS_PORT=str(free_port()),
+            API_PORT=str(free_port()),
+            DB_PORT=str(free_port()),
+            REDIS_PORT=str(free_port()),
         )
         self.env.pop("STACKYARD_ENV", None)
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         proc = subprocess.run(
-            [sys.executable, "-m", "invoke", *args], cwd=ROOT, env=self.env, capture_output=True,
-            text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            [sys.executable, "-m", "invoke", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
         )
         if check and proc.returncode != 0:
             raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
@@ -103,8 +110,17 @@ def test_down_keeps_the_database_volume_and_data_survives(inv):
     assert http("PUT", f"{inv.url}/items/{key}", {"value": "still here"})[0] == 200
     inv("down")
     volumes = subprocess.run(
-        ["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={inv.env['STACKYARD_PROJECT']}"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            f"label=com.docker.compose.project={inv.env['STACKYARD_PROJECT']}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "db-data" in volumes
     inv("dev")
@@ -126,8 +142,9 @@ def test_doctor_reports_a_port_held_by_this_test(inv):
     with socket.socket() as s:
         s.bind(("127.0.0.1", held))
         s.listen()
-        proc = subprocess.run([sys.executable, "-m", "invoke", "doctor"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", "doctor"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
     assert proc.returncode != 0
     line = next(ln for ln in proc.stdout.splitlines() if f"port {held}" in ln)
     assert line.startswith("FAIL") and "for api" in line and f"pid {os.getpid()}" in line
@@ -151,20 +168,26 @@ def test_logs_follow_ends_on_ctrl_c_with_130_and_no_traceback(inv):
     import time
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "invoke", "logs", "-f", "-s", "api", "--tail", "5"], cwd=ROOT, env=inv.env,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+        [sys.executable, "-m", "invoke", "logs", "-f", "-s", "api", "--tail", "5"],
+        cwd=ROOT,
+        env=inv.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
         assert proc.stdout.readline().startswith("api-")  # streaming
         time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole group gets SIGINT
-        out, err = proc.communicate(timeout=20)
+        _, err = proc.communicate(timeout=20)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
-    leftovers = subprocess.run(["pgrep", "-f", f"--project-name {inv.env['STACKYARD_PROJECT']}.*logs"],
-                               capture_output=True, text=True).stdout
+    leftovers = subprocess.run(
+        ["pgrep", "-f", f"--project-name {inv.env['STACKYARD_PROJECT']}.*logs"], capture_output=True, text=True
+    ).stdout
     assert leftovers == ""

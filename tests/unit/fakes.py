@@ -18,14 +18,19 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SERVICES = "api\ndb\nredis\nworker\nlistener\nmigrate\n"
 
 # `docker compose ps --all --format json` (JSON Lines, Compose >= 2.21).
-PS_JSON_LINES = "\n".join([
-    '{"Name":"stackyard-dev-api-1","Service":"api","State":"running","Health":"healthy","ExitCode":0,'
-    '"Publishers":[{"URL":"127.0.0.1","TargetPort":8000,"PublishedPort":8000,"Protocol":"tcp"}]}',
-    '{"Name":"stackyard-dev-db-1","Service":"db","State":"running","Health":"healthy","ExitCode":0,'
-    '"Publishers":[{"URL":"127.0.0.1","TargetPort":5432,"PublishedPort":5432,"Protocol":"tcp"}]}',
-    '{"Name":"stackyard-dev-migrate-1","Service":"migrate","State":"exited","Health":"","ExitCode":0,'
-    '"Publishers":null}',
-]) + "\n"
+PS_JSON_LINES = (
+    "\n".join(
+        [
+            '{"Name":"stackyard-dev-api-1","Service":"api","State":"running","Health":"healthy","ExitCode":0,'
+            '"Publishers":[{"URL":"127.0.0.1","TargetPort":8000,"PublishedPort":8000,"Protocol":"tcp"}]}',
+            '{"Name":"stackyard-dev-db-1","Service":"db","State":"running","Health":"healthy","ExitCode":0,'
+            '"Publishers":[{"URL":"127.0.0.1","TargetPort":5432,"PublishedPort":5432,"Protocol":"tcp"}]}',
+            '{"Name":"stackyard-dev-migrate-1","Service":"migrate","State":"exited","Health":"","ExitCode":0,'
+            '"Publishers":null}',
+        ]
+    )
+    + "\n"
+)
 
 CONFIG_JSON = (
     '{"name":"stackyard-dev","services":{'
@@ -45,8 +50,7 @@ DEFAULT_RESPONSES: dict[str, Result] = {
 class FakeRunner(Runner):
     """Records every Command (with its mode) and answers from canned Results."""
 
-    def __init__(self, responses: dict[str, Result] | None = None, log_lines: Sequence[str] = (),
-                 dry: bool = False):
+    def __init__(self, responses: dict[str, Result] | None = None, log_lines: Sequence[str] = (), dry: bool = False):
         super().__init__(dry=dry, echo=False, out=io.StringIO())
         # The test's own answers first: they win over the defaults.
         self.responses = dict(responses or {})

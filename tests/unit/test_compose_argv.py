@@ -45,13 +45,24 @@ def test_base_names_project_files_in_order_and_env_file(env):
 
 
 def test_base_puts_env_files_then_profiles_after_the_files(tmp_path):
-    env = tmp_env(tmp_path, "qa", env_files=(tmp_path / "base.env", tmp_path / "qa.env"),
-                  profiles=("tools", "debug"))
+    env = tmp_env(tmp_path, "qa", env_files=(tmp_path / "base.env", tmp_path / "qa.env"), profiles=("tools", "debug"))
     assert compose.base(env) == [
-        "docker", "compose", "--project-name", "demo-qa",
-        "--file", str(tmp_path / "compose" / "compose.yaml"), "--file", str(tmp_path / "compose" / "compose.qa.yaml"),
-        "--env-file", str(tmp_path / "base.env"), "--env-file", str(tmp_path / "qa.env"),
-        "--profile", "tools", "--profile", "debug",
+        "docker",
+        "compose",
+        "--project-name",
+        "demo-qa",
+        "--file",
+        str(tmp_path / "compose" / "compose.yaml"),
+        "--file",
+        str(tmp_path / "compose" / "compose.qa.yaml"),
+        "--env-file",
+        str(tmp_path / "base.env"),
+        "--env-file",
+        str(tmp_path / "qa.env"),
+        "--profile",
+        "tools",
+        "--profile",
+        "debug",
     ]
 
 
@@ -61,15 +72,23 @@ def test_base_without_env_files_or_profiles(tmp_path):
     assert "--profile" not in compose.base(env)
 
 
-@pytest.mark.parametrize(("kwargs", "tail"), [
-    ({}, ["up", "--detach", "--wait", "--wait-timeout", "180"]),
-    ({"build": True}, ["up", "--detach", "--build", "--wait", "--wait-timeout", "180"]),
-    ({"build": True, "timeout": 60, "services": ["api", "worker"]},
-     ["up", "--detach", "--build", "--wait", "--wait-timeout", "60", "api", "worker"]),
-    ({"wait": False}, ["up", "--detach"]),
-    ({"wait": False, "build": True, "services": ["db"]}, ["up", "--detach", "--build", "db"]),
-    ({"no_deps": True, "services": ["api"]}, ["up", "--detach", "--wait", "--wait-timeout", "180", "--no-deps", "api"]),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "tail"),
+    [
+        ({}, ["up", "--detach", "--wait", "--wait-timeout", "180"]),
+        ({"build": True}, ["up", "--detach", "--build", "--wait", "--wait-timeout", "180"]),
+        (
+            {"build": True, "timeout": 60, "services": ["api", "worker"]},
+            ["up", "--detach", "--build", "--wait", "--wait-timeout", "60", "api", "worker"],
+        ),
+        ({"wait": False}, ["up", "--detach"]),
+        ({"wait": False, "build": True, "services": ["db"]}, ["up", "--detach", "--build", "db"]),
+        (
+            {"no_deps": True, "services": ["api"]},
+            ["up", "--detach", "--wait", "--wait-timeout", "180", "--no-deps", "api"],
+        ),
+    ],
+)
 def test_up(env, kwargs, tail):
     assert argv(compose.up(env, **kwargs)) == expected_base(env.name) + tail
 
@@ -80,7 +99,12 @@ def test_down_keeps_volumes_by_default(env):
 
 def test_down_with_volumes(env):
     assert argv(compose.down(env, volumes=True, timeout=3)) == expected_base(env.name) + [
-        "down", "--remove-orphans", "--timeout", "3", "--volumes"]
+        "down",
+        "--remove-orphans",
+        "--timeout",
+        "3",
+        "--volumes",
+    ]
 
 
 def test_ps_json(env):
@@ -101,18 +125,32 @@ def test_logs_defaults_colour_and_timestamps(env):
 def test_logs_with_every_option_and_no_colour(env):
     cmd = compose.logs(env, ["api", "worker"], follow=True, since="10m", tail=5, color=False)
     assert argv(cmd) == expected_base(env.name) + [
-        "--ansi", "never", "logs", "--timestamps", "--follow", "--since", "10m", "--tail", "5", "--no-color",
-        "api", "worker"]
+        "--ansi",
+        "never",
+        "logs",
+        "--timestamps",
+        "--follow",
+        "--since",
+        "10m",
+        "--tail",
+        "5",
+        "--no-color",
+        "api",
+        "worker",
+    ]
 
 
 def test_logs_tail_zero_is_kept(env):
     assert argv(compose.logs(env, tail=0))[-2:] == ["--tail", "0"]
 
 
-@pytest.mark.parametrize(("tty", "tail"), [
-    (True, ["exec", "db", "psql", "-c", "select 1"]),
-    (False, ["exec", "--no-TTY", "db", "psql", "-c", "select 1"]),
-])
+@pytest.mark.parametrize(
+    ("tty", "tail"),
+    [
+        (True, ["exec", "db", "psql", "-c", "select 1"]),
+        (False, ["exec", "--no-TTY", "db", "psql", "-c", "select 1"]),
+    ],
+)
 def test_exec(env, tty, tail):
     cmd = compose.exec_(env, "db", ["psql", "-c", "select 1"], tty=tty)
     assert argv(cmd) == expected_base(env.name) + tail
@@ -122,8 +160,13 @@ def test_exec(env, tty, tail):
 def test_shell_prefers_bash_and_falls_back_to_sh(env):
     cmd = compose.shell(env, "api", tty=False)
     assert argv(cmd) == expected_base(env.name) + [
-        "exec", "--no-TTY", "api", "sh", "-c",
-        "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi"]
+        "exec",
+        "--no-TTY",
+        "api",
+        "sh",
+        "-c",
+        "if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi",
+    ]
     assert "--no-TTY" not in argv(compose.shell(env, "api", tty=True))
 
 

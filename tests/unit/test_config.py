@@ -12,8 +12,9 @@ from stackyard.errors import ConfigError
 from .fakes import ROOT
 
 
-def make_project(tmp_path: pathlib.Path, envs=("dev", "qa"), pyproject: str | None = None,
-                 name: str = "shop") -> pathlib.Path:
+def make_project(
+    tmp_path: pathlib.Path, envs=("dev", "qa"), pyproject: str | None = None, name: str = "shop"
+) -> pathlib.Path:
     root = tmp_path / name
     (root / "compose").mkdir(parents=True)
     (root / "compose" / "compose.yaml").write_text("services: {}\n")
@@ -31,6 +32,7 @@ def error_of(root: pathlib.Path) -> str:
 
 
 # --- conventions -------------------------------------------------------------
+
 
 def test_conventions_without_tool_stackyard(tmp_path):
     root = make_project(tmp_path)
@@ -60,7 +62,9 @@ def test_prod_is_protected_by_default_and_can_be_unprotected(tmp_path):
 
 
 def test_settings_override_the_conventions(tmp_path):
-    root = make_project(tmp_path, pyproject="""
+    root = make_project(
+        tmp_path,
+        pyproject="""
 [tool.stackyard]
 name = "web"
 compose_dir = "deploy"
@@ -74,7 +78,8 @@ project = "web-qa-1"
 url = "https://qa.example.org/"
 health_path = "/ping"
 protected = true
-""")
+""",
+    )
     (root / "deploy").mkdir()
     for f in ("base.yaml", "qa.yaml"):
         (root / "deploy" / f).write_text("services: {}\n")
@@ -113,6 +118,7 @@ def test_find_root_walks_up(tmp_path):
 
 # --- env files ----------------------------------------------------------------
 
+
 def test_env_files_lowest_precedence_first(tmp_path):
     for f in ("qa.local.env", "qa.env", "base.env", "dev.env"):
         (tmp_path / f).write_text("")
@@ -134,6 +140,7 @@ def test_environment_gets_its_env_files(tmp_path):
 
 
 # --- choosing an environment ------------------------------------------------------
+
 
 def test_unknown_environment_lists_the_known_ones():
     with pytest.raises(ConfigError) as info:
@@ -167,8 +174,9 @@ def test_choosing_an_environment_whose_compose_file_is_missing(tmp_path):
 
 # --- errors ------------------------------------------------------------------------
 
+
 def test_unknown_top_level_key_suggests_the_nearest(tmp_path):
-    msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard]\nenvironment = {}\n'))
+    msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard]\nenvironment = {}\n"))
     assert "[tool.stackyard] unknown key 'environment'" in msg
     assert "did you mean 'environments'?" in msg
 
@@ -180,17 +188,20 @@ def test_unknown_environment_key_suggests_the_nearest(tmp_path):
 
 
 def test_unknown_key_with_nothing_near_lists_the_keys(tmp_path):
-    msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard.environments.qa]\nzzz = 1\n'))
+    msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard.environments.qa]\nzzz = 1\n"))
     assert "unknown key 'zzz'" in msg
     assert "known keys: entry, files, health_path, profiles, project, protected, url" in msg
 
 
-@pytest.mark.parametrize(("line", "expected"), [
-    ('files = "compose.yaml"', "files must be a list, not string"),
-    ('protected = "yes"', "protected must be a boolean, not string"),
-    ("url = 8000", "url must be a string, not integer"),
-    ("files = [1, 2]", "files must be a list of strings"),
-])
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('files = "compose.yaml"', "files must be a list, not string"),
+        ('protected = "yes"', "protected must be a boolean, not string"),
+        ("url = 8000", "url must be a string, not integer"),
+        ("files = [1, 2]", "files must be a list of strings"),
+    ],
+)
 def test_wrong_types_name_the_key_and_the_type(tmp_path, line, expected):
     msg = error_of(make_project(tmp_path, pyproject=f"[tool.stackyard.environments.qa]\n{line}\n"))
     assert "[tool.stackyard.environments.qa]" in msg

@@ -20,8 +20,7 @@ def explain(stderr: str, **kwargs):
 
 
 def test_engine_down_names_the_socket():
-    err = explain("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. "
-                  "Is the docker daemon running?\n")
+    err = explain("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n")
     assert err is not None
     assert err.message == "Docker engine not reachable at unix:///var/run/docker.sock"
     assert "systemctl start docker" in err.hint and "DOCKER_HOST" in err.hint
@@ -39,24 +38,30 @@ def test_compose_too_old_for_a_flag():
 
 
 def test_port_taken_by_docker_names_port_address_and_service():
-    err = explain("Error response from daemon: driver failed programming external connectivity: "
-                  "Bind for 127.0.0.1:8000 failed: port is already allocated", ports=PORTS)
+    err = explain(
+        "Error response from daemon: driver failed programming external connectivity: "
+        "Bind for 127.0.0.1:8000 failed: port is already allocated",
+        ports=PORTS,
+    )
     assert err is not None
     assert "host port 8000 on 127.0.0.1" in err.message
     assert "api" in err.message and "db" not in err.message
 
 
 def test_port_taken_by_another_process_names_port_and_service():
-    err = explain("Error starting userland proxy: listen tcp4 0.0.0.0:5432: bind: address already in use",
-                  ports=PORTS)
+    err = explain("Error starting userland proxy: listen tcp4 0.0.0.0:5432: bind: address already in use", ports=PORTS)
     assert err is not None
     assert "host port 5432 on 0.0.0.0" in err.message
     assert "db" in err.message and "api" not in err.message
 
 
 def test_port_taken_with_holder_and_the_variable_to_change():
-    err = explain("Bind for 127.0.0.1:8000 failed: port is already allocated", ports=PORTS,
-                  holder=lambda port: f"pid 4242 (python3) on {port}", port_vars={("api", 8000): "API_PORT"})
+    err = explain(
+        "Bind for 127.0.0.1:8000 failed: port is already allocated",
+        ports=PORTS,
+        holder=lambda port: f"pid 4242 (python3) on {port}",
+        port_vars={("api", 8000): "API_PORT"},
+    )
     assert err is not None
     assert "pid 4242 (python3) on 8000" in err.message
     assert "API_PORT" in err.hint
@@ -114,20 +119,25 @@ def test_unknown_failure_is_not_explained(stderr):
 
 
 def test_failed_containers():
-    stderr = (" Container sy-db-1  Healthy\n"
-              "dependency failed to start: container sy-api-1 is unhealthy\n"
-              "service \"migrate\" didn't complete successfully: container sy-migrate-1 exited (1)\n")
+    stderr = (
+        " Container sy-db-1  Healthy\n"
+        "dependency failed to start: container sy-api-1 is unhealthy\n"
+        'service "migrate" didn\'t complete successfully: container sy-migrate-1 exited (1)\n'
+    )
     assert diagnose.failed_containers(stderr) == ["sy-api-1", "sy-migrate-1"]
     assert diagnose.failed_containers("all good") == []
 
 
-@pytest.mark.parametrize(("text", "version"), [
-    ("Docker Compose version v2.29.1", (2, 29, 1)),
-    ('{"version":"2.24.0-desktop.1"}', (2, 24, 0)),
-    ("Docker Compose version 2.40.3+ds1-0ubuntu1", (2, 40, 3)),
-    ("", (0, 0, 0)),
-    ("v2", (0, 0, 0)),
-])
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("Docker Compose version v2.29.1", (2, 29, 1)),
+        ('{"version":"2.24.0-desktop.1"}', (2, 24, 0)),
+        ("Docker Compose version 2.40.3+ds1-0ubuntu1", (2, 40, 3)),
+        ("", (0, 0, 0)),
+        ("v2", (0, 0, 0)),
+    ],
+)
 def test_parse_version(text, version):
     assert diagnose.parse_version(text) == version
 

@@ -28,13 +28,16 @@ def test_engine_ok_shows_version_and_api():
     assert doctor.check_engine(engine_json()) == doctor.Check("engine", "ok", "Docker 27.3.1 (API 1.47)")
 
 
-@pytest.mark.parametrize(("text", "status", "detail"), [
-    (None, "fail", "docker compose (v2) not found"),
-    ("Docker Compose version v2.20.2", "fail", "Compose 2.20.2 is older than 2.24.0"),
-    ("Docker Compose version v2.24.0", "ok", "Compose 2.24.0"),
-    ('{"version":"2.29.7"}', "ok", "Compose 2.29.7"),
-    ("Docker Compose version v3.0.0", "ok", "Compose 3.0.0"),
-])
+@pytest.mark.parametrize(
+    ("text", "status", "detail"),
+    [
+        (None, "fail", "docker compose (v2) not found"),
+        ("Docker Compose version v2.20.2", "fail", "Compose 2.20.2 is older than 2.24.0"),
+        ("Docker Compose version v2.24.0", "ok", "Compose 2.24.0"),
+        ('{"version":"2.29.7"}', "ok", "Compose 2.29.7"),
+        ("Docker Compose version v3.0.0", "ok", "Compose 3.0.0"),
+    ],
+)
 def test_check_compose(text, status, detail):
     c = doctor.check_compose(text)
     assert (c.status, c.detail) == (status, detail)
@@ -47,12 +50,15 @@ def test_buildkit_off_fails_even_on_a_new_engine():
     assert c.fix == "unset DOCKER_BUILDKIT"
 
 
-@pytest.mark.parametrize(("version_json", "environ", "status"), [
-    (engine_json(), {}, "ok"),
-    (engine_json(), {"DOCKER_BUILDKIT": "1"}, "ok"),
-    (engine_json("20.10.24"), {}, "warn"),
-    (None, {}, "warn"),
-])
+@pytest.mark.parametrize(
+    ("version_json", "environ", "status"),
+    [
+        (engine_json(), {}, "ok"),
+        (engine_json(), {"DOCKER_BUILDKIT": "1"}, "ok"),
+        (engine_json("20.10.24"), {}, "warn"),
+        (None, {}, "warn"),
+    ],
+)
 def test_check_buildkit(version_json, environ, status):
     assert doctor.check_buildkit(version_json, environ).status == status
 
@@ -88,13 +94,16 @@ def test_check_ports_without_a_known_holder():
     assert c.status == "fail" and c.detail == "127.0.0.1:5432 for db: taken"
 
 
-@pytest.mark.parametrize(("free", "status", "detail"), [
-    (None, "warn", "cannot read free space of /var/lib/docker (remote engine?)"),
-    (GiB // 2, "fail", "0.5 GiB free on /var/lib/docker"),
-    (3 * GiB, "warn", "3.0 GiB free on /var/lib/docker"),
-    (5 * GiB, "ok", "5 GiB free on /var/lib/docker"),
-    (120 * GiB, "ok", "120 GiB free on /var/lib/docker"),
-])
+@pytest.mark.parametrize(
+    ("free", "status", "detail"),
+    [
+        (None, "warn", "cannot read free space of /var/lib/docker (remote engine?)"),
+        (GiB // 2, "fail", "0.5 GiB free on /var/lib/docker"),
+        (3 * GiB, "warn", "3.0 GiB free on /var/lib/docker"),
+        (5 * GiB, "ok", "5 GiB free on /var/lib/docker"),
+        (120 * GiB, "ok", "120 GiB free on /var/lib/docker"),
+    ],
+)
 def test_check_disk(free, status, detail):
     c = doctor.check_disk(free, "/var/lib/docker")
     assert (c.status, c.detail) == (status, detail)

@@ -49,8 +49,14 @@ def project(root: pathlib.Path, files: dict[str, str], compose: str = "services:
 
 def findings(root: pathlib.Path, env: str = "prod", protected: bool = True, environ=None, git=None):
     found = envcheck.check(
-        root, env, protected, layer_files(root / "env", env, root), envschema.load(root),
-        environ or {}, [root / "compose" / "compose.yaml"], git,
+        root,
+        env,
+        protected,
+        layer_files(root / "env", env, root),
+        envschema.load(root),
+        environ or {},
+        [root / "compose" / "compose.yaml"],
+        git,
     )
     for f in found:
         for value in SECRETS:
@@ -75,6 +81,7 @@ def test_a_strong_random_secret_passes_every_value_rule():
 
 
 # --- file rules ------------------------------------------------------------------
+
 
 def test_env001_a_malformed_line_without_its_value(tmp_path):
     files = good_files()
@@ -105,7 +112,8 @@ def test_env003_an_unknown_variable_suggests_the_nearest_name(tmp_path):
 def test_env004_required_but_missing(tmp_path):
     found = findings(project(tmp_path, {"env/prod.env": "POSTGRES_USER=app\nSITE_ADDRESS=\n"}))
     assert sorted((f.where, f.severity) for f in found if f.rule == "ENV004") == [
-        ("POSTGRES_PASSWORD", "error"), ("SITE_ADDRESS", "error"),
+        ("POSTGRES_PASSWORD", "error"),
+        ("SITE_ADDRESS", "error"),
     ]
     assert "env/prod.local.env" in str(found[0])
 
@@ -115,13 +123,16 @@ def test_env004_the_process_environment_can_supply_it(tmp_path):
     assert findings(root, environ={"POSTGRES_PASSWORD": STRONG}) == []
 
 
-@pytest.mark.parametrize(("value", "rule"), [
-    ("xK9#mQ2$", "ENV005"),
-    ("s3cr3tvalue", "ENV005"),
-    ("a" * 40, "ENV006"),
-    ("abc" * 14, "ENV006"),
-    *[(p, "ENV007") for p in PLACEHOLDERS],
-])
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("xK9#mQ2$", "ENV005"),
+        ("s3cr3tvalue", "ENV005"),
+        ("a" * 40, "ENV006"),
+        ("abc" * 14, "ENV006"),
+        *[(p, "ENV007") for p in PLACEHOLDERS],
+    ],
+)
 def test_weak_secrets(tmp_path, value, rule):
     found = [f for f in findings(project(tmp_path, good_files(value))) if f.rule == rule]
     assert [(f.severity, f.where) for f in found] == [("error", "env/prod.local.env:1")]
@@ -151,6 +162,7 @@ def test_env008_quiet_for_local_files_and_empty_values(tmp_path):
 
 
 # --- protected-environment and compose rules -----------------------------------------
+
 
 @pytest.mark.parametrize("value", ["true", "1", "yes", "ON"])
 def test_env013_debug_on_in_a_protected_environment(tmp_path, value):
@@ -187,9 +199,24 @@ def test_env014_a_compose_file_reads_an_undeclared_variable(tmp_path):
 
 # --- git rules, in a real repository ------------------------------------------------------
 
+
 def sh_git(root: pathlib.Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t",
-                    "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(root),
+            "-c",
+            "user.email=t@example.com",
+            "-c",
+            "user.name=t",
+            "-c",
+            "commit.gpgsign=false",
+            *args,
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def repo(root: pathlib.Path, files: dict[str, str], gitignore: str | None = "env/*.local.env\nenv/local.env\n"):

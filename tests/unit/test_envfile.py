@@ -16,15 +16,9 @@ NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # --- parse_text ----------------------------------------------------------------
 
+
 def test_entries_keep_their_line_numbers_and_quote_kinds():
-    text = (
-        "# a comment\n"
-        "\n"
-        "PLAIN=value\n"
-        'DOUBLE="two words"\n'
-        "SINGLE='a $b'\n"
-        "EMPTY=\n"
-    )
+    text = "# a comment\n\nPLAIN=value\nDOUBLE=\"two words\"\nSINGLE='a $b'\nEMPTY=\n"
     assert parse_text(text) == [
         Entry("PLAIN", "value", 3, ""),
         Entry("DOUBLE", "two words", 4, '"'),
@@ -36,7 +30,10 @@ def test_entries_keep_their_line_numbers_and_quote_kinds():
 def test_export_prefix_and_inline_comments():
     text = 'export A=1\nB=plain # a note\nC="quoted" # a note\nD=no#comment\n'
     assert [(e.key, e.value) for e in parse_text(text)] == [
-        ("A", "1"), ("B", "plain"), ("C", "quoted"), ("D", "no#comment"),
+        ("A", "1"),
+        ("B", "plain"),
+        ("C", "quoted"),
+        ("D", "no#comment"),
     ]
 
 
@@ -51,14 +48,17 @@ def test_a_bare_key_has_no_value():
     assert parse_text("A=1\nBARE\n") == [Entry("A", "1", 1, ""), Entry("BARE", None, 2, "")]
 
 
-@pytest.mark.parametrize(("line", "reason"), [
-    ("BAD LINE s3cr3tvalue", "expected KEY=VALUE"),
-    ('K="s3cr3t', 'opening " is never closed'),
-    ("K='s3cr3t", "opening ' is never closed"),
-    ("=s3cr3t", "name is missing"),
-    ("MY KEY=", "expected KEY=VALUE"),  # no value at all: once an IndexError
-    ('K="s3cr3t" trailing', "expected KEY=VALUE"),
-])
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("BAD LINE s3cr3tvalue", "expected KEY=VALUE"),
+        ('K="s3cr3t', 'opening " is never closed'),
+        ("K='s3cr3t", "opening ' is never closed"),
+        ("=s3cr3t", "name is missing"),
+        ("MY KEY=", "expected KEY=VALUE"),  # no value at all: once an IndexError
+        ('K="s3cr3t" trailing', "expected KEY=VALUE"),
+    ],
+)
 def test_a_malformed_line_names_path_and_line_but_never_the_value(line, reason):
     with pytest.raises(EnvFileError) as info:
         parse_text(f"OK=1\n# comment\n{line}\n", "env/prod.env")
@@ -102,31 +102,44 @@ def test_parse_text_returns_entries_or_raises_env_file_error(text):
 
 # --- divergences -----------------------------------------------------------------
 
+
 def warned(text: str) -> list[str]:
     return [w.message for w in divergences(parse_text(text), "env/x.env")]
 
 
-@pytest.mark.parametrize(("line", "words"), [
-    ("K", "bare KEY"),
-    ("K='a $HOME b'", "single-quoted"),
-    ("K=pa$$word", "'$$'"),
-    ("K=$HOME/x", "unbraced $VAR"),
-    ('K="$HOME"', "unbraced $VAR"),
-    ("K=${V-default}", "only Compose"),
-    ("K=${V?must be set}", "only Compose"),
-    ("K=${V:?must be set}", "only Compose"),
-    ("K=${V:+alt}", "only Compose"),
-    ("K=${V+alt}", "only Compose"),
-])
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("K", "bare KEY"),
+        ("K='a $HOME b'", "single-quoted"),
+        ("K=pa$$word", "'$$'"),
+        ("K=$HOME/x", "unbraced $VAR"),
+        ('K="$HOME"', "unbraced $VAR"),
+        ("K=${V-default}", "only Compose"),
+        ("K=${V?must be set}", "only Compose"),
+        ("K=${V:?must be set}", "only Compose"),
+        ("K=${V:+alt}", "only Compose"),
+        ("K=${V+alt}", "only Compose"),
+    ],
+)
 def test_each_divergence_is_warned(line, words):
     messages = warned(line + "\n")
     assert len(messages) == 1
     assert words in messages[0]
 
 
-@pytest.mark.parametrize("line", [
-    "K=plain", "K=", 'K="two words"', "K='no dollar'", "K=${V}", "K=${V:-default}", 'K="${V}/x"',
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "K=plain",
+        "K=",
+        'K="two words"',
+        "K='no dollar'",
+        "K=${V}",
+        "K=${V:-default}",
+        'K="${V}/x"',
+    ],
+)
 def test_no_warning_for_what_both_read_alike(line):
     assert warned(line + "\n") == []
 
@@ -138,24 +151,28 @@ def test_a_warning_names_path_line_and_key():
 
 # --- interpolate ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("value", "lookup", "expected"), [
-    ("pa$$word", {}, "pa$word"),
-    ("$$V", {"V": "x"}, "$V"),
-    ("${V}/a", {"V": "x"}, "x/a"),
-    ("$V/a", {"V": "x"}, "x/a"),
-    ("${V}", {}, ""),
-    ("${V:-d}", {}, "d"),
-    ("${V:-d}", {"V": ""}, "d"),
-    ("${V:-d}", {"V": "x"}, "x"),
-    ("${V-d}", {}, "d"),
-    ("${V-d}", {"V": ""}, ""),
-    ("${V-d}", {"V": "x"}, "x"),
-    ("${V:+a}", {"V": "x"}, "a"),
-    ("${V:+a}", {"V": ""}, ""),
-    ("${V:+a}", {}, ""),
-    ("${V+a}", {"V": ""}, "a"),
-    ("${V+a}", {}, ""),
-    ("no refs", {"V": "x"}, "no refs"),
-])
+
+@pytest.mark.parametrize(
+    ("value", "lookup", "expected"),
+    [
+        ("pa$$word", {}, "pa$word"),
+        ("$$V", {"V": "x"}, "$V"),
+        ("${V}/a", {"V": "x"}, "x/a"),
+        ("$V/a", {"V": "x"}, "x/a"),
+        ("${V}", {}, ""),
+        ("${V:-d}", {}, "d"),
+        ("${V:-d}", {"V": ""}, "d"),
+        ("${V:-d}", {"V": "x"}, "x"),
+        ("${V-d}", {}, "d"),
+        ("${V-d}", {"V": ""}, ""),
+        ("${V-d}", {"V": "x"}, "x"),
+        ("${V:+a}", {"V": "x"}, "a"),
+        ("${V:+a}", {"V": ""}, ""),
+        ("${V:+a}", {}, ""),
+        ("${V+a}", {"V": ""}, "a"),
+        ("${V+a}", {}, ""),
+        ("no refs", {"V": "x"}, "no refs"),
+    ],
+)
 def test_interpolate(value, lookup, expected):
     assert interpolate(value, lookup) == expected

@@ -67,14 +67,18 @@ def git(root: pathlib.Path, *args: str) -> None:
 
 # --- show ------------------------------------------------------------------------------
 
+
 def test_show_lists_every_key_with_its_layer_and_masks_secrets(root, monkeypatch):
     write(root, "env/dev.local.env", f"DB_PASS={STRONG}\nAPI_TOKEN=tok-abcdef-123456\n")
     monkeypatch.setenv("SITE_ADDRESS", "dev.example.com")
     s = session(root)
     envops.show(s)
     out = output(s)
-    rows = {line.split()[0]: line.split(None, 1)[1] for line in out.splitlines()[1:] if line.strip()
-            and not line.startswith("dev:")}
+    rows = {
+        line.split()[0]: line.split(None, 1)[1]
+        for line in out.splitlines()[1:]
+        if line.strip() and not line.startswith("dev:")
+    }
     assert set(rows) == {"DB_PASS", "DB_USER", "LOG_LEVEL", "SITE_ADDRESS", "API_TOKEN"}
     assert rows["DB_PASS"].split("  ")[0] == f"**** ({len(STRONG)} chars)"
     assert "env/dev.local.env:1" in rows["DB_PASS"]
@@ -90,13 +94,19 @@ def test_show_json(root):
     s = session(root)
     envops.show(s, as_json=True)
     rows = {r["key"]: r for r in json.loads(output(s))}
-    assert rows["DB_PASS"] == {"key": "DB_PASS", "value": f"**** ({len(STRONG)} chars)",
-                               "from": "env/dev.local.env:1", "overrides": "-", "secret": True}
+    assert rows["DB_PASS"] == {
+        "key": "DB_PASS",
+        "value": f"**** ({len(STRONG)} chars)",
+        "from": "env/dev.local.env:1",
+        "overrides": "-",
+        "secret": True,
+    }
     assert rows["SITE_ADDRESS"]["from"] == "-" and rows["SITE_ADDRESS"]["value"] == "(unset)"
     assert STRONG not in output(s)
 
 
 # --- explain ---------------------------------------------------------------------------
+
 
 def winner(out: str) -> str:
     [line] = [line for line in out.splitlines() if line.endswith("<- wins")]
@@ -139,6 +149,7 @@ def test_explain_an_unknown_key_suggests_the_nearest_name(root):
 
 # --- diff ------------------------------------------------------------------------------
 
+
 def test_diff_lists_missing_and_different_keys_with_secrets_masked(root):
     write(root, "env/dev.local.env", f"DB_PASS={STRONG}\n")
     dev, prod = session(root, "dev"), session(root, "prod")
@@ -147,8 +158,16 @@ def test_diff_lists_missing_and_different_keys_with_secrets_masked(root):
     rows = {line.split()[0]: line for line in out.splitlines()}
     assert set(rows) == {"KEY", "DB_PASS", "LOG_LEVEL", "SITE_ADDRESS"}
     assert rows["KEY"].split() == ["KEY", "DEV", "PROD"]
-    assert rows["DB_PASS"].split() == ["DB_PASS", "****", f"({len(STRONG)}", "chars)", "(unset)", "missing", "in",
-                                       "prod"]
+    assert rows["DB_PASS"].split() == [
+        "DB_PASS",
+        "****",
+        f"({len(STRONG)}",
+        "chars)",
+        "(unset)",
+        "missing",
+        "in",
+        "prod",
+    ]
     assert rows["LOG_LEVEL"].split() == ["LOG_LEVEL", "debug", "info", "different"]
     assert rows["SITE_ADDRESS"].split() == ["SITE_ADDRESS", "(unset)", "shop.example.com", "missing", "in", "dev"]
     assert STRONG not in out
@@ -162,6 +181,7 @@ def test_diff_of_equal_environments(root):
 
 
 # --- init ------------------------------------------------------------------------------
+
 
 def test_init_writes_the_local_file_and_prints_no_secret(root):
     s = session(root)
@@ -185,6 +205,7 @@ def test_init_warns_when_git_would_not_ignore_the_file(root):
 
 
 # --- check -----------------------------------------------------------------------------
+
 
 def test_check_fails_a_protected_environment_with_a_placeholder_secret(root):
     write(root, "env/prod.local.env", "DB_PASS=changeme-please-1234\n")

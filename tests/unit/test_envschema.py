@@ -65,4 +65,8 @@ def test_the_repository_example():
         assert schema[name].secret and schema[name].required, name
     assert not schema["API_PORT"].secret and not schema["API_PORT"].required
     assert [name for name, v in schema.items() if not v.description] == []
-    assert {name for name, v in schema.items() if v.secret} == {"POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+    assert {name for name, v in schema.items() if v.secret} == {
+        "POSTGRES_PASSWORD",
+        "REDIS_PASSWORD",
+        "GRAFANA_ADMIN_PASSWORD",
+    }

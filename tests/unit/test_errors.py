@@ -22,7 +22,7 @@ def raised(exc: BaseException) -> BaseException:
     """exc with a real traceback, as an except clause would see it."""
     try:
         raise exc
-    except BaseException as caught:  # noqa: BLE001
+    except BaseException as caught:
         return caught
 
 
@@ -81,7 +81,9 @@ def test_traceback_only_when_verbose():
 
 def test_unexpected_exception_is_an_internal_error():
     assert reported(ValueError("bad value")) == (
-        1, "stackyard: internal error: ValueError: bad value (rerun with --verbose)\n")
+        1,
+        "stackyard: internal error: ValueError: bad value (rerun with --verbose)\n",
+    )
 
 
 def test_last_line():
@@ -91,16 +93,24 @@ def test_last_line():
 
 # --- adapter: what the Invoke tasks are wrapped in ---
 
+
 def test_adapter_passes_the_result_through():
     assert adapter(lambda c, x=1, verbose=False: x * 2)(None, x=21) == 42
 
 
-@pytest.mark.parametrize(("exc", "code", "line"), [
-    (StackyardError("nope"), 1, "stackyard: error: nope\n"),
-    (CommandError(("docker", "compose", "up"), 3, "bad\n"), 3, "stackyard: error: `docker compose up ...` exited 3: bad\n"),
-    (KeyboardInterrupt(), 130, ""),
-    (RuntimeError("bug"), 1, "stackyard: internal error: RuntimeError: bug (rerun with --verbose)\n"),
-])
+@pytest.mark.parametrize(
+    ("exc", "code", "line"),
+    [
+        (StackyardError("nope"), 1, "stackyard: error: nope\n"),
+        (
+            CommandError(("docker", "compose", "up"), 3, "bad\n"),
+            3,
+            "stackyard: error: `docker compose up ...` exited 3: bad\n",
+        ),
+        (KeyboardInterrupt(), 130, ""),
+        (RuntimeError("bug"), 1, "stackyard: internal error: RuntimeError: bug (rerun with --verbose)\n"),
+    ],
+)
 def test_adapter_turns_errors_into_one_line_and_an_exit(capsys, exc, code, line):
     def body(c, verbose=False):
         raise exc

@@ -21,6 +21,7 @@ def parsed(*files: tuple[str, str]):
 
 # --- layer_files ---------------------------------------------------------------
 
+
 def test_layer_files_order_and_which_are_local(tmp_path):
     env_dir = tmp_path / "env"
     got = [(lay.label, lay.local) for lay in layer_files(env_dir, "prod", tmp_path)]
@@ -31,7 +32,10 @@ def test_layer_files_order_and_which_are_local(tmp_path):
         ("env/prod.local.env", True),
     ]
     assert [lay.path for lay in layer_files(env_dir, "prod")] == [
-        env_dir / "base.env", env_dir / "local.env", env_dir / "prod.env", env_dir / "prod.local.env",
+        env_dir / "base.env",
+        env_dir / "local.env",
+        env_dir / "prod.env",
+        env_dir / "prod.local.env",
     ]
 
 
@@ -41,12 +45,16 @@ def test_labels_are_full_paths_without_a_root(tmp_path):
 
 # --- resolve -------------------------------------------------------------------
 
+
 def test_a_later_file_wins_and_records_what_it_overrode():
-    got = resolve(parsed(
-        ("env/base.env", "LOG_LEVEL=info\nAPP=x\n"),
-        ("env/dev.env", "\nLOG_LEVEL=debug\n"),
-        ("env/dev.local.env", "LOG_LEVEL=warning\n"),
-    ), environ={})
+    got = resolve(
+        parsed(
+            ("env/base.env", "LOG_LEVEL=info\nAPP=x\n"),
+            ("env/dev.env", "\nLOG_LEVEL=debug\n"),
+            ("env/dev.local.env", "LOG_LEVEL=warning\n"),
+        ),
+        environ={},
+    )
     level = got["LOG_LEVEL"]
     assert (level.value, level.source, level.layer) == ("warning", "env/dev.local.env:1", "env/dev.local.env")
     assert level.overridden == [("env/base.env:1", "info"), ("env/dev.env:2", "debug")]
@@ -84,10 +92,13 @@ def test_a_bare_key_takes_nothing_from_the_files():
 
 
 def test_interpolation_sees_earlier_files_and_the_process_environment():
-    got = resolve(parsed(
-        ("env/base.env", "USER_=app\nHOST=db\n"),
-        ("env/dev.env", 'URL="pg://${USER_}@${HOST}:${PORT:-5432}/$DB"\nRAW=$USER_/$$x\nLIT=\'${USER_}\'\n'),
-    ), environ={"DB": "shop", "HOST": "override"})
+    got = resolve(
+        parsed(
+            ("env/base.env", "USER_=app\nHOST=db\n"),
+            ("env/dev.env", "URL=\"pg://${USER_}@${HOST}:${PORT:-5432}/$DB\"\nRAW=$USER_/$$x\nLIT='${USER_}'\n"),
+        ),
+        environ={"DB": "shop", "HOST": "override"},
+    )
     assert got["URL"].value == "pg://app@override:5432/shop"
     assert got["RAW"].value == "app/$x"
     assert got["LIT"].value == "${USER_}"  # single quotes: literal
@@ -105,12 +116,16 @@ def test_an_overridden_value_is_recorded_interpolated():
 
 # --- config.env_files ------------------------------------------------------------
 
+
 def test_env_files_lists_the_existing_files_in_order(tmp_path):
     assert config.env_files(tmp_path, "dev") == ()
     for name in ("dev.local.env", "base.env", "prod.env", "local.env", "dev.env"):
         (tmp_path / name).write_text("")
     assert [p.name for p in config.env_files(tmp_path, "dev")] == [
-        "base.env", "local.env", "dev.env", "dev.local.env",
+        "base.env",
+        "local.env",
+        "dev.env",
+        "dev.local.env",
     ]
     (tmp_path / "local.env").unlink()
     assert [p.name for p in config.env_files(tmp_path, "prod")] == ["base.env", "prod.env"]

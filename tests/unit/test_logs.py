@@ -33,5 +33,5 @@ colour = st.sampled_from(["\x1b[0m", "\x1b[31m", "\x1b[1;32m", "\x1b[38;5;208m"]
 def test_any_colouring_of_a_line_still_matches_its_text(text, data):
     # a colour code (or none) before each character
     codes = data.draw(st.lists(st.one_of(st.just(""), colour), min_size=len(text), max_size=len(text)))
-    coloured = "".join(code + ch for code, ch in zip(codes, text)) + "\x1b[0m\n"
+    coloured = "".join(code + ch for code, ch in zip(codes, text, strict=True)) + "\x1b[0m\n"
     assert matcher(text.upper())(coloured)

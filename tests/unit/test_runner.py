@@ -31,8 +31,11 @@ def test_capture_returns_stdout_and_stderr():
 
 def test_env_is_added_to_the_inherited_environment_and_cwd_is_used(tmp_path, monkeypatch):
     monkeypatch.setenv("SY_INHERITED", "kept")
-    cmd = py("import os; print(os.environ['SY_INHERITED'], os.environ['SY_ADDED'], os.getcwd())",
-             env={"SY_ADDED": "added"}, cwd=str(tmp_path))
+    cmd = py(
+        "import os; print(os.environ['SY_INHERITED'], os.environ['SY_ADDED'], os.getcwd())",
+        env={"SY_ADDED": "added"},
+        cwd=str(tmp_path),
+    )
     assert quiet_runner().run(cmd).stdout.split() == ["kept", "added", str(tmp_path)]
 
 
@@ -136,14 +139,10 @@ def test_stream_shows_output_and_keeps_stderr_for_the_error(capfd):
 def test_stream_on_a_terminal_keeps_the_text_without_colours(tmp_path, monkeypatch):
     # On a terminal the child gets a pty; what it printed is kept for the error, colours removed.
     monkeypatch.setattr(runner_module, "_isatty", lambda stream: True)
-    shown = open(tmp_path / "terminal", "w")
-    monkeypatch.setattr(sys, "stderr", shown)
     cmd = py("import sys; sys.stderr.write('\\x1b[31mcontainer sy-api-1 is unhealthy\\x1b[0m\\r\\n'); sys.exit(1)")
-    try:
-        with pytest.raises(CommandError) as info:
-            quiet_runner().run(cmd, mode="stream")
-    finally:
-        shown.close()
+    with open(tmp_path / "terminal", "w") as shown, pytest.raises(CommandError) as info:
+        monkeypatch.setattr(sys, "stderr", shown)
+        quiet_runner().run(cmd, mode="stream")
     assert "container sy-api-1 is unhealthy" in info.value.stderr
     assert "\x1b" not in info.value.stderr
     assert "\x1b[31m" in (tmp_path / "terminal").read_text()  # the terminal got the colours

@@ -15,7 +15,8 @@ from .fakes import real_project, tmp_env
 def env(tmp_path):
     (tmp_path / "base.env").write_text("POSTGRES_USER=app\nLOG_LEVEL=debug\n")
     (tmp_path / "qa.env").write_text(
-        "POSTGRES_PASSWORD=pg-s3cret-value\nAPI_KEY='key-1234-abcd'\nDB_PORT=5432\nTOKEN=\n")
+        "POSTGRES_PASSWORD=pg-s3cret-value\nAPI_KEY='key-1234-abcd'\nDB_PORT=5432\nTOKEN=\n"
+    )
     return tmp_env(tmp_path, "qa", env_files=(tmp_path / "base.env", tmp_path / "qa.env"))
 
 
@@ -59,12 +60,24 @@ def test_a_secret_of_the_real_dev_project_is_masked():
     assert mask(text, dev, environ=environ) == f"POSTGRES_PASSWORD: {MASK}\nPOSTGRES_USER: app\n"
 
 
-@pytest.mark.parametrize(("name", "secret"), [
-    ("POSTGRES_PASSWORD", True), ("REDIS_PASSWORD", True), ("API_KEY", True), ("KEY", True),
-    ("SIGNING_KEY", True), ("GITHUB_TOKEN", True), ("SSH_PRIVATE_FILE", True), ("AWS_SECRET_ACCESS_KEY", True),
-    ("db_password", True),
-    ("POSTGRES_USER", False), ("LOG_LEVEL", False), ("MONKEY", False), ("KEYBOARD_LAYOUT", False),
-    ("API_PORT", False),
-])
+@pytest.mark.parametrize(
+    ("name", "secret"),
+    [
+        ("POSTGRES_PASSWORD", True),
+        ("REDIS_PASSWORD", True),
+        ("API_KEY", True),
+        ("KEY", True),
+        ("SIGNING_KEY", True),
+        ("GITHUB_TOKEN", True),
+        ("SSH_PRIVATE_FILE", True),
+        ("AWS_SECRET_ACCESS_KEY", True),
+        ("db_password", True),
+        ("POSTGRES_USER", False),
+        ("LOG_LEVEL", False),
+        ("MONKEY", False),
+        ("KEYBOARD_LAYOUT", False),
+        ("API_PORT", False),
+    ],
+)
 def test_is_secret_name(name, secret):
     assert is_secret_name(name) is secret

@@ -91,13 +91,16 @@ def test_down_volumes_of_an_unprotected_env_needs_one_flag(tmp_path):
 
 
 def test_failed_start_names_the_service_and_shows_its_logs(tmp_path):
-    ps = PS_JSON_LINES.replace('"Service":"api","State":"running","Health":"healthy"',
-                               '"Service":"api","State":"running","Health":"unhealthy"')
-    runner = FakeRunner({
-        " up --detach": Result(1, "", "dependency failed to start: container stackyard-dev-api-1 is unhealthy\n"),
-        " ps --all --format json": Result(0, ps),
-        " logs ": Result(0, "api-1 | ModuleNotFoundError: No module named 'fastapi'\n"),
-    })
+    ps = PS_JSON_LINES.replace(
+        '"Service":"api","State":"running","Health":"healthy"', '"Service":"api","State":"running","Health":"unhealthy"'
+    )
+    runner = FakeRunner(
+        {
+            " up --detach": Result(1, "", "dependency failed to start: container stackyard-dev-api-1 is unhealthy\n"),
+            " ps --all --format json": Result(0, ps),
+            " logs ": Result(0, "api-1 | ModuleNotFoundError: No module named 'fastapi'\n"),
+        }
+    )
     s = session(tmp_path, runner)
     with pytest.raises(StackyardError) as info:
         stack.up(s)
@@ -113,8 +116,9 @@ def test_failed_start_names_the_service_and_shows_its_logs(tmp_path):
 def test_show_config_masks_secrets(tmp_path, monkeypatch):
     (tmp_path / "qa.env").write_text("POSTGRES_PASSWORD=pg-s3cret-value\n")
     monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
-    runner = FakeRunner({" config": Result(0, "services:\n  db:\n    environment:\n"
-                                                "      POSTGRES_PASSWORD: pg-s3cret-value\n")})
+    runner = FakeRunner(
+        {" config": Result(0, "services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: pg-s3cret-value\n")}
+    )
     s = session(tmp_path, runner, name="qa", env_files=(tmp_path / "qa.env",))
     stack.show_config(s)
     assert "pg-s3cret-value" not in s.out.getvalue()

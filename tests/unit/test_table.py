@@ -6,14 +6,15 @@ from stackyard import table
 
 
 def test_columns_are_aligned_to_the_widest_cell():
-    text = table.render(["SERVICE", "STATE", "PUBLISHED"], [
-        ["api", "running", "http://127.0.0.1:8000"],
-        ["migrate", "exited (0)", "-"],
-    ])
+    text = table.render(
+        ["SERVICE", "STATE", "PUBLISHED"],
+        [
+            ["api", "running", "http://127.0.0.1:8000"],
+            ["migrate", "exited (0)", "-"],
+        ],
+    )
     assert text == (
-        "SERVICE  STATE       PUBLISHED\n"
-        "api      running     http://127.0.0.1:8000\n"
-        "migrate  exited (0)  -"
+        "SERVICE  STATE       PUBLISHED\napi      running     http://127.0.0.1:8000\nmigrate  exited (0)  -"
     )
 
 

@@ -35,7 +35,7 @@ LOG_LINES = [
 ]
 # Made at run time: a literal would sit in this tracked file, and env.check's
 # ENV012 (a secret's value in a tracked file) would rightly refuse it.
-SECRETS = {"POSTGRES_PASSWORD": secrets.token_urlsafe(32), "REDIS_PASSWORD": secrets.token_urlsafe(32)}
+SECRETS = {key: secrets.token_urlsafe(32) for key in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")}
 ENGINE = '{"Client":{"Version":"27.3.1"},"Server":{"Version":"27.3.1","ApiVersion":"1.47"}}'
 
 
@@ -149,8 +149,14 @@ def test_ps_json_prints_json(fake, c, capsys):
     assert after_base(ps.argv) == ("ps", "--all", "--format", "json")
     rows = json.loads(capsys.readouterr().out)
     assert [r["service"] for r in rows] == ["api", "db", "migrate"]
-    assert rows[0] == {"service": "api", "name": "stackyard-dev-api-1", "state": "running", "health": "healthy",
-                       "exit_code": 0, "urls": ["http://127.0.0.1:8000"]}
+    assert rows[0] == {
+        "service": "api",
+        "name": "stackyard-dev-api-1",
+        "state": "running",
+        "health": "healthy",
+        "exit_code": 0,
+        "urls": ["http://127.0.0.1:8000"],
+    }
 
 
 def test_ps_prints_a_table(fake, c, capsys):
@@ -184,7 +190,16 @@ def test_logs_options_and_grep(fake, c, capsys):
     assert fake.modes[-1] == "lines"
     # stdout is not a terminal here: no colours asked for
     assert after_base(logs.argv) == (
-        "logs", "--timestamps", "--follow", "--since", "10m", "--tail", "5", "--no-color", "api")
+        "logs",
+        "--timestamps",
+        "--follow",
+        "--since",
+        "10m",
+        "--tail",
+        "5",
+        "--no-color",
+        "api",
+    )
     assert logs.argv[logs.argv.index("--ansi") + 1] == "never"
     assert capsys.readouterr().out == LOG_LINES[0] + LOG_LINES[2]
 
@@ -241,7 +256,8 @@ def test_unknown_service_lists_the_services(fake, c, capsys):
         tasks.logs(c, services="api,apii")
     assert info.value.code == 1
     assert capsys.readouterr().err == (
-        "stackyard: error: unknown service 'apii': services: api, db, listener, migrate, redis, worker\n")
+        "stackyard: error: unknown service 'apii': services: api, db, listener, migrate, redis, worker\n"
+    )
     assert fake.subcommands() == [("config", "--services")]  # no logs command
 
 
@@ -259,25 +275,27 @@ def test_verbose_adds_the_traceback(fake, c, capsys):
     with pytest.raises(Exit):
         tasks.up(c, env="qa", verbose=True)
     err = capsys.readouterr().err
-    assert "Traceback" in err and err.rstrip().endswith("(add compose/compose.qa.yaml or "
-                                                       "[tool.stackyard.environments.qa])")
+    assert "Traceback" in err and err.rstrip().endswith(
+        "(add compose/compose.qa.yaml or [tool.stackyard.environments.qa])"
+    )
 
 
 def test_config_masks_the_secrets(fake, c, capsys):
     secret = SECRETS["POSTGRES_PASSWORD"]
-    fake.responses = {" config": Result(0, "services:\n  db:\n    environment:\n"
-                                           f"      POSTGRES_PASSWORD: {secret}\n")}
+    fake.responses = {" config": Result(0, f"services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: {secret}\n")}
     tasks.config(c)
     out = capsys.readouterr().out
     assert "POSTGRES_PASSWORD: ****" in out and secret not in out
 
 
 def doctor_runner(monkeypatch, tmp_path) -> FakeRunner:
-    fake = FakeRunner({
-        "docker version": Result(0, ENGINE),
-        "compose version": Result(0, '{"version":"2.29.7"}'),
-        "docker info": Result(0, str(tmp_path) + "\n"),
-    })
+    fake = FakeRunner(
+        {
+            "docker version": Result(0, ENGINE),
+            "compose version": Result(0, '{"version":"2.29.7"}'),
+            "docker info": Result(0, str(tmp_path) + "\n"),
+        }
+    )
     monkeypatch.chdir(ROOT)
     monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False: fake)
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
@@ -310,6 +328,7 @@ def test_doctor_failing_check_exits_non_zero(c, monkeypatch, tmp_path, capsys):
 
 
 # --- `inv --dry`: the real Runner prints the command lines and runs nothing ---
+
 
 @pytest.fixture
 def dry(monkeypatch):

