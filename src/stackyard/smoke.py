@@ -1,0 +1,325 @@
+"""`nox -s smoke`: the whole stack, end to end, under a throwaway project name,
+always torn down (`down -v` of that project only) on success, failure and Ctrl-C.
+
+    python -m stackyard.smoke [--env dev|prod] [--root PATH] [--keep-going]
+
+Phases: build, up (--wait), checks over HTTP on 127.0.0.1, down; each timed.
+The checks are named in [tool.stackyard.smoke] checks (default: health)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets as random_secrets
+import signal
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from . import compose, envschema, layers, state
+from .command import Command
+from .config import Environment, Project
+from .errors import CommandError, Interrupted, StackyardError
+from .runner import Runner
+
+LOG_LINES = 30
+
+
+class CheckFailed(StackyardError):
+    def __init__(self, check: str, message: str, services: tuple[str, ...] = ()):
+        super().__init__(f"smoke check {check!r} failed: {message}")
+        self.check = check
+        self.services = services
+
+
+@dataclass
+class Target:
+    """Where the checks send requests: 127.0.0.1:port, with the Host header of the env's URL."""
+
+    base: str
+    host_header: str | None = None
+    insecure: bool = False
+    service: str = ""  # the service behind the port: its logs are shown when a check fails
+
+    def request(self, method: str, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, object]:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"content-type": "application/json"}
+        if self.host_header:
+            headers["host"] = self.host_header
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
+        ctx = ssl.create_default_context()
+        if self.insecure:  # the proxy's certificate is from its own internal CA
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        try:
+            with urllib.request.urlopen(req, timeout=timeout, context=ctx) as resp:
+                raw = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            raw, status = exc.read(), exc.code
+        try:
+            return status, json.loads(raw or b"null")
+        except ValueError:
+            return status, raw.decode(errors="replace")[:300]
+
+
+@dataclass
+class Context:
+    target: Target
+    exec_sql: Callable[[str], str]
+    wait: Callable[[Callable[[], object], float], object]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ---- the checks -------------------------------------------------------------------
+
+
+def _expect(check: str, got: tuple[int, object], status: int, services: tuple[str, ...], what: str):
+    code, body = got
+    if code != status:
+        raise CheckFailed(check, f"{what} -> {code} {json.dumps(body)[:300]}", services)
+    return body
+
+
+def check_health(ctx: Context, health_path: str) -> None:
+    _expect("health", ctx.target.request("GET", health_path), 200, ("api",), f"GET {health_path}")
+
+
+def check_ready(ctx: Context, health_path: str) -> None:
+    _expect("ready", ctx.target.request("GET", "/ready"), 200, ("api", "db", "redis"), "GET /ready")
+
+
+def check_jobs(ctx: Context, health_path: str) -> None:
+    body = _expect("jobs", ctx.target.request("POST", "/jobs", {"numbers": [1, 2, 3, 4]}), 202, ("api",), "POST /jobs")
+    job = body["id"]
+
+    def done():
+        _, b = ctx.target.request("GET", f"/jobs/{job}")
+        return isinstance(b, dict) and b.get("status") == "done" and b
+
+    result = ctx.wait(done, 30)
+    if not result or result.get("result", {}).get("sum") != 10:
+        raise CheckFailed("jobs", f"job {job} not done by the worker in 30 s: {result!r}", ("api", "worker"))
+
+
+def check_cache(ctx: Context, health_path: str) -> None:
+    key = "smoke-" + uuid.uuid4().hex[:8]
+    _expect("cache", ctx.target.request("PUT", f"/items/{key}", {"value": "before"}), 200, ("api",), "PUT item")
+    ctx.target.request("GET", f"/items/{key}")
+    _, second = ctx.target.request("GET", f"/items/{key}")
+    if not (isinstance(second, dict) and second.get("cached")):
+        raise CheckFailed("cache", f"second GET /items/{key} was not served from the cache: {second!r}", ("api",))
+    ctx.exec_sql(f"UPDATE items SET value = 'after' WHERE key = '{key}'")
+
+    def fresh():
+        _, b = ctx.target.request("GET", f"/items/{key}")
+        return isinstance(b, dict) and b.get("value") == "after"
+
+    if not ctx.wait(fresh, 5):
+        raise CheckFailed(
+            "cache", "the cached item was not invalidated within 5 s of an UPDATE in psql", ("api", "listener", "db")
+        )
+
+
+CHECKS = {"health": check_health, "ready": check_ready, "jobs": check_jobs, "cache": check_cache}
+
+
+# ---- setting up a throwaway project -------------------------------------------------
+
+
+def throwaway(project: Project, env: Environment) -> Environment:
+    return replace(env, project=f"{project.name}-smoke-{os.getpid()}-{uuid.uuid4().hex[:6]}")
+
+
+def overrides(project: Project, env: Environment, raw_config: dict, environ: dict[str, str]) -> dict[str, str]:
+    """Variables for this run: a free host port for every published-port variable,
+    127.0.0.1 for every bind-address variable, and a throwaway value for every
+    secret nothing sets (never the user's own ports, never a real secret)."""
+    out: dict[str, str] = {}
+    for svc in (raw_config.get("services") or {}).values():
+        for p in svc.get("ports") or []:
+            text = p if isinstance(p, str) else f"{p.get('host_ip', '')}:{p.get('published', '')}:{p.get('target')}"
+            parts = re.split(r":(?![^{]*})", str(text))
+            if len(parts) >= 2 and (m := re.match(r"\$\{?(\w+)", parts[-2])):
+                out[m.group(1)] = str(ports_free())
+            if len(parts) == 3 and (m := re.match(r"\$\{?(\w+)", parts[0])):
+                out[m.group(1)] = "127.0.0.1"
+    schema = envschema.load(project.root)
+    known = layers.effective(project.root, project.env_dir, env.name, list(schema), environ)
+    for name, var in schema.items():
+        if var.secret and not (known.get(name) and known[name].value):
+            out[name] = random_secrets.token_urlsafe(32)
+    return out
+
+
+def ports_free() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def target_for(env: Environment, containers: list[state.Container]) -> Target:
+    urls = [(p, p.url()) for c in containers for p in c.ports]
+    if env.url:
+        parsed = urllib.parse.urlsplit(env.url)
+        want = 443 if parsed.scheme == "https" else 80
+        for p, _ in urls:
+            if p.target == want:
+                return Target(f"{parsed.scheme}://127.0.0.1:{p.published}", parsed.hostname,
+                              parsed.scheme == "https", p.service)
+    http = [(p, u) for p, u in urls if u.startswith("http") and (not env.entry or p.service == env.entry)]
+    if not http:
+        raise StackyardError(
+            f"no published HTTP port to check in {env.name}",
+            "set `entry` or `url` in [tool.stackyard.environments." + env.name + "]",
+        )
+    port, url = http[0]
+    return Target(url.replace("://localhost", "://127.0.0.1"), service=port.service)
+
+
+# ---- the run --------------------------------------------------------------------------
+
+
+def run(project: Project, env_name: str, runner: Runner, out=None, checks: list[str] | None = None) -> int:
+    out = out or sys.stdout
+    env = throwaway(project, project.environment(env_name))
+    timings: dict[str, float] = {}
+    names = checks or list(project.smoke_checks) or ["health"]
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise StackyardError(f"unknown smoke check(s): {', '.join(unknown)}", f"known: {', '.join(CHECKS)}")
+
+    def say(text: str) -> None:
+        print(f"smoke: {text}", file=out, flush=True)
+
+    raw = state.parse_config(runner.run(compose.config_json_raw(env), quiet=True, readonly=True).stdout)
+    extra = overrides(project, env, raw, dict(os.environ))
+
+    def cmd(c: Command) -> Command:
+        return Command(c.argv, {**c.env, **extra}, c.cwd)
+
+    current = ["setup"]
+
+    def phase(name: str, fn):
+        current[0] = name
+        start = time.monotonic()
+        try:
+            return fn()
+        finally:
+            timings[name] = time.monotonic() - start
+
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    say(f"{env.name} as project {env.project} (removed at the end)")
+    failure: BaseException | None = None
+    try:
+        phase("build", lambda: runner.run(cmd(compose.build(env)), mode="stream"))
+        phase("up", lambda: runner.run(cmd(compose.up(env, build=False, timeout=180)), mode="stream"))
+        containers = _containers(runner, env, cmd)
+        ctx = Context(target_for(env, containers), lambda sql: _sql(runner, env, cmd, sql), _wait)
+        say(f"checking {ctx.target.base}" + (f" (Host: {ctx.target.host_header})" if ctx.target.host_header else ""))
+
+        def all_checks():
+            for name in names:
+                CHECKS[name](ctx, env.health_path)
+                say(f"ok   {name}")
+
+        phase("checks", all_checks)
+    except CheckFailed as exc:
+        failure = exc
+        say(f"FAIL {exc.check}: {exc}")
+        _show_logs(runner, env, cmd, (*exc.services, ctx.target.service), say)
+    except CommandError as exc:
+        failure = exc
+        say(f"FAIL {current[0]}: {exc}")
+        _show_logs(runner, env, cmd, (), say, failed_only=True)
+    except (KeyboardInterrupt, Interrupted):
+        failure = KeyboardInterrupt()
+        say("interrupted: tearing down")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the teardown
+        try:
+            phase("down", lambda: runner.run(cmd(compose.down(env, volumes=True, timeout=5)), check=False, quiet=True))
+        finally:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGTERM, previous)
+        say("timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+    if isinstance(failure, KeyboardInterrupt):
+        return 130
+    if failure is not None:
+        say(f"failed: {failure}")
+        return 1
+    say(f"passed: {', '.join(names)}")
+    return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _containers(runner: Runner, env: Environment, cmd) -> list[state.Container]:
+    return state.parse_ps(runner.run(cmd(compose.ps_json(env)), quiet=True, readonly=True).stdout)
+
+
+def _sql(runner: Runner, env: Environment, cmd, sql: str) -> str:
+    # The app's own variables, read inside the db container: no value crosses our process.
+    argv = ["sh", "-c", 'psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$0"', sql]
+    return runner.run(cmd(compose.exec_(env, "db", argv, tty=False)), quiet=True).stdout
+
+
+def _wait(predicate, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+        except OSError:
+            result = None
+        if result:
+            return result
+        time.sleep(interval)
+    return None
+
+
+def _show_logs(runner: Runner, env: Environment, cmd, services, say, failed_only: bool = False) -> None:
+    try:
+        containers = _containers(runner, env, cmd)
+    except StackyardError:
+        return
+    names = [c.service for c in containers if (c.service in services) or (failed_only and c.failed)]
+    if not names and failed_only:
+        names = [c.service for c in containers if c.health == "starting"]
+    for name in dict.fromkeys(names):
+        res = runner.run(cmd(compose.logs(env, [name], tail=LOG_LINES, color=False)), check=False, quiet=True)
+        say(f"--- {name}: last {LOG_LINES} log lines ---")
+        print((res.stdout + res.stderr).rstrip(), flush=True)
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    import pathlib
+
+    from . import config
+    from .errors import report
+
+    parser = argparse.ArgumentParser(prog="python -m stackyard.smoke", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="dev")
+    parser.add_argument("--root", type=pathlib.Path, default=None)
+    parser.add_argument("--check", action="append", help="run only these checks (repeatable)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        return run(config.load(args.root.resolve() if args.root else None), args.env, Runner(), checks=args.check)
+    except (StackyardError, KeyboardInterrupt) as exc:
+        return report(exc, verbose=args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
