@@ -174,8 +174,9 @@ def target_for(env: Environment, containers: list[state.Container]) -> Target:
         want = 443 if parsed.scheme == "https" else 80
         for p, _ in urls:
             if p.target == want:
-                return Target(f"{parsed.scheme}://127.0.0.1:{p.published}", parsed.hostname,
-                              parsed.scheme == "https", p.service)
+                return Target(
+                    f"{parsed.scheme}://127.0.0.1:{p.published}", parsed.hostname, parsed.scheme == "https", p.service
+                )
     http = [(p, u) for p, u in urls if u.startswith("http") and (not env.entry or p.service == env.entry)]
     if not http:
         raise StackyardError(

@@ -22,8 +22,14 @@ BROKEN = ROOT / "tests" / "fixtures" / "broken-stack"
 
 def smoke(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
-    return subprocess.run([sys.executable, "-m", "stackyard.smoke", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "stackyard.smoke", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def project_of(output: str) -> str:
@@ -33,8 +39,11 @@ def project_of(output: str) -> str:
 def leftovers(project: str) -> dict[str, str]:
     label = f"label=com.docker.compose.project={project}"
     found = {}
-    for kind, argv in {"containers": ["docker", "ps", "-aq"], "networks": ["docker", "network", "ls", "-q"],
-                       "volumes": ["docker", "volume", "ls", "-q"]}.items():
+    for kind, argv in {
+        "containers": ["docker", "ps", "-aq"],
+        "networks": ["docker", "network", "ls", "-q"],
+        "volumes": ["docker", "volume", "ls", "-q"],
+    }.items():
         out = subprocess.run(argv + ["--filter", label], capture_output=True, text=True, check=True).stdout.strip()
         if out:
             found[kind] = out
@@ -54,8 +63,14 @@ def test_a_failing_check_is_reported_and_nothing_is_left():
 
 def test_ctrl_c_tears_down_what_was_started():
     env = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
-    proc = subprocess.Popen([sys.executable, "-m", "stackyard.smoke", "--root", str(BROKEN)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stackyard.smoke", "--root", str(BROKEN)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     try:
         for line in proc.stdout:
