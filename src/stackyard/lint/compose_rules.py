@@ -25,8 +25,8 @@ RULES = {
     "SY011": "long-running service without a healthcheck",
     "SY012": "image not taken from a variable: write ${X_IMAGE:-official/image:tag}",
 }
-ROOT_USERS = {"", "root", "0", "0:0", "root:root"}
 SOCKET = "/var/run/docker.sock"
+SOCKETS = {SOCKET, "/run/docker.sock"}
 
 
 def _labels(svc: Mapping) -> dict:
@@ -51,15 +51,15 @@ def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None
     out = []
     labels = _labels(svc)
     user = str(svc.get("user") or "")
-    if user in ROOT_USERS and "dev.stackyard.root-exempt" not in labels:
+    # uid 0 is root whatever the group: "0:1000" and "root:1000" too.
+    if user.split(":")[0] in ("", "root", "0") and "dev.stackyard.root-exempt" not in labels:
         out.append("SY001")
     if not svc.get("read_only") and "dev.stackyard.read-only-exempt" not in labels:
         out.append("SY002")
     if "ALL" not in [c.upper() for c in svc.get("cap_drop") or []]:
         out.append("SY003")
-    if not any(
-        o.replace(" ", "") in ("no-new-privileges:true", "no-new-privileges") for o in svc.get("security_opt") or []
-    ):
+    opts = {o.replace(" ", "").replace("=", ":") for o in svc.get("security_opt") or []}
+    if not opts & {"no-new-privileges:true", "no-new-privileges"}:
         out.append("SY004")
     limits = ((svc.get("deploy") or {}).get("resources") or {}).get("limits") or {}
     if not (limits.get("memory") or svc.get("mem_limit")):
@@ -71,12 +71,14 @@ def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None
     if svc.get("network_mode") == "host":
         out.append("SY008")
     for v in svc.get("volumes") or []:
-        socket_mount = SOCKET in (v.get("source"), v.get("target"))
+        socket_mount = bool(SOCKETS & {v.get("source"), v.get("target")})
         if socket_mount and (not v.get("read_only") or "dev.stackyard.docker-socket" not in labels):
             out.append("SY009")
+            break
     if "dev.stackyard.proxy" not in labels:
         for p in svc.get("ports") or []:
-            if p.get("published") and (p.get("host_ip") or "0.0.0.0") not in ("127.0.0.1", "::1"):
+            # No `published` at all means a random host port on every interface.
+            if (p.get("host_ip") or "0.0.0.0") not in ("127.0.0.1", "::1"):
                 out.append("SY010")
                 break
     health = svc.get("healthcheck") or {}
@@ -106,9 +108,13 @@ def locate(files, service: str) -> tuple[str, int]:
     pattern = re.compile(rf"^  {re.escape(service)}:\s*(#.*)?$")
     for f in reversed(list(files)):
         try:
-            for i, line in enumerate(f.read_text().splitlines(), 1):
-                if pattern.match(line):
-                    return str(f), i
+            lines = f.read_text().splitlines()
         except OSError:
             continue
+        section = None  # the top-level key we are under: only `services:` counts
+        for i, line in enumerate(lines, 1):
+            if line[:1] not in ("", " ", "#"):
+                section = line.split(":", 1)[0].strip()
+            elif section == "services" and pattern.match(line):
+                return str(f), i
     return str(files[0]) if files else "?", 0

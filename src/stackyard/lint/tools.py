@@ -21,7 +21,7 @@ def ruff_check() -> Command:
 
 
 def ruff_format() -> Command:
-    return Command(("ruff", "format", "--check", "--quiet", "."))
+    return Command(("ruff", "format", "--check", "--output-format", "concise", "--quiet", "."))
 
 
 def shellcheck(files: Sequence[str]) -> Command:
@@ -47,24 +47,33 @@ def parse_hadolint(text: str) -> list[Finding]:
     ]
 
 
-_RUFF = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: (?P<code>[A-Z]+\d+) (?P<msg>.+)$")
+# "x.py:3:5: F401 [*] `os` imported but unused", or "x.py:1:7: invalid-syntax: ..." (no code).
+_RUFF = re.compile(
+    r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: "
+    r"(?:(?P<code>[A-Z]+\d+)|(?P<kind>[a-z][a-z-]*):) (?:\[\*\] )?(?P<msg>.+)$"
+)
+_UNFORMATTED = re.compile(r"^(?P<file>[^:\n]+):\d+:\d+: unformatted: ")
 
 
 def parse_ruff_check(text: str) -> list[Finding]:
     return [
-        Finding(m["file"], int(m["line"]), f"ruff {m['code']}", m["msg"])
+        Finding(m["file"], int(m["line"]), f"ruff {m['code'] or m['kind']}", m["msg"])
         for m in map(_RUFF.match, text.splitlines())
         if m
     ]
 
 
 def parse_ruff_format(text: str) -> list[Finding]:
+    """`ruff format --check --output-format concise`: "x.py:1:2: unformatted: File would be reformatted"
+    (older ruff printed "Would reformat: x.py")."""
     out = []
     for line in text.splitlines():
-        if line.startswith("Would reformat: "):
-            out.append(
-                Finding(line[len("Would reformat: ") :].strip(), 0, "ruff format", "not formatted: run `ruff format`")
-            )
+        m = _UNFORMATTED.match(line)
+        path = (
+            m["file"] if m else line[len("Would reformat: ") :].strip() if line.startswith("Would reformat: ") else None
+        )
+        if path:
+            out.append(Finding(path, 0, "ruff format", "not formatted: run `ruff format`"))
     return out
 
 
