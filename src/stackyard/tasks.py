@@ -190,9 +190,9 @@ def doctor(c, env=None, verbose=False):
 @adapter
 def hybrid(c, host=None, env=None, logs=False, down=False, print_env=False, verbose=False):
     """API and worker on the host (reload, debugger), PostgreSQL and Redis in containers."""
-    from . import hybrid as hybrid_
+    from . import hybrid_run
 
-    hybrid_.run(session(c, env), split(host) or None, logs=logs, down=down, print_only=print_env)
+    hybrid_run.run(session(c, env), split(host) or None, logs=logs, down=down, print_only=print_env)
 
 
 @task(help={"env": ENV_HELP, "json": "print JSON instead of a table", "verbose": VERBOSE_HELP})

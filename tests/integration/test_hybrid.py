@@ -192,11 +192,11 @@ def test_unpublished_dependency_is_named(env, tmp_path):
     # A project whose dev db publishes nothing: the error names db and what to add.
     e = dict(env, STACKYARD_PROJECT=unique_project("hybrid-noport"))
     code = (
-        "import sys, dataclasses, pathlib; from stackyard import config, hybrid, session, runner;"
+        "import sys, dataclasses, pathlib; from stackyard import config, hybrid_run, session, runner;"
         "p = config.load();"
         "env = p.environment('dev'); env = dataclasses.replace(env, files=env.files + (pathlib.Path(sys.argv[1]),));"
         "s = session.Session(p, env, runner.Runner(echo=False));"
-        "hybrid.run(s, ['api'], print_only=True)"
+        "hybrid_run.run(s, ['api'], print_only=True)"
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, str(override)], cwd=ROOT, env=e, capture_output=True, text=True, timeout=60

@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-from stackyard import config, hybrid
+from stackyard import config, hybrid, hybrid_run
 from stackyard.config import HostProcess, Hybrid
 from stackyard.errors import ConfigError, StackyardError
 from stackyard.hybrid import Rewrite, _Unpublished, rewrite_value
@@ -403,7 +403,7 @@ def test_install_hint(env, cwd):
 def test_print_env_for_an_ide(env, cwd, tmp_path):
     project = config.Project(tmp_path, "demo", tmp_path / "compose", tmp_path / "env", "dev")
     s = Session(project, env, FakeRunner(), out=io.StringIO())
-    hybrid.print_env(s, plan_for(env, cwd), mask)
+    hybrid_run.print_env(s, plan_for(env, cwd), mask)
     out = s.out.getvalue()
     assert PG not in out and REDIS not in out
     api, worker, rest = out.split("\n\n")
