@@ -56,8 +56,9 @@ def show(s: Session, as_json: bool = False) -> None:
             ["KEY", "VALUE", "FROM", "OVERRIDES"], [[r["key"], r["value"], r["from"], r["overrides"]] for r in rows]
         )
     )
+    s.print("\n(unset): no layer sets it; the compose file's default applies")
     s.print(
-        f"\n{s.env.name}: later layers win: "
+        f"{s.env.name}: later layers win: "
         + " < ".join(
             [lay.label for lay in layers.layer_files(s.project.env_dir, s.env.name, s.project.root)] + [layers.PROCESS]
         )
