@@ -1,6 +1,6 @@
 """Host processes with one merged, prefixed output stream.
 
-Not honcho: its Process runs every command through `/bin/sh -c` (shell=True,
+Not honcho: its Process runs every command through `/bin/sh -c` (a shell and
 a command string), which our rule "commands are data" forbids, and it gives
 no per-process exit codes to decide the run's own. This is the part of it we
 need: each process in its own process group (so a reloader's children go

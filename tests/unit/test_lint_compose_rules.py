@@ -509,8 +509,8 @@ def render(raw: dict) -> dict:
 
 
 def load_fixture() -> dict:
-    base = yaml.safe_load((FIXTURES / "compose.yaml").read_text())
-    prod = yaml.safe_load((FIXTURES / "compose.prod.yaml").read_text())
+    base = yaml.safe_load((FIXTURES / "bad-base.yml").read_text())
+    prod = yaml.safe_load((FIXTURES / "bad-prod.yml").read_text())
     return {"services": merge(base["services"], prod["services"])}
 
 
@@ -533,8 +533,8 @@ def test_deliberately_bad_fixture_pair():
 
 
 def test_deliberately_bad_fixture_is_located_in_the_override():
-    files = (FIXTURES / "compose.yaml", FIXTURES / "compose.prod.yaml")
+    files = (FIXTURES / "bad-base.yml", FIXTURES / "bad-prod.yml")
     file, line = locate(files, "web")
-    assert (pathlib.Path(file).name, files[1].read_text().splitlines()[line - 1]) == ("compose.prod.yaml", "  web:")
+    assert (pathlib.Path(file).name, files[1].read_text().splitlines()[line - 1]) == ("bad-prod.yml", "  web:")
     file, line = locate(files, "cache")
     assert (pathlib.Path(file).name, files[0].read_text().splitlines()[line - 1]) == ("compose.yaml", "  cache:")
