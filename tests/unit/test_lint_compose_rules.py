@@ -537,4 +537,4 @@ def test_deliberately_bad_fixture_is_located_in_the_override():
     file, line = locate(files, "web")
     assert (pathlib.Path(file).name, files[1].read_text().splitlines()[line - 1]) == ("bad-prod.yml", "  web:")
     file, line = locate(files, "cache")
-    assert (pathlib.Path(file).name, files[0].read_text().splitlines()[line - 1]) == ("compose.yaml", "  cache:")
+    assert (pathlib.Path(file).name, files[0].read_text().splitlines()[line - 1]) == ("bad-base.yml", "  cache:")
