@@ -12,6 +12,7 @@ import secrets
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -141,3 +142,32 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
                 return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last: {last!r}")
+
+
+class Inv:
+    """`inv` as a user runs it (a subprocess, no TTY), under its own project
+    name; every output is kept, so that tests can search them for secrets."""
+
+    def __init__(self, prefix: str, **env: str):
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
+        self.env.update(STACKYARD_PROJECT=unique_project(prefix), **env)
+        self.outputs: list[str] = []
+
+    def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        self.outputs.append(proc.stdout + proc.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['API_PORT']}"

@@ -5,42 +5,24 @@ shows in task output, in `docker inspect` command lines or in image history."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
+from tests import support
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, free_port, http, unique_project
+from tests.support import TEST_SECRETS, free_port, http
 
 pytestmark = pytest.mark.integration
 
 SECRET_KEYS = ("POSTGRES_PASSWORD", "REDIS_PASSWORD")  # the ones a running container of the default profile holds
 
 
-class Inv:
-    """`inv` as a user runs it; every output is kept to search it for secrets."""
+class Inv(support.Inv):
+    """`inv`, plus plain compose reads of the same project."""
 
     def __init__(self, **env: str):
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
-        self.env.update(STACKYARD_PROJECT=unique_project("env"), **env)
-        self.outputs: list[str] = []
-
-    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            stdin=subprocess.DEVNULL,
-        )
-        self.outputs.append(proc.stdout + proc.stderr)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-        return proc
+        super().__init__("env", **env)
 
     def compose(self, env_name: str, *args: str) -> str:
         files = ["compose/compose.yaml", f"compose/compose.{env_name}.yaml"]

@@ -13,44 +13,14 @@ import uuid
 import pytest
 
 from tests.conftest import ROOT
-from tests.support import free_port, http, unique_project, wait_for
+from tests.support import Inv, free_port, http, unique_project, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-class Inv:
-    def __init__(self):
-        self.env = dict(os.environ)
-        self.env.update(
-            STACKYARD_PROJECT=unique_project("tasks"),
-            API_PORT=str(free_port()),
-            DB_PORT=str(free_port()),
-            REDIS_PORT=str(free_port()),
-        )
-        self.env.pop("STACKYARD_ENV", None)
-
-    def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        proc = subprocess.run(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"inv {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.env['API_PORT']}"
-
-
 @pytest.fixture(scope="module")
 def inv():
-    runner = Inv()
+    runner = Inv("tasks", API_PORT=str(free_port()), DB_PORT=str(free_port()), REDIS_PORT=str(free_port()))
     try:
         yield runner
     finally:
