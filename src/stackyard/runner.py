@@ -3,6 +3,7 @@ and raises CommandError (argv, exit code, stderr) on failure."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -89,6 +90,30 @@ class Runner:
             raise Interrupted() from exc
         if check and not result.ok:
             raise CommandError(cmd.argv, result.returncode, result.stderr, result.stdout)
+        return result
+
+    def run_files(self, cmd: Command, *, stdin_path=None, stdout_path=None, check: bool = True) -> Result:
+        """Run cmd with its stdin read from / stdout written to files, as bytes
+        (a database dump); without stdout_path, stdout is captured as text.
+        stderr is kept for the error."""
+        self._announce(cmd)
+        if self.dry:
+            return Result(0)
+        with contextlib.ExitStack() as stack:
+            stdin = stack.enter_context(open(stdin_path, "rb")) if stdin_path else subprocess.DEVNULL
+            stdout = stack.enter_context(open(stdout_path, "wb")) if stdout_path else subprocess.PIPE
+            try:
+                proc = subprocess.run(
+                    cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE
+                )
+            except FileNotFoundError as exc:
+                raise _not_found(cmd, exc) from exc
+            except KeyboardInterrupt as exc:
+                raise Interrupted() from exc
+        out = proc.stdout.decode(errors="replace") if proc.stdout is not None else ""
+        result = Result(proc.returncode, out, proc.stderr.decode(errors="replace"))
+        if check and not result.ok:
+            raise CommandError(cmd.argv, result.returncode, result.stderr)
         return result
 
     def _stream(self, cmd: Command) -> Result:

@@ -241,4 +241,130 @@ def check(c, env=None, verbose=False):
 
 
 env_tasks = Collection("env", show, explain, diff, init, check)
-namespace = Collection(dev, up, down, ps_, build, restart, config, logs, exec_, shell, doctor, hybrid, env_tasks)
+
+PROD_HELP = "environment (default: prod)"
+
+
+@task(
+    name="prod-deploy",
+    help={
+        "env": PROD_HELP,
+        "dry_run": "print the plan and change nothing",
+        "allow_dirty": "deploy even with uncommitted changes",
+        "health_timeout": "seconds the new version has to become healthy",
+        "verbose": VERBOSE_HELP,
+    },
+)
+@adapter
+def prod_deploy(c, env="prod", dry_run=False, allow_dirty=False, health_timeout=120, verbose=False):
+    """Guarded, zero-downtime deploy: lock, build, backup, migrate, health-gated switch, rollback on failure."""
+    from . import deploy_run
+
+    deploy_run.run(session(c, env), allow_dirty=allow_dirty, dry_run=dry_run, health_timeout=int(health_timeout))
+
+
+@task(
+    positional=["release"],
+    help={
+        "release": "the release to go back to (default: the previous good one)",
+        "env": PROD_HELP,
+        "dry_run": "print the plan and change nothing",
+        "verbose": VERBOSE_HELP,
+    },
+)
+@adapter
+def rollback(c, release="", env="prod", dry_run=False, verbose=False):
+    """Back to an earlier release with the same zero-downtime switch; no rebuild; the database is untouched."""
+    from . import deploy_run
+
+    deploy_run.run(session(c, env), kind="rollback", target=release or None, dry_run=dry_run)
+
+
+@task(help={"env": PROD_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def releases(c, env="prod", verbose=False):
+    """The release history: version, kind, result, time, who, backup, reason."""
+    from . import deploy_run
+
+    deploy_run.show(session(c, env))
+
+
+@task(help={"env": PROD_HELP, "yes": "confirm: remove the lock", "verbose": VERBOSE_HELP})
+@adapter
+def unlock(c, env="prod", yes=False, verbose=False):
+    """Clear a stale deploy lock (asks for --yes, naming its holder)."""
+    from . import deploy_run
+
+    deploy_run.unlock(session(c, env), yes=yes)
+
+
+@task(help={"env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def backup(c, env=None, verbose=False):
+    """pg_dump (custom format) to backups/<project>/, checked with pg_restore --list."""
+    from . import db
+    from . import releases as rel
+
+    db.backup(session(c, env), "manual-" + rel.now().strftime("%Y%m%d%H%M%S"))
+
+
+@task(
+    positional=["file"],
+    help={
+        "file": "a .dump file from db.backup",
+        "env": ENV_HELP,
+        "confirm_data_loss": "second flag needed on a protected env (prod)",
+        "database": "restore into this database instead (it must exist)",
+        "verbose": VERBOSE_HELP,
+    },
+)
+@adapter
+def restore(c, file, env=None, confirm_data_loss=False, database=None, verbose=False):
+    """Restore a backup over the database (refused on prod without --confirm-data-loss)."""
+    import pathlib
+
+    from . import db
+
+    db.restore(session(c, env), pathlib.Path(file), confirm_data_loss=confirm_data_loss, database=database)
+
+
+@task(name="shell", help={"env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def db_shell(c, env=None, verbose=False):
+    """psql in the db container, as the app's user."""
+    from . import db, execs
+
+    db.shell(session(c, env), tty=execs.has_tty())
+
+
+@task(help={"env": ENV_HELP, "verbose": VERBOSE_HELP})
+@adapter
+def migrate(c, env=None, verbose=False):
+    """Run the migrations (the migrate service) once."""
+    from . import db
+
+    db.migrate(session(c, env))
+
+
+deploy_tasks = Collection("deploy", unlock)
+db_tasks = Collection("db", backup, restore, db_shell, migrate)
+namespace = Collection(
+    dev,
+    up,
+    down,
+    ps_,
+    build,
+    restart,
+    config,
+    logs,
+    exec_,
+    shell,
+    doctor,
+    hybrid,
+    prod_deploy,
+    rollback,
+    releases,
+    env_tasks,
+    deploy_tasks,
+    db_tasks,
+)

@@ -1,0 +1,255 @@
+"""`inv prod-deploy` on the real engine, with a local "prod": zero failed
+requests under load while deploying and rolling back, a broken release
+refused with the old one serving, the lock, the backup, no secret anywhere."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.support import TEST_SECRETS, Inv, free_port
+
+pytestmark = pytest.mark.integration
+
+
+class Load:
+    """About 50 requests a second through Caddy (HTTPS, 127.0.0.1), split
+    between /health and /version; counts every answer and every error."""
+
+    def __init__(self, port: int, rate: float = 50):
+        self.port, self.interval = port, 1 / rate
+        self.ok = self.failed = self.errors = 0
+        self.versions: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def _one(self, path: str) -> None:
+        try:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=10, context=ssl._create_unverified_context()
+            )
+            conn.request("GET", path, headers={"Host": "localhost"})
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+        except OSError:
+            with self._lock:
+                self.errors += 1
+            return
+        with self._lock:
+            if resp.status == 200:
+                self.ok += 1
+                if path == "/version":
+                    v = json.loads(body)["version"]
+                    self.versions[v] = self.versions.get(v, 0) + 1
+            else:
+                self.failed += 1
+
+    def _loop(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            t = threading.Thread(target=self._one, args=(("/health", "/version")[i % 2],), daemon=True)
+            t.start()
+            self._threads.append(t)
+            i += 1
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._runner = threading.Thread(target=self._loop, daemon=True)
+        self._runner.start()
+        time.sleep(1)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1)
+        self._stop.set()
+        self._runner.join()
+        for t in self._threads:
+            t.join(timeout=15)
+
+    @property
+    def sent(self) -> int:
+        return self.ok + self.failed + self.errors
+
+
+def version(inv: Inv) -> str:
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", int(inv.env["HTTPS_PORT"]), timeout=10, context=ssl._create_unverified_context()
+    )
+    conn.request("GET", "/version", headers={"Host": "localhost"})
+    return json.loads(conn.getresponse().read())["version"]
+
+
+def history(root, project) -> list[dict]:
+    path = root / ".stackyard" / f"releases-{project}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture(scope="module")
+def prod():
+    inv = Inv(
+        "deploy", HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1", **TEST_SECRETS
+    )
+    try:
+        inv("prod-deploy", "--allow-dirty")  # v1: the first deploy starts the stack
+        yield inv
+    finally:
+        inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
+        shutil.rmtree(ROOT / ".stackyard", ignore_errors=True)
+        shutil.rmtree(ROOT / "backups" / inv.env["STACKYARD_PROJECT"], ignore_errors=True)
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(prod):
+    before = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout
+    proc = prod("prod-deploy", "--dry-run")
+    assert "deploy " in proc.stdout and "replacing" in proc.stdout
+    for step in ("preflight", "lock", "build", "backup", "migrate", "api", "switch", "workers", "retire"):
+        assert f". {step}" in proc.stdout, step
+    assert subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout == before
+    assert len(history(ROOT, prod.env["STACKYARD_PROJECT"])) == 1
+
+
+def test_deploy_under_load_has_zero_failed_requests(prod):
+    v1 = version(prod)
+    with Load(int(prod.env["HTTPS_PORT"])) as load:
+        prod("prod-deploy", "--allow-dirty")
+    v2 = version(prod)
+    assert v2 != v1
+    assert (load.failed, load.errors) == (0, 0), vars(load)
+    assert load.sent > 200 and set(load.versions) == {v1, v2}
+
+
+def test_backup_restores_into_a_throwaway_database_with_the_same_counts(prod):
+    project = prod.env["STACKYARD_PROJECT"]
+    release = history(ROOT, project)[-1]
+    assert release["result"] == "ok" and release["backup"].endswith(".dump")
+    prod("exec", "--env", "prod", "db", "--", "sh", "-c", 'createdb -U "$POSTGRES_USER" restore_check')
+    prod("db.restore", str(ROOT / release["backup"]), "--env", "prod", "--database", "restore_check")
+
+    def counts(database: str) -> str:
+        sql = "select (select count(*) from items) || ' ' || (select count(*) from jobs)"
+        return prod(
+            "exec", "--env", "prod", "db", "--", "sh", "-c", f'psql -U "$POSTGRES_USER" -d {database} -tAc "{sql}"'
+        ).stdout.strip()
+
+    assert counts("restore_check") == counts("app")
+    refused = prod("db.restore", str(ROOT / release["backup"]), "--env", "prod", check=False)
+    assert refused.returncode != 0 and "--confirm-data-loss" in refused.stderr
+
+
+def test_rollback_under_load_has_zero_failed_requests(prod):
+    releases = [r for r in history(ROOT, prod.env["STACKYARD_PROJECT"]) if r["result"] == "ok"]
+    with Load(int(prod.env["HTTPS_PORT"])) as load:
+        proc = prod("rollback")
+    assert version(prod) == releases[-2]["version"]
+    assert (load.failed, load.errors) == (0, 0), vars(load)
+    assert "db.restore" in proc.stdout  # says how to undo a migration
+
+
+def test_a_second_deploy_fails_at_once_naming_the_holder(prod):
+    first = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "prod-deploy", "--allow-dirty"],
+        cwd=ROOT,
+        env=prod.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lock = f"{prod.env['STACKYARD_PROJECT']}-deploy-lock"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if subprocess.run(["docker", "inspect", lock], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.1)
+        second = prod("prod-deploy", "--allow-dirty", check=False)
+        assert second.returncode != 0
+        assert "another deploy holds the lock: " in second.stderr and "deploying" in second.stderr
+    finally:
+        out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out[-3000:]
+    assert subprocess.run(["docker", "inspect", lock], capture_output=True).returncode != 0  # released
+
+    # A stale lock (a deploy that died) is cleared by deploy.unlock, with confirmation.
+    subprocess.run(
+        [
+            "docker",
+            "create",
+            "--name",
+            lock,
+            "--label",
+            "dev.stackyard.lock.who=ghost",
+            prod.env.get("POSTGRES_IMAGE", "pgvector/pgvector:pg17"),
+            "true",
+        ],
+        capture_output=True,
+        check=True,
+    )
+    asked = prod("deploy.unlock", "--env", "prod", check=False)
+    assert asked.returncode != 0 and "ghost" in asked.stderr and "--yes" in asked.stderr
+    prod("deploy.unlock", "--env", "prod", "--yes")
+    assert subprocess.run(["docker", "inspect", lock], capture_output=True).returncode != 0
+
+
+def test_a_broken_release_is_refused_and_the_old_one_keeps_serving(prod, tmp_path):
+    copy = tmp_path / "broken"
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(".git", ".nox", ".venv", "backups", ".stackyard", "__pycache__", "*.local.env"),
+    )
+    api = copy / "app" / "refapp" / "api.py"
+    api.write_text(api.read_text().replace('return {"status": "ok"}', 'raise RuntimeError("broken on purpose")'))
+    serving = version(prod)
+    env = dict(prod.env)
+    with Load(int(prod.env["HTTPS_PORT"])) as load:
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", "prod-deploy", "--allow-dirty", "--health-timeout", "20"],
+            cwd=copy,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert proc.returncode != 0
+    assert "failed" in proc.stderr and "still serves" in proc.stderr
+    assert "--- new api container: last 30 log lines ---" in proc.stdout
+    assert version(prod) == serving
+    assert (load.failed, load.errors) == (0, 0), vars(load)
+    names = subprocess.run(
+        [
+            "docker",
+            "ps",
+            "-a",
+            "--filter",
+            f"label=com.docker.compose.project={env['STACKYARD_PROJECT']}",
+            "--filter",
+            "label=com.docker.compose.service=api",
+            "--format",
+            "{{.Names}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert len(names) == 1  # no new api container left
+    record = history(copy, env["STACKYARD_PROJECT"])[-1]
+    assert record["result"] == "failed" and "not healthy" in record["reason"]
+
+
+def test_no_secret_in_deploy_output_or_release_record(prod):
+    text = (
+        "\n".join(prod.outputs) + (ROOT / ".stackyard" / f"releases-{prod.env['STACKYARD_PROJECT']}.jsonl").read_text()
+    )
+    for value in TEST_SECRETS.values():
+        assert value not in text
