@@ -38,10 +38,14 @@ class Runner:
     - interactive: stdin/stdout/stderr are the terminal's (exec, shell).
     """
 
-    def __init__(self, dry: bool = False, echo: bool = True, out: TextIO | None = None):
+    def __init__(
+        self, dry: bool = False, echo: bool = True, out: TextIO | None = None, env: dict[str, str] | None = None
+    ):
         self.dry = dry
         self.echo = echo
         self.out = out or sys.stderr
+        #: Added to every command's environment (e.g. DOCKER_HOST for `--host`).
+        self.env = dict(env or {})
 
     def _announce(self, cmd: Command) -> None:
         if self.echo or self.dry:
@@ -49,7 +53,7 @@ class Runner:
             print(prefix + str(cmd), file=self.out, flush=True)
 
     def _env(self, cmd: Command) -> dict[str, str] | None:
-        return {**os.environ, **cmd.env} if cmd.env else None
+        return {**os.environ, **self.env, **cmd.env} if (cmd.env or self.env) else None
 
     def run(
         self,

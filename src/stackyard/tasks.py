@@ -19,14 +19,19 @@ VERBOSE_HELP = "show the traceback of an error"
 SERVICES_HELP = "services, comma-separated (default: all)"
 
 
-def session(c, env):
-    """The Session for a task: project config, environment, a runner honouring `inv --dry`."""
+def session(c, env, host=None):
+    """The Session for a task: project config, environment, a runner honouring
+    `inv --dry`; `host` (DOCKER_HOST syntax) names the target engine."""
+    import os
+
     from . import config, engine
     from .runner import Runner
     from .session import Session
 
     project = config.load()
-    return Session(project, project.environment(env), Runner(dry=bool(c.config.run.dry)), socket=engine.local_socket())
+    extra = {"DOCKER_HOST": host} if host else {}
+    runner = Runner(dry=bool(c.config.run.dry), env=extra)
+    return Session(project, project.environment(env), runner, socket=engine.local_socket({**os.environ, **extra}))
 
 
 def split(services: str | None) -> list[str]:
@@ -243,11 +248,14 @@ def check(c, env=None, verbose=False):
 env_tasks = Collection("env", show, explain, diff, init, check)
 
 PROD_HELP = "environment (default: prod)"
+HOST_HELP = "the target engine, in DOCKER_HOST form (ssh://user@host); default: DOCKER_HOST or this machine's"
 
 
 @task(
     name="prod-deploy",
+    auto_shortflags=False,
     help={
+        "host": HOST_HELP,
         "env": PROD_HELP,
         "dry_run": "print the plan and change nothing",
         "allow_dirty": "deploy even with uncommitted changes",
@@ -256,28 +264,30 @@ PROD_HELP = "environment (default: prod)"
     },
 )
 @adapter
-def prod_deploy(c, env="prod", dry_run=False, allow_dirty=False, health_timeout=120, verbose=False):
+def prod_deploy(c, env="prod", host=None, dry_run=False, allow_dirty=False, health_timeout=120, verbose=False):
     """Guarded, zero-downtime deploy: lock, build, backup, migrate, health-gated switch, rollback on failure."""
     from . import deploy_run
 
-    deploy_run.run(session(c, env), allow_dirty=allow_dirty, dry_run=dry_run, health_timeout=int(health_timeout))
+    deploy_run.run(session(c, env, host), allow_dirty=allow_dirty, dry_run=dry_run, health_timeout=int(health_timeout))
 
 
 @task(
+    auto_shortflags=False,
     positional=["release"],
     help={
         "release": "the release to go back to (default: the previous good one)",
         "env": PROD_HELP,
+        "host": HOST_HELP,
         "dry_run": "print the plan and change nothing",
         "verbose": VERBOSE_HELP,
     },
 )
 @adapter
-def rollback(c, release="", env="prod", dry_run=False, verbose=False):
+def rollback(c, release="", env="prod", host=None, dry_run=False, verbose=False):
     """Back to an earlier release with the same zero-downtime switch; no rebuild; the database is untouched."""
     from . import deploy_run
 
-    deploy_run.run(session(c, env), kind="rollback", target=release or None, dry_run=dry_run)
+    deploy_run.run(session(c, env, host), kind="rollback", target=release or None, dry_run=dry_run)
 
 
 @task(help={"env": PROD_HELP, "verbose": VERBOSE_HELP})
@@ -289,13 +299,16 @@ def releases(c, env="prod", verbose=False):
     deploy_run.show(session(c, env))
 
 
-@task(help={"env": PROD_HELP, "yes": "confirm: remove the lock", "verbose": VERBOSE_HELP})
+@task(
+    auto_shortflags=False,
+    help={"env": PROD_HELP, "host": HOST_HELP, "yes": "confirm: remove the lock", "verbose": VERBOSE_HELP},
+)
 @adapter
-def unlock(c, env="prod", yes=False, verbose=False):
+def unlock(c, env="prod", host=None, yes=False, verbose=False):
     """Clear a stale deploy lock (asks for --yes, naming its holder)."""
     from . import deploy_run
 
-    deploy_run.unlock(session(c, env), yes=yes)
+    deploy_run.unlock(session(c, env, host), yes=yes)
 
 
 @task(help={"env": ENV_HELP, "verbose": VERBOSE_HELP})

@@ -87,3 +87,18 @@ def test_lock_argv_and_holder():
     assert lock.holder(labels) == "ann@host since 10:00 (deploying v2)"
     assert lock.holder("not json") == "unknown"
     assert lock.release("p").argv == ("docker", "rm", "--force", "p-deploy-lock")
+
+
+def test_host_names_the_target_engine_for_every_command(monkeypatch):
+    import invoke
+
+    from stackyard import tasks
+
+    from .fakes import ROOT
+
+    monkeypatch.chdir(ROOT)
+    s = tasks.session(invoke.Context(), "prod", "ssh://deploy@prod.example.com")
+    assert s.runner.env == {"DOCKER_HOST": "ssh://deploy@prod.example.com"}
+    assert s.socket is None  # a remote engine: state is read through Compose, not a local socket
+    env = s.runner._env(s.env and __import__("stackyard.command", fromlist=["Command"]).Command(("true",)))
+    assert env["DOCKER_HOST"] == "ssh://deploy@prod.example.com"

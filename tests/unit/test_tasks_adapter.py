@@ -238,7 +238,7 @@ def test_exec_without_a_command_says_how(fake, c, monkeypatch, capsys):
 def test_exec_failure_in_the_container_exits_non_zero(c, monkeypatch, capsys):
     fake = FakeRunner({" exec ": Result(2)})
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False: fake)
+    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False, **_: fake)
     monkeypatch.setattr(sys, "argv", ["inv", "exec", "db", "--", "false"])
     with pytest.raises(Exit) as info:
         tasks.exec_(c, "db")
@@ -297,7 +297,7 @@ def doctor_runner(monkeypatch, tmp_path) -> FakeRunner:
         }
     )
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False: fake)
+    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False, **_: fake)
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 2**30, 0, 100 * 2**30))
     return fake
