@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from stackyard import deploy, lock, releases
+from stackyard.command import Command
 
 
 def test_deploy_plan_over_a_running_release():
@@ -100,5 +101,5 @@ def test_host_names_the_target_engine_for_every_command(monkeypatch):
     s = tasks.session(invoke.Context(), "prod", "ssh://deploy@prod.example.com")
     assert s.runner.env == {"DOCKER_HOST": "ssh://deploy@prod.example.com"}
     assert s.socket is None  # a remote engine: state is read through Compose, not a local socket
-    env = s.runner._env(s.env and __import__("stackyard.command", fromlist=["Command"]).Command(("true",)))
+    env = s.runner._env(Command(("true",)))
     assert env["DOCKER_HOST"] == "ssh://deploy@prod.example.com"
