@@ -151,7 +151,15 @@ def run(
             raise StackyardError("no earlier good release to roll back to", "`inv releases` lists them")
         release = chosen
     d = Deployer(s, release)
-    running = d.api_containers() if not dry_run else {}
+    if kind == "deploy" and not dry_run:
+        preflight(s, allow_dirty)  # before anything else: its messages are the clearest
+    try:
+        running = d.api_containers()
+    except StackyardError as exc:
+        if not dry_run:
+            raise
+        running = {}
+        s.print(f"(the state of {s.env.project} cannot be read: {exc}; planned as if nothing ran)")
     previous = cur.version if cur else (d.image_tag(next(iter(running))) if running else None)
     plan = deploy.make(
         kind,
@@ -159,16 +167,14 @@ def run(
         s.env.project,
         release,
         previous,
-        first=not running and not (dry_run and cur),
+        first=not running,
         allow_dirty=allow_dirty,
         health_timeout=health_timeout,
     )
     s.print(plan.text())
     if dry_run:
         return
-    if kind == "deploy":
-        preflight(s, allow_dirty)
-    else:
+    if kind == "rollback":
         d.docker("image", "inspect", _image(s, d, release), quiet=True)  # no rebuild: it must be there
     take_lock(s, d, release)
     started = time.monotonic()
