@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from . import compose, db, deploy, lock, releases, table
+from . import compose, db, deploy, dockercmds, gitcmds, lock, releases, table
 from .command import Command
 from .errors import StackyardError
 from .session import Session
@@ -17,10 +17,11 @@ LOG_LINES = 30
 
 
 class Deployer:
-    def __init__(self, s: Session, release: str):
+    def __init__(self, s: Session, release: str, clock=time.monotonic, sleep=time.sleep):
         self.s = s
         self.release = release
         self.extra = {"APP_TAG": release, "APP_VERSION": release}
+        self.clock, self.sleep = clock, sleep  # given, so that the health wait is testable without waiting
 
     # -- commands
     def compose(self, cmd: Command, mode: str = "stream", check: bool = True, tag: str | None = None):
@@ -29,8 +30,8 @@ class Deployer:
             env.update(APP_TAG=tag, APP_VERSION=tag)
         return self.s.runner.run(Command(cmd.argv, env, cmd.cwd), mode=mode, check=check)
 
-    def docker(self, *args: str, check: bool = True, quiet: bool = False):
-        return self.s.runner.run(Command(("docker", *args)), check=check, quiet=quiet)
+    def docker(self, cmd: Command, check: bool = True, quiet: bool = False):
+        return self.s.runner.run(cmd, check=check, quiet=quiet)
 
     # -- state
     def api_containers(self) -> dict[str, str]:
@@ -39,33 +40,26 @@ class Deployer:
         return dict(line.split() for line in res.stdout.splitlines() if line.strip())
 
     def image_tag(self, container: str) -> str:
-        res = self.docker("inspect", "--format", "{{.Config.Image}}", container, quiet=True)
+        res = self.docker(dockercmds.image_of(container), quiet=True)
         return res.stdout.strip().rsplit(":", 1)[-1]
 
     def wait_healthy(self, container: str, timeout: int) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = self.clock() + timeout
         status = "?"
-        while time.monotonic() < deadline:
-            res = self.docker(
-                "inspect",
-                "--format",
-                "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}",
-                container,
-                check=False,
-                quiet=True,
-            )
+        while self.clock() < deadline:
+            res = self.docker(dockercmds.state_of(container), check=False, quiet=True)
             status = res.stdout.strip()
             if status.endswith("healthy") and not status.endswith("unhealthy"):
                 return
             if status.startswith(("exited", "dead")) or status.endswith("unhealthy"):
                 break
-            time.sleep(0.5)
+            self.sleep(0.5)
         raise StackyardError(
             f"the new api container is not healthy ({status or 'gone'})", f"its last {LOG_LINES} log lines are above"
         )
 
     def logs(self, container: str) -> None:
-        res = self.docker("logs", "--tail", str(LOG_LINES), container, check=False, quiet=True)
+        res = self.docker(dockercmds.logs(container, LOG_LINES), check=False, quiet=True)
         self.s.print(f"--- new api container: last {LOG_LINES} log lines ---")
         self.s.print((res.stdout + res.stderr).rstrip())
 
@@ -86,45 +80,32 @@ def preflight(s: Session, allow_dirty: bool) -> None:
         for f in found:
             s.print(str(f))
         raise StackyardError(f"{len(found)} security finding(s) in the {s.env.name} config", "fix them (nox -s lint)")
-    res = s.runner.run(
-        Command(("git", "-C", str(s.project.root), "status", "--porcelain")), check=False, quiet=True, readonly=True
-    )
+    res = s.runner.run(gitcmds.changes(s.project.root), check=False, quiet=True, readonly=True)
     if res.ok and res.stdout.strip() and not allow_dirty:
         raise StackyardError("the git tree has uncommitted changes", "commit them, or deploy with --allow-dirty")
-    s.read(Command(("docker", "version", "--format", "{{.Server.Version}}")))
+    s.read(dockercmds.server_version())
 
 
 def release_name(s: Session) -> str:
-    res = s.runner.run(
-        Command(("git", "-C", str(s.project.root), "rev-parse", "HEAD")), check=False, quiet=True, readonly=True
-    )
+    root = s.project.root
+    res = s.runner.run(gitcmds.head(root), check=False, quiet=True, readonly=True)
     sha = res.stdout.strip() if res.ok else "0000000"
-    dirty = (
-        s.runner.run(
-            Command(("git", "-C", str(s.project.root), "status", "--porcelain")), check=False, quiet=True, readonly=True
-        ).stdout.strip()
-        != ""
-    )
+    dirty = s.runner.run(gitcmds.changes(root), check=False, quiet=True, readonly=True).stdout.strip() != ""
     return releases.name(sha, releases.now(), dirty)
 
 
 def take_lock(s: Session, d: Deployer, release: str) -> None:
     image = (s.config().get("services", {}).get("db") or {}).get("image") or "busybox"
-    res = d.docker(
-        *lock.take(s.env.project, image, releases.who(), releases.now().isoformat(timespec="seconds"), release).argv[
-            1:
-        ],
-        check=False,
-        quiet=True,
-    )
+    when = releases.now().isoformat(timespec="seconds")
+    res = d.docker(lock.take(s.env.project, image, releases.who(), when, release), check=False, quiet=True)
     if not res.ok:
         if "Conflict" in res.stderr or "already in use" in res.stderr:
-            held = d.docker(*lock.inspect(s.env.project).argv[1:], check=False, quiet=True).stdout
+            held = d.docker(lock.inspect(s.env.project), check=False, quiet=True).stdout
             raise StackyardError(
                 f"another deploy holds the lock: {lock.holder(held)}",
                 "wait for it; `inv deploy.unlock` clears a stale lock",
             )
-        raise StackyardError(f"could not take the deploy lock: {res.stderr.strip().splitlines()[-1:]}")
+        raise StackyardError(f"could not take the deploy lock: {(res.stderr.strip().splitlines() or ['?'])[-1]}")
 
 
 def run(
@@ -175,7 +156,7 @@ def run(
     if dry_run:
         return
     if kind == "rollback":
-        d.docker("image", "inspect", _image(s, d, release), quiet=True)  # no rebuild: it must be there
+        d.docker(dockercmds.image_exists(_image(s, d, release)), quiet=True)  # no rebuild: it must be there
     take_lock(s, d, release)
     started = time.monotonic()
     backup_file = ""
@@ -211,7 +192,7 @@ def run(
             f"{previous or 'nothing'} still serves; recorded as failed in `inv releases`",
         ) from None
     finally:
-        d.docker(*lock.release(s.env.project).argv[1:], check=False, quiet=True)
+        d.docker(lock.release(s.env.project), check=False, quiet=True)
     releases.record(
         path,
         releases.Release(
@@ -260,7 +241,7 @@ def switch_over(s: Session, d: Deployer, running: dict[str, str], previous: str,
     except (StackyardError, KeyboardInterrupt):
         if switched:
             d.switch(old_name)
-        d.docker("rm", "--force", new_id, check=False, quiet=True)
+        d.docker(dockercmds.remove(new_id, force=True), check=False, quiet=True)
         if workers:
             d.compose(
                 compose.up(s.env, ["worker", "listener"], build=False, timeout=timeout, no_deps=True),
@@ -268,8 +249,8 @@ def switch_over(s: Session, d: Deployer, running: dict[str, str], previous: str,
                 tag=previous,
             )
         raise
-    d.docker("stop", "--time", "30", old_id, quiet=True)
-    d.docker("rm", old_id, quiet=True)
+    d.docker(dockercmds.stop(old_id, grace=30), quiet=True)
+    d.docker(dockercmds.remove(old_id), quiet=True)
 
 
 def _image(s: Session, d: Deployer, release: str) -> str:
@@ -284,10 +265,10 @@ def _repository(s: Session) -> str:
 def prune_images(s: Session, d: Deployer, history: list[releases.Release]) -> None:
     keep = {r.version for r in [r for r in history if r.result == "ok"][-releases.KEEP_IMAGES :]}
     repo = _repository(s)
-    res = d.docker("image", "ls", repo, "--format", "{{.Tag}}", check=False, quiet=True)
+    res = d.docker(dockercmds.image_tags(repo), check=False, quiet=True)
     for tag in res.stdout.split():
         if releases.is_release(tag) and tag not in keep:
-            d.docker("image", "rm", f"{repo}:{tag}", check=False, quiet=True)
+            d.docker(dockercmds.remove_image(f"{repo}:{tag}"), check=False, quiet=True)
 
 
 def show(s: Session) -> None:
@@ -313,12 +294,12 @@ def show(s: Session) -> None:
 
 def unlock(s: Session, yes: bool) -> None:
     d = Deployer(s, "")
-    res = d.docker(*lock.inspect(s.env.project).argv[1:], check=False, quiet=True)
+    res = d.docker(lock.inspect(s.env.project), check=False, quiet=True)
     if not res.ok:
         s.print(f"no deploy lock on {s.env.project}")
         return
     holder = lock.holder(res.stdout)
     if not yes:
         raise StackyardError(f"the lock is held by {holder}", "if that deploy is dead, run again with --yes")
-    d.docker(*lock.release(s.env.project).argv[1:], quiet=True)
+    d.docker(lock.release(s.env.project), quiet=True)
     s.print(f"lock of {holder} removed")

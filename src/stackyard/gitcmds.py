@@ -34,3 +34,12 @@ def grep_tracked(root: pathlib.Path) -> Command:
     """Search tracked files for the fixed string given on stdin (never on the
     command line, where other users' `ps` could see it); prints path NUL line NUL text."""
     return _git(root, "grep", "--fixed-strings", "--line-number", "--null", "-I", "-f", "-")
+
+
+def head(root: pathlib.Path) -> Command:
+    return _git(root, "rev-parse", "HEAD")
+
+
+def changes(root: pathlib.Path) -> Command:
+    """Prints a line per uncommitted change (nothing: a clean tree)."""
+    return _git(root, "status", "--porcelain")

@@ -103,3 +103,45 @@ def test_host_names_the_target_engine_for_every_command(monkeypatch):
     assert s.socket is None  # a remote engine: state is read through Compose, not a local socket
     env = s.runner._env(Command(("true",)))
     assert env["DOCKER_HOST"] == "ssh://deploy@prod.example.com"
+
+
+def test_docker_builders():
+    from stackyard import dockercmds
+
+    assert dockercmds.stop("abc", grace=30).argv == ("docker", "stop", "--time", "30", "abc")
+    assert dockercmds.remove("abc", force=True).argv == ("docker", "rm", "--force", "abc")
+    assert dockercmds.image_tags("shop-app").argv == ("docker", "image", "ls", "shop-app", "--format", "{{.Tag}}")
+    assert dockercmds.state_of("abc").argv[-1] == "abc"
+
+
+def test_the_health_gate_stops_at_unhealthy_or_at_the_timeout(tmp_path):
+    import pytest
+
+    from stackyard import deploy_run
+    from stackyard.errors import StackyardError
+    from stackyard.runner import Result
+    from stackyard.session import Session
+
+    from .fakes import FakeRunner, tmp_env
+
+    def gate(states, timeout=10):
+        answers = iter(states)
+        runner = FakeRunner()
+        runner.answer = lambda cmd: Result(0, next(answers))
+        now = [0.0]
+        d = deploy_run.Deployer(
+            Session(None, tmp_env(tmp_path), runner),
+            "r1",
+            clock=lambda: now[0],
+            sleep=lambda s: now.__setitem__(0, now[0] + s),
+        )
+        d.wait_healthy("new", timeout)
+        return now[0]
+
+    assert gate(["running starting", "running starting", "running healthy"]) == 1.0
+    with pytest.raises(StackyardError, match=r"not healthy \(running unhealthy\)"):
+        gate(["running starting", "running unhealthy"])
+    with pytest.raises(StackyardError, match=r"not healthy \(exited\)"):
+        gate(["exited "])
+    with pytest.raises(StackyardError, match=r"not healthy \(running starting\)"):
+        gate(["running starting"] * 100, timeout=3)
