@@ -100,6 +100,9 @@ def run(
             "no host processes configured",
             "add [tool.stackyard.hybrid.processes.<name>] command = [...] to pyproject.toml",
         )
+    from .stack import prepare_env
+
+    prepare_env(s)  # as `inv up`: local secrets made on first use, env.check for a protected env
     services = s.config().get("services", {})
     lookup = {k: v.value for k, v in envops.settings(s).items() if v.value is not None}
     lookup.update(os.environ)
