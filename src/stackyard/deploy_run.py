@@ -123,11 +123,8 @@ def run(
     if kind == "deploy":
         release = release_name(s)
     else:
-        chosen = target or (
-            releases.last_good(history, before=cur.version).version
-            if cur and releases.last_good(history, before=cur.version)
-            else None
-        )
+        earlier = releases.last_good(history, before=cur.version) if cur else None
+        chosen = target or (earlier.version if earlier else None)
         if not chosen:
             raise StackyardError("no earlier good release to roll back to", "`inv releases` lists them")
         release = chosen
@@ -156,7 +153,7 @@ def run(
     if dry_run:
         return
     if kind == "rollback":
-        d.docker(dockercmds.image_exists(_image(s, d, release)), quiet=True)  # no rebuild: it must be there
+        d.docker(dockercmds.image_exists(_image(s, release)), quiet=True)  # no rebuild: it must be there
     take_lock(s, d, release)
     started = time.monotonic()
     backup_file = ""
@@ -253,7 +250,7 @@ def switch_over(s: Session, d: Deployer, running: dict[str, str], previous: str,
     d.docker(dockercmds.remove(old_id), quiet=True)
 
 
-def _image(s: Session, d: Deployer, release: str) -> str:
+def _image(s: Session, release: str) -> str:
     return f"{_repository(s)}:{release}"
 
 

@@ -40,18 +40,13 @@ def needs_config(text: str) -> bool:
 def port_variables(raw_config: dict) -> dict[tuple[str, int], str]:
     """(service, target port) -> the variable that sets its published port,
     read from the config before interpolation ("${API_PORT:-8000}")."""
-    out = {}
-    for name, svc in raw_config.get("services", {}).items():
-        for p in svc.get("ports", []) or []:
-            if isinstance(p, dict):
-                published, target = str(p.get("published", "")), str(p.get("target", ""))
-            else:  # short syntax, as written: "127.0.0.1:${API_PORT:-8000}:8000/tcp"
-                parts = re.split(r":(?![^{]*})", str(p))
-                published, target = (parts[-2] if len(parts) > 1 else ""), parts[-1].split("/")[0]
-            m = re.match(r"\$\{?(\w+)", published)
-            if m and target.isdigit():
-                out[(name, int(target))] = m.group(1)
-    return out
+    from .state import raw_ports, variable_of
+
+    return {
+        (service, int(target)): var
+        for service, _, published, target in raw_ports(raw_config)
+        if target.isdigit() and (var := variable_of(published))
+    }
 
 
 def explain(

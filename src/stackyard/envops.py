@@ -20,8 +20,8 @@ def _context(s: Session):
 
 
 def settings(s: Session, environ: Mapping[str, str] | None = None) -> dict[str, layers.Setting]:
-    schema, file_layers = _context(s)
-    return layers.resolve(layers.read(file_layers), os.environ if environ is None else environ, list(schema))
+    schema = envschema.load(s.project.root)
+    return layers.effective(s.project.root, s.project.env_dir, s.env.name, list(schema), environ)
 
 
 def is_secret(name: str, schema: Mapping[str, envschema.Variable]) -> bool:

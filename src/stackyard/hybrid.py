@@ -11,7 +11,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from . import compose, envfile
+from . import compose, envfile, state
 from .command import Command
 from .config import Environment, Hybrid
 from .errors import StackyardError
@@ -105,14 +105,10 @@ def dependents(services: Mapping[str, dict], roots: set[str]) -> set[str]:
 
 def published(services: Mapping[str, dict]) -> dict[tuple[str, int], tuple[str, int]]:
     """(service, container port) -> (host address, host port), from the rendered config."""
-    out = {}
-    for name, svc in services.items():
-        for p in svc.get("ports") or []:
-            pub = str(p.get("published") or "")
-            if pub.isdigit():
-                ip = p.get("host_ip") or ""
-                out[(name, int(p["target"]))] = (LOOPBACK if ip in ("", "0.0.0.0", "::") else ip, int(pub))
-    return out
+    return {
+        (p.service, p.target): (LOOPBACK if p.host_ip in ("", "0.0.0.0", "::") else p.host_ip, p.published)
+        for p in state.published_ports({"services": services})
+    }
 
 
 # Not in a URL's userinfo: in postgres://postgres:1234@postgres:5432 the first

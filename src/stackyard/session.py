@@ -23,6 +23,7 @@ class Session:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     #: The local engine's unix socket for fast reads (engine.py); None: ask Compose.
     socket: str | None = None
+    _config: dict | None = field(default=None, repr=False)
 
     def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False) -> Result:
         try:
@@ -68,6 +69,7 @@ class Session:
         from .config import env_files
 
         self.env = dataclasses.replace(self.env, env_files=env_files(self.project.env_dir, self.env.name))
+        self._config = None
 
     def read(self, cmd: Command) -> Result:
         """A state query: quiet, and run even under `inv --dry` (it changes nothing)."""
@@ -77,8 +79,10 @@ class Session:
             raise self.explain(err) from err
 
     def config(self) -> dict:
-        """The merged, interpolated compose config of this environment."""
-        return state.parse_config(self.read(compose.config_json(self.env)).stdout)
+        """The merged, interpolated compose config of this environment (read once)."""
+        if self._config is None:
+            self._config = state.parse_config(self.read(compose.config_json(self.env)).stdout)
+        return self._config
 
     def containers(self) -> list[state.Container]:
         """The project's containers: from the local engine's API when there is

@@ -9,7 +9,6 @@ The checks are named in [tool.stackyard.smoke] checks (default: health)."""
 from __future__ import annotations
 
 import os
-import re
 import secrets as random_secrets
 import signal
 import sys
@@ -42,14 +41,11 @@ def overrides(project: Project, env: Environment, raw_config: dict, environ: dic
     127.0.0.1 for every bind-address variable, and a throwaway value for every
     secret nothing sets (never the user's own ports, never a real secret)."""
     out: dict[str, str] = {}
-    for svc in (raw_config.get("services") or {}).values():
-        for p in svc.get("ports") or []:
-            text = p if isinstance(p, str) else f"{p.get('host_ip', '')}:{p.get('published', '')}:{p.get('target')}"
-            parts = re.split(r":(?![^{]*})", str(text))
-            if len(parts) >= 2 and (m := re.match(r"\$\{?(\w+)", parts[-2])):
-                out[m.group(1)] = str(ports_free())
-            if len(parts) == 3 and (m := re.match(r"\$\{?(\w+)", parts[0])):
-                out[m.group(1)] = "127.0.0.1"
+    for _, host_ip, published, _ in state.raw_ports(raw_config):
+        if var := state.variable_of(published):
+            out[var] = str(ports_free())
+        if var := state.variable_of(host_ip):
+            out[var] = "127.0.0.1"
     schema = envschema.load(project.root)
     known = layers.effective(project.root, project.env_dir, env.name, list(schema), environ)
     for name, var in schema.items():

@@ -157,3 +157,29 @@ def parse_engine(rows: list[dict]) -> list[Container]:
             )
         )
     return sorted(out, key=lambda c: (c.service, c.name))
+
+
+def raw_ports(raw_config: dict) -> list[tuple[str, str, str, str]]:
+    """(service, host address, published, target) of every port entry of a
+    config read before interpolation, as written: "127.0.0.1:${API_PORT:-8000}:8000"
+    gives ("api", "127.0.0.1", "${API_PORT:-8000}", "8000")."""
+    import re
+
+    out = []
+    for name, svc in (raw_config.get("services") or {}).items():
+        for p in svc.get("ports") or []:
+            if isinstance(p, dict):
+                out.append((name, str(p.get("host_ip") or ""), str(p.get("published") or ""), str(p.get("target", ""))))
+                continue
+            parts = re.split(r":(?![^{]*})", str(p))  # colons inside ${...} do not split
+            parts = [""] * (3 - len(parts)) + parts[-3:]
+            out.append((name, parts[0], parts[1], parts[2].split("/")[0]))
+    return out
+
+
+def variable_of(text: str) -> str | None:
+    """The variable a value is taken from: "${API_PORT:-8000}" -> "API_PORT"."""
+    import re
+
+    m = re.match(r"\$\{?(\w+)", text)
+    return m.group(1) if m else None
