@@ -22,7 +22,8 @@ import uuid
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from stackyard import compose, config  # noqa: E402 - after the sys.path line: bench this checkout
+from stackyard import config  # noqa: E402 - after the sys.path line: bench this checkout
+from stackyard.commands import compose  # noqa: E402
 
 
 def free_port() -> int:

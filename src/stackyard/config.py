@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from stackyard.errors import ConfigError
 
 TOP_KEYS = {
     "name": str,
@@ -230,6 +230,6 @@ def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:
 def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:
     """The env files Compose reads for an environment, lowest precedence first
     (see layers.py); only those that exist (a missing local file is normal)."""
-    from .layers import layer_files
+    from stackyard.env.layers import layer_files
 
     return tuple(layer.path for layer in layer_files(env_dir, env_name) if layer.path.is_file())

@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from . import compose, state
-from .command import Command
-from .config import Environment, Project
-from .errors import CommandError, StackyardError
-from .runner import Mode, Result, Runner
+from stackyard.commands import compose
+from stackyard.config import Environment, Project
+from stackyard.core.command import Command
+from stackyard.core.runner import Mode, Result, Runner
+from stackyard.engine import state
+from stackyard.errors import CommandError, StackyardError
 
 
 @dataclass
@@ -33,7 +34,10 @@ class Session:
 
     def explain(self, err: CommandError) -> StackyardError:
         """The clearest error for a failed call; the raw one if nothing better is known."""
-        from . import diagnose, ports  # only on failure: keeps the happy path's imports small
+        from stackyard.engine import (
+            diagnose,  # only on failure: keeps the happy path's imports small
+            ports,
+        )
 
         text = err.stderr + err.stdout
         if diagnose.needs_config(text):
@@ -66,7 +70,7 @@ class Session:
         """Re-read the environment's env files (after one was created)."""
         import dataclasses
 
-        from .config import env_files
+        from stackyard.config import env_files
 
         self.env = dataclasses.replace(self.env, env_files=env_files(self.project.env_dir, self.env.name))
         self._config = None
@@ -88,7 +92,7 @@ class Session:
         """The project's containers: from the local engine's API when there is
         one (fast, see engine.py), else from `docker compose ps`."""
         if self.socket:
-            from . import engine
+            from stackyard.engine import api as engine
 
             try:
                 return state.parse_engine(engine.project_containers(self.socket, self.env.project))
@@ -100,7 +104,7 @@ class Session:
         """An unknown service name is an error that lists the known ones."""
         if not services:
             return
-        from .diagnose import unknown_service
+        from stackyard.engine.diagnose import unknown_service
 
         known = self.read(compose.config_services(self.env)).stdout.split()
         for name in services:

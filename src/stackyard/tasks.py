@@ -10,7 +10,7 @@ import sys
 
 from invoke import Collection, task
 
-from .errors import adapter
+from stackyard.errors import adapter
 
 ENV_HELP = "environment (default: $STACKYARD_ENV or dev)"
 VERBOSE_HELP = "show the traceback of an error"
@@ -24,9 +24,10 @@ def session(c, env, host=None):
     `inv --dry`; `host` (DOCKER_HOST syntax) names the target engine."""
     import os
 
-    from . import config, engine
-    from .runner import Runner
-    from .session import Session
+    from stackyard import config
+    from stackyard.core.runner import Runner
+    from stackyard.engine import api as engine
+    from stackyard.session import Session
 
     project = config.load()
     extra = {"DOCKER_HOST": host} if host else {}
@@ -49,7 +50,7 @@ def remainder(c) -> list[str]:
 @adapter
 def dev(c, env=None, timeout=180, verbose=False):
     """Build what changed, start the stack, wait until healthy, print its URLs."""
-    from . import stack
+    from stackyard.stack import ops as stack
 
     stack.up(session(c, env), build=True, timeout=int(timeout))
 
@@ -66,7 +67,7 @@ def dev(c, env=None, timeout=180, verbose=False):
 @adapter
 def up(c, services=None, env=None, no_build=False, timeout=180, verbose=False):
     """Start an environment (or some services) detached, and wait until healthy."""
-    from . import stack
+    from stackyard.stack import ops as stack
 
     stack.up(session(c, env), split(services), build=not no_build, timeout=int(timeout))
 
@@ -82,7 +83,7 @@ def up(c, services=None, env=None, no_build=False, timeout=180, verbose=False):
 @adapter
 def down(c, env=None, volumes=False, confirm_data_loss=False, verbose=False):
     """Stop and remove the containers; volumes are kept unless --volumes."""
-    from . import stack
+    from stackyard.stack import ops as stack
 
     stack.down(session(c, env), volumes=volumes, confirm_data_loss=confirm_data_loss)
 
@@ -91,7 +92,7 @@ def down(c, env=None, volumes=False, confirm_data_loss=False, verbose=False):
 @adapter
 def ps_(c, env=None, json=False, verbose=False):
     """Services with state, health and published URLs."""
-    from . import stack
+    from stackyard.stack import ops as stack
 
     stack.ps(session(c, env), as_json=json)
 
@@ -100,7 +101,7 @@ def ps_(c, env=None, json=False, verbose=False):
 @adapter
 def build(c, services=None, env=None, verbose=False):
     """Build the images of the environment (or of some services)."""
-    from . import stack
+    from stackyard.stack import ops as stack
 
     stack.build(session(c, env), split(services))
 
@@ -109,7 +110,7 @@ def build(c, services=None, env=None, verbose=False):
 @adapter
 def restart(c, services=None, env=None, verbose=False):
     """Restart services (all by default)."""
-    from . import stack
+    from stackyard.stack import ops as stack
 
     stack.restart(session(c, env), split(services))
 
@@ -118,7 +119,7 @@ def restart(c, services=None, env=None, verbose=False):
 @adapter
 def config(c, env=None, verbose=False):
     """Print the merged, rendered compose config of an environment (secrets masked)."""
-    from . import stack
+    from stackyard.stack import ops as stack
 
     stack.show_config(session(c, env))
 
@@ -137,7 +138,7 @@ def config(c, env=None, verbose=False):
 @adapter
 def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=None, verbose=False):
     """One log stream for all services (or some), with timestamps; Ctrl-C ends it."""
-    from . import logs as logs_
+    from stackyard.stack import logs as logs_
 
     logs_.stream(
         session(c, env),
@@ -157,7 +158,7 @@ def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=N
 @adapter
 def exec_(c, service, env=None, verbose=False):
     """Run a command in a service: inv exec SERVICE -- COMMAND [ARGS...]"""
-    from . import execs
+    from stackyard.stack import execs
 
     execs.run(session(c, env), service, remainder(c))
 
@@ -168,7 +169,7 @@ def exec_(c, service, env=None, verbose=False):
 @adapter
 def shell(c, service, env=None, verbose=False):
     """Open a shell (bash if the image has it, else sh) in a running service."""
-    from . import execs
+    from stackyard.stack import execs
 
     execs.shell(session(c, env), service)
 
@@ -177,7 +178,7 @@ def shell(c, service, env=None, verbose=False):
 @adapter
 def doctor(c, env=None, verbose=False):
     """Check the engine, Compose, BuildKit, the environment's host ports and disk space."""
-    from . import doctor as doctor_
+    from stackyard.stack import doctor as doctor_
 
     doctor_.run(session(c, env))
 
@@ -195,7 +196,7 @@ def doctor(c, env=None, verbose=False):
 @adapter
 def hybrid(c, host=None, env=None, logs=False, down=False, print_env=False, verbose=False):
     """API and worker on the host (reload, debugger), PostgreSQL and Redis in containers."""
-    from . import hybrid_run
+    from stackyard.hybrid import run as hybrid_run
 
     hybrid_run.run(session(c, env), split(host) or None, logs=logs, down=down, print_only=print_env)
 
@@ -204,7 +205,7 @@ def hybrid(c, host=None, env=None, logs=False, down=False, print_env=False, verb
 @adapter
 def show(c, env=None, json=False, verbose=False):
     """Every variable: its value (secrets masked), the layer that set it, the layers it overrode."""
-    from . import envops
+    from stackyard.env import ops as envops
 
     envops.show(session(c, env), as_json=json)
 
@@ -213,7 +214,7 @@ def show(c, env=None, json=False, verbose=False):
 @adapter
 def explain(c, key, env=None, verbose=False):
     """One variable in every layer (secrets masked), and which layer wins."""
-    from . import envops
+    from stackyard.env import ops as envops
 
     envops.explain(session(c, env), key)
 
@@ -222,7 +223,7 @@ def explain(c, key, env=None, verbose=False):
 @adapter
 def diff(c, a, b, verbose=False):
     """Variables missing, extra or different between two environments (secrets masked)."""
-    from . import envops
+    from stackyard.env import ops as envops
 
     envops.diff(session(c, a), session(c, b))
 
@@ -231,7 +232,7 @@ def diff(c, a, b, verbose=False):
 @adapter
 def init(c, env=None, force=False, verbose=False):
     """Create env/<env>.local.env from .env.example with strong random secrets."""
-    from . import envops
+    from stackyard.env import ops as envops
 
     envops.init(session(c, env), force=force)
 
@@ -240,7 +241,7 @@ def init(c, env=None, force=False, verbose=False):
 @adapter
 def check(c, env=None, verbose=False):
     """Required variables, unknown names, secret strength, git leaks, prod rules; exit 1 on a problem."""
-    from . import envops
+    from stackyard.env import ops as envops
 
     envops.check(session(c, env))
 
@@ -266,7 +267,7 @@ HOST_HELP = "the target engine, in DOCKER_HOST form (ssh://user@host); default: 
 @adapter
 def prod_deploy(c, env="prod", host=None, dry_run=False, allow_dirty=False, health_timeout=120, verbose=False):
     """Guarded, zero-downtime deploy: lock, build, backup, migrate, health-gated switch, rollback on failure."""
-    from . import deploy_run
+    from stackyard.deploy import run as deploy_run
 
     deploy_run.run(session(c, env, host), allow_dirty=allow_dirty, dry_run=dry_run, health_timeout=int(health_timeout))
 
@@ -285,7 +286,7 @@ def prod_deploy(c, env="prod", host=None, dry_run=False, allow_dirty=False, heal
 @adapter
 def rollback(c, release="", env="prod", host=None, dry_run=False, verbose=False):
     """Back to an earlier release with the same zero-downtime switch; no rebuild; the database is untouched."""
-    from . import deploy_run
+    from stackyard.deploy import run as deploy_run
 
     deploy_run.run(session(c, env, host), kind="rollback", target=release or None, dry_run=dry_run)
 
@@ -294,7 +295,7 @@ def rollback(c, release="", env="prod", host=None, dry_run=False, verbose=False)
 @adapter
 def releases(c, env="prod", verbose=False):
     """The release history: version, kind, result, time, who, backup, reason."""
-    from . import deploy_run
+    from stackyard.deploy import run as deploy_run
 
     deploy_run.show(session(c, env))
 
@@ -306,7 +307,7 @@ def releases(c, env="prod", verbose=False):
 @adapter
 def unlock(c, env="prod", host=None, yes=False, verbose=False):
     """Clear a stale deploy lock (asks for --yes, naming its holder)."""
-    from . import deploy_run
+    from stackyard.deploy import run as deploy_run
 
     deploy_run.unlock(session(c, env, host), yes=yes)
 
@@ -315,8 +316,8 @@ def unlock(c, env="prod", host=None, yes=False, verbose=False):
 @adapter
 def backup(c, env=None, verbose=False):
     """pg_dump (custom format) to backups/<project>/, checked with pg_restore --list."""
-    from . import db
-    from . import releases as rel
+    from stackyard.deploy import releases as rel
+    from stackyard.stack import db
 
     db.backup(session(c, env), "manual-" + rel.now().strftime("%Y%m%d%H%M%S"))
 
@@ -336,7 +337,7 @@ def restore(c, file, env=None, confirm_data_loss=False, database=None, verbose=F
     """Restore a backup over the database (refused on prod without --confirm-data-loss)."""
     import pathlib
 
-    from . import db
+    from stackyard.stack import db
 
     db.restore(session(c, env), pathlib.Path(file), confirm_data_loss=confirm_data_loss, database=database)
 
@@ -345,7 +346,7 @@ def restore(c, file, env=None, confirm_data_loss=False, database=None, verbose=F
 @adapter
 def db_shell(c, env=None, verbose=False):
     """psql in the db container, as the app's user."""
-    from . import db, execs
+    from stackyard.stack import db, execs
 
     db.shell(session(c, env), tty=execs.has_tty())
 
@@ -354,7 +355,7 @@ def db_shell(c, env=None, verbose=False):
 @adapter
 def migrate(c, env=None, verbose=False):
     """Run the migrations (the migrate service) once."""
-    from . import db
+    from stackyard.stack import db
 
     db.migrate(session(c, env))
 

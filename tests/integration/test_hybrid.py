@@ -192,7 +192,7 @@ def test_unpublished_dependency_is_named(env, tmp_path):
     # A project whose dev db publishes nothing: the error names db and what to add.
     e = dict(env, STACKYARD_PROJECT=unique_project("hybrid-noport"))
     code = (
-        "import sys, dataclasses, pathlib; from stackyard import config, hybrid_run, session, runner;"
+        "import sys, dataclasses, pathlib; from stackyard import config, session; from stackyard.core import runner; from stackyard.hybrid import run as hybrid_run;"
         "p = config.load();"
         "env = p.environment('dev'); env = dataclasses.replace(env, files=env.files + (pathlib.Path(sys.argv[1]),));"
         "s = session.Session(p, env, runner.Runner(echo=False));"

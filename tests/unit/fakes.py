@@ -8,10 +8,10 @@ import pathlib
 from collections.abc import Iterator, Sequence
 
 from stackyard import config
-from stackyard.command import Command
 from stackyard.config import Environment
+from stackyard.core.command import Command
+from stackyard.core.runner import Result, Runner
 from stackyard.errors import CommandError
-from stackyard.runner import Result, Runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

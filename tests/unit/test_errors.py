@@ -7,15 +7,7 @@ import io
 import pytest
 from invoke.exceptions import Exit
 
-from stackyard.errors import (
-    CommandError,
-    ConfigError,
-    Interrupted,
-    StackyardError,
-    adapter,
-    last_line,
-    report,
-)
+from stackyard.errors import CommandError, ConfigError, Interrupted, StackyardError, adapter, last_line, report
 
 
 def raised(exc: BaseException) -> BaseException:

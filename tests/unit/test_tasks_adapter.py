@@ -16,9 +16,10 @@ import invoke
 import pytest
 from invoke.exceptions import Exit
 
-import stackyard.runner
-from stackyard import execs, tasks
-from stackyard.runner import Result
+import stackyard.core.runner
+from stackyard import tasks
+from stackyard.core.runner import Result
+from stackyard.stack import execs
 
 from .fakes import ROOT, FakeRunner, after_base
 
@@ -49,7 +50,7 @@ def fake(monkeypatch):
         runner.dry = dry
         return runner
 
-    monkeypatch.setattr(stackyard.runner, "Runner", make_runner)
+    monkeypatch.setattr(stackyard.core.runner, "Runner", make_runner)
     monkeypatch.setattr(execs, "has_tty", lambda: False)  # as in CI
     # Strong secrets in the process environment, so that the env.check that
     # gates staging and prod passes (its own tests are test_envcheck.py).
@@ -238,7 +239,7 @@ def test_exec_without_a_command_says_how(fake, c, monkeypatch, capsys):
 def test_exec_failure_in_the_container_exits_non_zero(c, monkeypatch, capsys):
     fake = FakeRunner({" exec ": Result(2)})
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False, **_: fake)
+    monkeypatch.setattr(stackyard.core.runner, "Runner", lambda dry=False, **_: fake)
     monkeypatch.setattr(sys, "argv", ["inv", "exec", "db", "--", "false"])
     with pytest.raises(Exit) as info:
         tasks.exec_(c, "db")
@@ -297,7 +298,7 @@ def doctor_runner(monkeypatch, tmp_path) -> FakeRunner:
         }
     )
     monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(stackyard.runner, "Runner", lambda dry=False, **_: fake)
+    monkeypatch.setattr(stackyard.core.runner, "Runner", lambda dry=False, **_: fake)
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(100 * 2**30, 0, 100 * 2**30))
     return fake

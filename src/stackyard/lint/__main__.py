@@ -3,10 +3,10 @@
 import pathlib
 import sys
 
-from .. import config
-from ..errors import StackyardError, report
-from ..runner import Runner
-from .run import run
+from stackyard import config
+from stackyard.core.runner import Runner
+from stackyard.errors import StackyardError, report
+from stackyard.lint.run import run
 
 
 def main(argv: list[str]) -> int:

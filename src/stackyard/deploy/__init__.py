@@ -1,0 +1,1 @@
+"""`inv prod-deploy` and `inv rollback`: the plan, the executor, the release history."""

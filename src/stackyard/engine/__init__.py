@@ -1,0 +1,1 @@
+"""Reading the engine: container state, Compose's JSON, failure diagnosis, host ports."""

@@ -1,0 +1,106 @@
+"""Env layering: which files, in which order, and where each value came from.
+
+Precedence, lowest first (later wins), as Compose applies its --env-file
+options, with the process environment above every file:
+
+    1. env/base.env          committed   shared by every environment
+    2. env/local.env         git-ignored personal overrides, every environment
+    3. env/<env>.env         committed   non-secret values of one environment
+    4. env/<env>.local.env   git-ignored secrets and overrides of one environment
+    5. the process environment
+
+(The order of Vite and dotenv-flow: the more specific file wins, a local file
+wins over its committed twin.)"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from stackyard.env import file as envfile
+
+PROCESS = "process environment"
+
+
+@dataclass(frozen=True)
+class Layer:
+    path: pathlib.Path
+    label: str  # the path relative to the project root
+    local: bool  # git-ignored: where secrets live
+
+
+def layer_files(env_dir: pathlib.Path, env_name: str, root: pathlib.Path | None = None) -> list[Layer]:
+    """All four file layers of an environment, existing or not, lowest first."""
+    names = [("base.env", False), ("local.env", True), (f"{env_name}.env", False), (f"{env_name}.local.env", True)]
+    out = []
+    for name, local in names:
+        path = env_dir / name
+        try:
+            label = str(path.relative_to(root)) if root else str(path)
+        except ValueError:
+            label = str(path)
+        out.append(Layer(path, label, local))
+    return out
+
+
+@dataclass
+class Setting:
+    key: str
+    value: str | None  # effective value, as Compose interpolates it; None: unset
+    source: str  # "env/prod.env:3" or "process environment" or "-"
+    layer: str  # "env/prod.env", PROCESS or ""
+    overridden: list[tuple[str, str | None]] = field(default_factory=list)  # (where, value), lowest first
+
+
+def read(layers: Sequence[Layer]) -> list[tuple[Layer, list[envfile.Entry]]]:
+    return [(layer, envfile.parse(layer.path, layer.label)) for layer in layers if layer.path.is_file()]
+
+
+def resolve(
+    parsed: Sequence[tuple[Layer, Sequence[envfile.Entry]]],
+    environ: Mapping[str, str],
+    keys: Sequence[str] = (),
+) -> dict[str, Setting]:
+    """Effective value and provenance of every key in the files, plus `keys`
+    (the schema's), the way Compose builds its interpolation environment: files
+    in order, each value interpolated with what is known so far (process
+    environment included), then the process environment on top."""
+    values: dict[str, str] = {}
+    settings: dict[str, Setting] = {}
+    bare: set[str] = set()
+    for layer, entries in parsed:
+        for e in entries:
+            if e.value is None:  # bare KEY: Compose takes it from the process, if there
+                bare.add(e.key)
+                continue
+            lookup = {**values, **environ}
+            value = e.value if e.quote == "'" else envfile.interpolate(e.value, lookup)
+            where = f"{layer.label}:{e.line}"
+            prev = settings.get(e.key)
+            if prev is not None:
+                prev.overridden.append((prev.source, prev.value))
+                settings[e.key] = Setting(e.key, value, where, layer.label, prev.overridden)
+            else:
+                settings[e.key] = Setting(e.key, value, where, layer.label)
+            values[e.key] = value
+    for key in sorted(set(keys) | set(settings) | bare):
+        if key in environ:
+            prev = settings.get(key)
+            overridden = (prev.overridden + [(prev.source, prev.value)]) if prev else []
+            settings[key] = Setting(key, environ[key], PROCESS, PROCESS, overridden)
+        elif key not in settings:
+            settings[key] = Setting(key, None, "-", "")
+    return dict(sorted(settings.items()))
+
+
+def effective(
+    project_root: pathlib.Path,
+    env_dir: pathlib.Path,
+    env_name: str,
+    schema_keys: Sequence[str],
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Setting]:
+    layers = layer_files(env_dir, env_name, project_root)
+    return resolve(read(layers), os.environ if environ is None else environ, schema_keys)

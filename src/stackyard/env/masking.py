@@ -1,0 +1,33 @@
+"""Keeping secret values out of anything printed."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from stackyard.config import Environment
+
+SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE|(^|_)KEY$|API_KEY|CREDENTIAL)", re.IGNORECASE)
+MASK = "****"
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
+
+
+def secret_values(env: Environment, environ: dict[str, str] | None = None) -> set[str]:
+    """Values of secret-named variables in the environment's env files and the process."""
+    from dotenv import dotenv_values
+
+    values: dict[str, str | None] = {}
+    for f in env.env_files:
+        values.update(dotenv_values(f))
+    values.update(os.environ if environ is None else environ)
+    return {v for k, v in values.items() if v and len(v) >= 4 and is_secret_name(k)}
+
+
+def mask(text: str, env: Environment, environ: dict[str, str] | None = None) -> str:
+    # Longest first, so that a secret containing another is masked whole.
+    for value in sorted(secret_values(env, environ), key=len, reverse=True):
+        text = text.replace(value, MASK)
+    return text

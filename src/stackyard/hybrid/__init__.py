@@ -1,0 +1,1 @@
+"""`inv hybrid`: the plan, and the executor that runs it."""

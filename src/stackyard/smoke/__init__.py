@@ -1,0 +1,1 @@
+"""`nox -s smoke`: the whole stack end to end under a throwaway project."""

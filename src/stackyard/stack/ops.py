@@ -1,0 +1,162 @@
+"""Everyday stack operations: up/dev, down, ps, build, restart, config."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from stackyard.commands import compose
+from stackyard.core import table
+from stackyard.engine import state
+from stackyard.errors import CommandError, StackyardError
+from stackyard.session import Session
+
+LOG_LINES_ON_FAILURE = 30
+
+
+def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout: int = 180) -> None:
+    """Build what changed, start and wait until healthy, then show the status table.
+    A protected environment must pass env.check first; an unprotected one gets
+    its local secrets file made on first use."""
+    prepare_env(s)
+    s.check_services(services)
+    try:
+        s.runner.run(compose.up(s.env, services, build=build, timeout=timeout), mode="stream")
+    except CommandError as err:
+        raise startup_failure(s, err, timeout) from err
+    if s.runner.dry:
+        return
+    s.print()
+    print_status(s, s.containers())
+
+
+def prepare_env(s: Session) -> None:
+    from stackyard.env import ops as envops
+
+    if s.env.protected:
+        envops.check(s, quiet_ok=True)  # raises, listing the problems, before anything starts
+        return
+    local = s.project.env_dir / f"{s.env.name}.local.env"
+    if not local.exists() and envops.has_secrets(s) and not s.runner.dry:
+        envops.init(s)
+        s.refresh_env()
+
+
+def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardError:
+    """Name the service that failed and show its last log lines."""
+    from stackyard.engine import diagnose
+
+    explained = s.explain(err)
+    if explained is not err:  # a known cause: engine down, port taken, bad file...
+        return explained
+    try:
+        containers = s.containers()
+    except StackyardError:
+        return s.explain(err)
+    named = set(diagnose.failed_containers(err.stderr))
+    failed = [c for c in containers if c.name in named or c.failed]
+    if not failed:
+        failed = [c for c in containers if c.health == "starting"]
+    if not failed:
+        return s.explain(err)
+    shown_logs = ""
+    for c in failed:
+        s.print(f"--- {c.service}: last {LOG_LINES_ON_FAILURE} log lines ---")
+        res = s.runner.run(
+            compose.logs(s.env, [c.service], tail=LOG_LINES_ON_FAILURE, color=False), check=False, quiet=True
+        )
+        s.print((res.stdout + res.stderr).rstrip())
+        shown_logs += res.stdout
+    first = failed[0]
+    if first.health == "starting":
+        what = f"did not become healthy within {timeout} s"
+    elif first.health == "unhealthy":
+        what = "is unhealthy"
+    else:
+        what = f"exited with code {first.exit_code}" if first.state == "exited" else f"is {first.state}"
+    others = [c.service for c in failed[1:]]
+    also = f" (also failing: {', '.join(others)})" if others else ""
+    hint = f"its last {LOG_LINES_ON_FAILURE} log lines are above; `inv logs -s {first.service}` shows more"
+    if "password authentication failed" in shown_logs:
+        hint = (
+            "the database volume was initialised with another POSTGRES_PASSWORD (env.init --force makes "
+            "new ones): put the old one back, or start empty with `inv down --volumes`"
+        )
+    return StackyardError(f"service {first.service} {what}{also}", hint)
+
+
+def entry_url(s: Session, containers: Sequence[state.Container]) -> str | None:
+    """The app's URL: configured, else the entry service's (or the first) HTTP port."""
+    if s.env.url:
+        return s.env.url.rstrip("/")
+    ports = [p for c in containers for p in c.ports if p.url().startswith("http")]
+    if s.env.entry:
+        ports = [p for p in ports if p.service == s.env.entry] or ports
+    return ports[0].url() if ports else None
+
+
+def status_rows(containers: Sequence[state.Container]) -> list[list[str]]:
+    rows = []
+    for c in containers:
+        st = c.state + (f" ({c.exit_code})" if c.state == "exited" else "")
+        urls = " ".join(p.url() for p in c.ports) or "-"
+        rows.append([c.service, st, c.health or "-", urls])
+    return rows
+
+
+def print_status(s: Session, containers: Sequence[state.Container]) -> None:
+    if not containers:
+        s.print(f"no containers in project {s.env.project} ({s.env.name}); start it with `inv up --env {s.env.name}`")
+        return
+    s.print(table.render(["SERVICE", "STATE", "HEALTH", "PUBLISHED"], status_rows(containers)))
+    url = entry_url(s, containers)
+    if url:
+        s.print(f"\n{s.env.name} is up: {url}  (health: {url}{s.env.health_path})")
+
+
+def down(s: Session, *, volumes: bool = False, confirm_data_loss: bool = False) -> None:
+    """Stop and remove the containers; volumes stay unless asked, and for a
+    protected environment only with the second flag."""
+    if volumes and s.env.protected and not confirm_data_loss:
+        raise StackyardError(
+            f"refusing to delete the volumes (the data) of protected environment {s.env.name!r}",
+            "add --confirm-data-loss as well if you really mean it",
+        )
+    s.run(compose.down(s.env, volumes=volumes), mode="stream")
+
+
+def ps(s: Session, *, as_json: bool = False) -> None:
+    containers = s.containers()
+    if as_json:
+        s.print(json.dumps([container_dict(c) for c in containers], indent=2))
+    else:
+        print_status(s, containers)
+
+
+def container_dict(c: state.Container) -> dict:
+    return {
+        "service": c.service,
+        "name": c.name,
+        "state": c.state,
+        "health": c.health,
+        "exit_code": c.exit_code,
+        "urls": [p.url() for p in c.ports],
+    }
+
+
+def build(s: Session, services: Sequence[str] = ()) -> None:
+    s.check_services(services)
+    s.run(compose.build(s.env, services), mode="stream")
+
+
+def restart(s: Session, services: Sequence[str] = ()) -> None:
+    s.check_services(services)
+    s.run(compose.restart(s.env, services), mode="stream")
+
+
+def show_config(s: Session) -> None:
+    """Print the merged, rendered compose config, secrets masked."""
+    from stackyard.env.masking import mask
+
+    text = s.read(compose.config_yaml(s.env)).stdout
+    s.print(mask(text, s.env).rstrip())

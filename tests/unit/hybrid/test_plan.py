@@ -1,0 +1,490 @@
+"""hybrid: the pure plan of `inv hybrid` (which containers stop, start and run
+once, which variables point at published ports, which commands run), its text,
+its compose argv, and the [tool.stackyard.hybrid] table. No Docker."""
+
+from __future__ import annotations
+
+import io
+import os
+import pathlib
+
+import pytest
+
+from stackyard import config
+from stackyard.config import HostProcess, Hybrid
+from stackyard.errors import ConfigError, StackyardError
+from stackyard.hybrid import plan as hybrid
+from stackyard.hybrid import run as hybrid_run
+from stackyard.hybrid.plan import Rewrite, _Unpublished, rewrite_value
+from stackyard.session import Session
+from tests.unit.fakes import FakeRunner, after_base, tmp_env
+
+PG = "p%40ss"  # POSTGRES_PASSWORD "p@ss", as it stands in a URL
+REDIS = "r3dis-secret"
+
+
+def mask(text: str) -> str:
+    return text.replace(PG, "****").replace(REDIS, "****")
+
+
+def port(target: int, published: str, host_ip: str = "127.0.0.1") -> dict:
+    return {"mode": "ingress", "host_ip": host_ip, "target": target, "published": published, "protocol": "tcp"}
+
+
+APP_DEPS = {
+    "db": {"condition": "service_healthy", "required": True},
+    "redis": {"condition": "service_healthy", "required": True},
+    "migrate": {"condition": "service_completed_successfully", "required": True},
+}
+
+
+def app_env() -> dict:
+    return {
+        "APP_ENV": "dev",
+        "DATABASE_URL": f"postgresql://app:{PG}@db:5432/app?sslmode=disable",
+        "REDIS_URL": f"redis://:{REDIS}@redis:6379/0",
+        "CELERY_BROKER_URL": f"redis://:{REDIS}@redis:6379/1",
+        "CELERY_RESULT_BACKEND": f"redis://:{REDIS}@redis:6379/2",
+        "CACHE_TTL": "300",
+    }
+
+
+def dev_services() -> dict:
+    """Shaped like `docker compose config --format json` of the reference stack's
+    dev environment, with DB_PORT=15432 and REDIS_PORT=16379."""
+    return {
+        "db": {"environment": {"POSTGRES_USER": "app"}, "ports": [port(5432, "15432")]},
+        "redis": {"environment": {"REDIS_PASSWORD": REDIS}, "ports": [port(6379, "16379")]},
+        "migrate": {"environment": app_env(), "depends_on": {"db": APP_DEPS["db"]}},
+        "api": {"environment": app_env(), "depends_on": APP_DEPS, "ports": [port(8000, "8000")]},
+        "worker": {"environment": app_env(), "depends_on": APP_DEPS},
+        "listener": {"environment": app_env(), "depends_on": APP_DEPS},
+    }
+
+
+def make_hybrid(cwd: pathlib.Path, requirements=("app/requirements.txt", "app/requirements-dev.txt")) -> Hybrid:
+    return Hybrid(
+        cwd=cwd,
+        before=("migrate",),
+        default=("api", "worker"),
+        requirements=tuple(requirements),
+        processes={
+            "api": HostProcess(
+                "api", ("uvicorn", "refapp.api:app", "--port", "${API_PORT:-8000}"), "${API_PORT:-8000}"
+            ),
+            "worker": HostProcess("worker", ("watchfiles", "celery -A refapp.worker worker", "refapp")),
+            "listener": HostProcess("listener", ("watchfiles", "python -m refapp.listener", "refapp")),
+        },
+    )
+
+
+@pytest.fixture
+def env(tmp_path):
+    return tmp_env(tmp_path)
+
+
+@pytest.fixture
+def cwd(tmp_path):
+    return tmp_path / "app"
+
+
+def plan_for(env, cwd, host=("api", "worker"), lookup=None, services=None, **kw):
+    return hybrid.make_plan(
+        env, services or dev_services(), make_hybrid(cwd), list(host), {} if lookup is None else lookup, **kw
+    )
+
+
+# --- rewrite_value -------------------------------------------------------------
+
+DB = {"db": {5432: ("127.0.0.1", 15432)}}
+
+
+def test_rewrite_keeps_credentials_and_query():
+    value, used = rewrite_value("postgresql://app:p%40ss@db:5432/app?sslmode=disable", DB)
+    assert value == "postgresql://app:p%40ss@127.0.0.1:15432/app?sslmode=disable"
+    assert used == {"db"}
+
+
+def test_rewrite_redis_with_empty_user_and_db_index():
+    targets = {"redis": {6379: ("127.0.0.1", 16379)}}
+    assert rewrite_value("redis://:pw@redis:6379/2", targets) == ("redis://:pw@127.0.0.1:16379/2", {"redis"})
+
+
+def test_rewrite_several_hosts_in_one_value():
+    db = {"db": {5432: ("127.0.0.1", 15432), 5433: ("127.0.0.1", 15433)}}
+    assert rewrite_value("db:5432,db:5433", db) == ("127.0.0.1:15432,127.0.0.1:15433", {"db"})
+    kafka = {"kafka": {9092: ("127.0.0.1", 19092)}, "kafka2": {9092: ("127.0.0.1", 29092)}}
+    assert rewrite_value("kafka:9092,kafka2:9092", kafka) == ("127.0.0.1:19092,127.0.0.1:29092", {"kafka", "kafka2"})
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "mydb:5432",
+        "postgresql://app:pw@mydb:5432/app",
+        "db.example.com:5432",
+        "replica.db:5432",
+        "db-replica:5432",
+        "db_old:5432",
+        "db:54321",
+    ],
+)
+def test_a_host_that_merely_contains_the_service_name_is_left_alone(value):
+    assert rewrite_value(value, DB) == (value, set())
+
+
+def test_a_port_the_service_does_not_have_is_left_alone():
+    assert rewrite_value("postgresql://db:6000/app", DB) == ("postgresql://db:6000/app", set())
+
+
+def test_user_and_password_are_not_a_host_and_port():
+    # User "db" with the numeric password 5432: only the host after "@" is rewritten.
+    assert rewrite_value("postgresql://db:5432@db:5432/app", DB) == ("postgresql://db:5432@127.0.0.1:15432/app", {"db"})
+
+
+def test_an_unpublished_port_raises():
+    with pytest.raises(_Unpublished) as info:
+        rewrite_value("postgresql://app:pw@db:5432/app", {"db": {5432: None}})
+    assert (info.value.service, info.value.port) == ("db", 5432)
+
+
+# --- dependents and published ----------------------------------------------------
+
+
+def test_dependents_are_transitive_and_exclude_the_roots():
+    services = {
+        "db": {},
+        "api": {"depends_on": {"db": {}}},
+        "caddy": {"depends_on": {"api": {}}},
+        "proxy": {"depends_on": {"caddy": {}}},
+        "worker": {"depends_on": {"db": {}}},
+        "docs": {},
+    }
+    assert hybrid.dependents(services, {"api"}) == {"caddy", "proxy"}
+    assert hybrid.dependents(services, {"db"}) == {"api", "caddy", "proxy", "worker"}
+    assert hybrid.dependents(services, {"docs"}) == set()
+
+
+def test_published_ports_on_every_address_are_reached_on_loopback():
+    services = {
+        "a": {"ports": [port(1, "1001", ""), port(2, "1002", "0.0.0.0"), port(3, "1003", "::")]},
+        "b": {"ports": [port(4, "1004", "192.168.1.5")]},
+        "c": {"ports": [port(5, "8000-8001"), {"target": 6, "protocol": "tcp"}, port(7, "")]},
+        "d": {},
+    }
+    assert hybrid.published(services) == {
+        ("a", 1): ("127.0.0.1", 1001),
+        ("a", 2): ("127.0.0.1", 1002),
+        ("a", 3): ("127.0.0.1", 1003),
+        ("b", 4): ("192.168.1.5", 1004),
+    }
+
+
+# --- make_plan ---------------------------------------------------------------------
+
+
+def test_plan_stops_host_services_and_starts_the_rest(env, cwd):
+    plan = plan_for(env, cwd)
+    assert plan.env_name == "dev"
+    assert plan.host == ("api", "worker")
+    assert plan.stop == ("api", "worker")
+    assert plan.containers == ("db", "listener", "redis")
+    assert plan.before == ("migrate",)
+    assert [p.name for p in plan.processes] == ["api", "worker"]
+    assert plan.requirements == ("app/requirements.txt", "app/requirements-dev.txt")
+
+
+def test_plan_stops_what_depends_on_a_host_service(env, cwd):
+    services = dev_services()
+    services["caddy"] = {"depends_on": {"api": {}}, "ports": [port(443, "8443")]}
+    services["proxy"] = {"depends_on": {"caddy": {}}}
+    plan = plan_for(env, cwd, services=services)
+    assert plan.stop == ("api", "caddy", "proxy", "worker")
+    assert plan.containers == ("db", "listener", "redis")
+
+
+def test_processes_get_the_published_addresses(env, cwd):
+    plan = plan_for(env, cwd)
+    for p in plan.processes:
+        assert p.env["DATABASE_URL"] == f"postgresql://app:{PG}@127.0.0.1:15432/app?sslmode=disable"
+        assert p.env["REDIS_URL"] == f"redis://:{REDIS}@127.0.0.1:16379/0"
+        assert p.env["CELERY_BROKER_URL"] == f"redis://:{REDIS}@127.0.0.1:16379/1"
+        assert p.env["CELERY_RESULT_BACKEND"] == f"redis://:{REDIS}@127.0.0.1:16379/2"
+        assert p.env["APP_ENV"] == "dev" and p.env["CACHE_TTL"] == "300"
+        assert p.cwd == str(cwd)
+
+
+def test_rewrites_are_recorded(env, cwd):
+    plan = plan_for(env, cwd, host=("api",))
+    assert plan.rewrites == (
+        Rewrite(
+            "api",
+            "DATABASE_URL",
+            f"postgresql://app:{PG}@db:5432/app?sslmode=disable",
+            f"postgresql://app:{PG}@127.0.0.1:15432/app?sslmode=disable",
+            ("db",),
+        ),
+        Rewrite(
+            "api", "REDIS_URL", f"redis://:{REDIS}@redis:6379/0", f"redis://:{REDIS}@127.0.0.1:16379/0", ("redis",)
+        ),
+        Rewrite(
+            "api",
+            "CELERY_BROKER_URL",
+            f"redis://:{REDIS}@redis:6379/1",
+            f"redis://:{REDIS}@127.0.0.1:16379/1",
+            ("redis",),
+        ),
+        Rewrite(
+            "api",
+            "CELERY_RESULT_BACKEND",
+            f"redis://:{REDIS}@redis:6379/2",
+            f"redis://:{REDIS}@127.0.0.1:16379/2",
+            ("redis",),
+        ),
+    )
+    assert len(plan_for(env, cwd).rewrites) == 8
+
+
+def test_pythonpath_starts_with_the_hybrid_cwd(env, cwd):
+    assert plan_for(env, cwd).processes[0].env["PYTHONPATH"] == str(cwd)
+    plan = plan_for(env, cwd, lookup={"PYTHONPATH": "/opt/lib"})
+    assert plan.processes[0].env["PYTHONPATH"] == f"{cwd}{os.pathsep}/opt/lib"
+
+
+def test_command_and_port_are_interpolated_from_the_lookup(env, cwd):
+    api = plan_for(env, cwd, lookup={"API_PORT": "18000"}).processes[0]
+    assert api.argv == ("uvicorn", "refapp.api:app", "--port", "18000")
+    assert api.port == 18000
+    api = plan_for(env, cwd).processes[0]
+    assert api.argv == ("uvicorn", "refapp.api:app", "--port", "8000")
+    assert api.port == 8000
+    assert plan_for(env, cwd).processes[1].port is None
+
+
+def test_numeric_password_of_a_user_named_like_the_service(env, cwd):
+    # The official postgres image's user is "postgres", often also the service's name.
+    services = {
+        "postgres": {"ports": [port(5432, "15432")]},
+        "api": {
+            "depends_on": {"postgres": {}},
+            "environment": {"DATABASE_URL": "postgresql://postgres:1234@postgres:5432/app"},
+        },
+    }
+    plan = plan_for(env, cwd, host=("api",), services=services)
+    assert plan.processes[0].env["DATABASE_URL"] == "postgresql://postgres:1234@127.0.0.1:15432/app"
+
+
+def test_unknown_host_process_lists_the_known_ones(env, cwd):
+    with pytest.raises(StackyardError) as info:
+        plan_for(env, cwd, host=("api", "nope"))
+    assert str(info.value) == (
+        "no host command for nope: known: api, worker, listener ([tool.stackyard.hybrid.processes])"
+    )
+
+
+def test_a_dependency_without_a_published_port_is_explained(env, cwd):
+    services = dev_services()
+    del services["db"]["ports"]
+    with pytest.raises(StackyardError) as info:
+        plan_for(env, cwd, services=services, compose_file_hint="compose/compose.dev.yaml")
+    assert str(info.value) == (
+        "api's DATABASE_URL points at db:5432, but db publishes no port in dev: "
+        'publish it in compose/compose.dev.yaml: ports: ["127.0.0.1:5432:5432"] under db'
+    )
+    assert PG not in str(info.value)
+
+
+def test_a_port_that_is_not_a_number(env, cwd):
+    with pytest.raises(StackyardError) as info:
+        plan_for(env, cwd, lookup={"API_PORT": "eighty"})
+    assert str(info.value) == (
+        "[tool.stackyard.hybrid.processes.api] port '${API_PORT:-8000}' is not a number here ('eighty')"
+    )
+
+
+# --- Plan.text ----------------------------------------------------------------------
+
+
+def test_plan_text_lists_the_steps_in_order(env, cwd):
+    plan = plan_for(env, cwd, lookup={"API_PORT": "18000"})
+    assert plan.text(mask) == "\n".join(
+        [
+            "hybrid plan for dev:",
+            "  1. stop containers that run on the host instead: api, worker",
+            "  2. start in containers, wait until healthy: db, listener, redis",
+            "  3. run migrate once in a container (migrations) and wait for it to succeed",
+            "  4. check host port 18000 is free for api",
+            f"  5. start api on the host, in {cwd}: uvicorn refapp.api:app --port 18000",
+            f"  6. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
+            "  7. on Ctrl-C or when one process exits: stop the host processes; the containers keep running",
+            "rewritten for the host:",
+            (
+                "  api: DATABASE_URL: postgresql://app:****@db:5432/app?sslmode=disable"
+                " -> postgresql://app:****@127.0.0.1:15432/app?sslmode=disable"
+            ),
+            "  api: REDIS_URL: redis://:****@redis:6379/0 -> redis://:****@127.0.0.1:16379/0",
+            "  api: CELERY_BROKER_URL: redis://:****@redis:6379/1 -> redis://:****@127.0.0.1:16379/1",
+            "  api: CELERY_RESULT_BACKEND: redis://:****@redis:6379/2 -> redis://:****@127.0.0.1:16379/2",
+            (
+                "  worker: DATABASE_URL: postgresql://app:****@db:5432/app?sslmode=disable"
+                " -> postgresql://app:****@127.0.0.1:15432/app?sslmode=disable"
+            ),
+            "  worker: REDIS_URL: redis://:****@redis:6379/0 -> redis://:****@127.0.0.1:16379/0",
+            "  worker: CELERY_BROKER_URL: redis://:****@redis:6379/1 -> redis://:****@127.0.0.1:16379/1",
+            "  worker: CELERY_RESULT_BACKEND: redis://:****@redis:6379/2 -> redis://:****@127.0.0.1:16379/2",
+        ]
+    )
+
+
+def test_plan_text_with_logs_and_down(env, cwd):
+    text = plan_for(env, cwd, host=("worker",), logs=True, down=True).text(mask)
+    assert text.splitlines()[4:7] == [
+        f"  4. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
+        "  5. follow the containers' logs in the same stream",
+        ("  6. on Ctrl-C or when one process exits: stop the host processes and `down` the containers (volumes kept)"),
+    ]
+
+
+def test_plan_text_masks_secrets_in_commands_too(env, cwd):
+    h = make_hybrid(cwd)
+    h.processes["worker"] = HostProcess("worker", ("celery", "--broker", "${CELERY_BROKER_URL}"))
+    plan = hybrid.make_plan(env, dev_services(), h, ["worker"], {})
+    assert plan.processes[0].argv[-1] == f"redis://:{REDIS}@127.0.0.1:16379/1"
+    text = plan.text(mask)
+    assert REDIS not in text and PG not in text
+    assert "celery --broker redis://:****@127.0.0.1:16379/1" in text
+    assert REDIS in plan.text()  # no mask given: nothing masked
+
+
+# --- compose commands and preflight ------------------------------------------------------
+
+
+def test_steps_commands(env, cwd):
+    steps = hybrid.steps_commands(env, plan_for(env, cwd))
+    assert {k: [after_base(c.argv) for c in cmds] for k, cmds in steps.items()} == {
+        "stop": [("stop", "api", "worker")],
+        "up": [("up", "--detach", "--build", "--wait", "--wait-timeout", "180", "db", "listener", "redis")],
+        "before": [("run", "--rm", "--no-deps", "--no-TTY", "migrate")],
+        "logs": [],
+        "down": [],
+    }
+    assert steps["stop"][0].argv[:4] == ("docker", "compose", "--project-name", "demo-dev")
+
+
+def test_steps_commands_with_logs_and_down(env, cwd):
+    steps = hybrid.steps_commands(env, plan_for(env, cwd, logs=True, down=True))
+    assert [after_base(c.argv) for c in steps["logs"]] == [
+        ("logs", "--timestamps", "--follow", "--tail", "0", "--no-color", "db", "listener", "redis")
+    ]
+    assert [after_base(c.argv) for c in steps["down"]] == [("down", "--remove-orphans", "--timeout", "10")]
+
+
+def test_missing_commands_follow_the_path(env, cwd, tmp_path):
+    plan = plan_for(env, cwd, host=("api", "worker", "listener"))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    assert hybrid.missing_commands(plan, path=str(bin_dir)) == ["uvicorn", "watchfiles", "watchfiles"]
+    for name in ("uvicorn", "watchfiles"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    assert hybrid.missing_commands(plan, path=str(bin_dir)) == []
+
+
+def test_install_hint(env, cwd):
+    assert hybrid.install_hint(plan_for(env, cwd)) == (
+        "install the app's packages on the host: pip install -r app/requirements.txt -r app/requirements-dev.txt"
+    )
+    plan = hybrid.make_plan(env, dev_services(), make_hybrid(cwd, requirements=()), ["api"], {})
+    assert hybrid.install_hint(plan) == "install the app's packages on the host"
+
+
+# --- print_env -----------------------------------------------------------------------
+
+
+def test_print_env_for_an_ide(env, cwd, tmp_path):
+    project = config.Project(tmp_path, "demo", tmp_path / "compose", tmp_path / "env", "dev")
+    s = Session(project, env, FakeRunner(), out=io.StringIO())
+    hybrid_run.print_env(s, plan_for(env, cwd), mask)
+    out = s.out.getvalue()
+    assert PG not in out and REDIS not in out
+    api, worker, rest = out.split("\n\n")
+    assert rest == ""
+    assert api.splitlines() == [
+        f"# api (cwd {cwd}): uvicorn refapp.api:app --port 8000",
+        "APP_ENV=dev",
+        "CACHE_TTL=300",
+        "CELERY_BROKER_URL=redis://:****@127.0.0.1:16379/1    # was redis://:****@redis:6379/1",
+        "CELERY_RESULT_BACKEND=redis://:****@127.0.0.1:16379/2    # was redis://:****@redis:6379/2",
+        (
+            "DATABASE_URL=postgresql://app:****@127.0.0.1:15432/app?sslmode=disable"
+            "    # was postgresql://app:****@db:5432/app?sslmode=disable"
+        ),
+        f"PYTHONPATH={cwd}",
+        "REDIS_URL=redis://:****@127.0.0.1:16379/0    # was redis://:****@redis:6379/0",
+    ]
+    assert worker.splitlines()[0] == f"# worker (cwd {cwd}): watchfiles 'celery -A refapp.worker worker' refapp"
+
+
+# --- [tool.stackyard.hybrid] ------------------------------------------------------------
+
+
+def hybrid_of(tmp_path, table: dict) -> Hybrid | None:
+    return config.build(tmp_path, {"hybrid": table}).hybrid
+
+
+def config_error(tmp_path, table: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        hybrid_of(tmp_path, table)
+    return str(info.value)
+
+
+def test_hybrid_table_defaults(tmp_path):
+    assert config.build(tmp_path, {}).hybrid is None
+    h = hybrid_of(
+        tmp_path,
+        {"processes": {"api": {"command": ["uvicorn", "x:app"], "port": "8000"}, "worker": {"command": ["celery"]}}},
+    )
+    assert h.cwd == tmp_path / "."
+    assert h.before == () and h.requirements == ()
+    assert h.default == ("api", "worker")
+    assert h.processes["api"] == HostProcess("api", ("uvicorn", "x:app"), "8000")
+    assert h.processes["worker"].port is None
+
+
+def test_hybrid_table_as_configured(tmp_path):
+    h = hybrid_of(
+        tmp_path,
+        {
+            "cwd": "app",
+            "before": ["migrate"],
+            "default": ["worker"],
+            "requirements": ["app/requirements.txt"],
+            "processes": {"api": {"command": ["uvicorn"]}, "worker": {"command": ["celery"]}},
+        },
+    )
+    assert h.cwd == tmp_path / "app"
+    assert (h.before, h.default, h.requirements) == (("migrate",), ("worker",), ("app/requirements.txt",))
+
+
+def test_unknown_key_in_the_hybrid_table(tmp_path):
+    assert config_error(tmp_path, {"befor": ["migrate"]}) == (
+        "pyproject.toml: [tool.stackyard.hybrid] unknown key 'befor': did you mean 'before'?"
+    )
+
+
+def test_unknown_key_in_a_process_table(tmp_path):
+    message = config_error(tmp_path, {"processes": {"api": {"command": ["x"], "ports": "8000"}}})
+    assert message.startswith("pyproject.toml: [tool.stackyard.hybrid.processes.api] unknown key 'ports'")
+
+
+def test_a_process_without_a_command(tmp_path):
+    assert config_error(tmp_path, {"processes": {"api": {"port": "8000"}}}) == (
+        "pyproject.toml: [tool.stackyard.hybrid.processes.api] needs a command (a list of strings)"
+    )
+
+
+def test_default_naming_an_undefined_process(tmp_path):
+    assert config_error(tmp_path, {"default": ["api", "web"], "processes": {"api": {"command": ["x"]}}}) == (
+        "pyproject.toml: [tool.stackyard.hybrid] default names 'web', which has no "
+        "[tool.stackyard.hybrid.processes.web]"
+    )
