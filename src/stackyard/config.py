@@ -8,6 +8,7 @@ environments, their files, profiles, URL and health path, and the project name.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import pathlib
 import re
@@ -15,6 +16,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
+from stackyard.env.layers import layer_files
 from stackyard.errors import ConfigError
 
 TOP_KEYS = {
@@ -138,8 +140,6 @@ def _read_settings(path: pathlib.Path) -> dict[str, Any]:
 def _check_keys(table: dict, allowed: dict[str, type], where: str) -> None:
     for key, value in table.items():
         if key not in allowed:
-            import difflib
-
             near = difflib.get_close_matches(key, list(allowed), n=1)
             hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(sorted(allowed))}"
             raise ConfigError(f"pyproject.toml: [{where}] unknown key {key!r}", hint)
@@ -230,6 +230,5 @@ def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:
 def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:
     """The env files Compose reads for an environment, lowest precedence first
     (see layers.py); only those that exist (a missing local file is normal)."""
-    from stackyard.env.layers import layer_files
 
     return tuple(layer.path for layer in layer_files(env_dir, env_name) if layer.path.is_file())

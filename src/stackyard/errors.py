@@ -8,6 +8,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
+from invoke.exceptions import Exit
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -46,6 +48,18 @@ class CommandError(StackyardError):
         self.exit_code = returncode if 0 < returncode < 256 else 1
 
 
+class CommandTimeout(StackyardError):
+    """A command did not finish within its deadline; it was stopped."""
+
+    def __init__(self, argv: Sequence[str], seconds: float):
+        self.argv = tuple(argv)
+        self.seconds = seconds
+        super().__init__(
+            f"`{' '.join(self.argv[:3])} ...` did not finish within {seconds:g} s and was stopped",
+            "is the engine (or the host it reaches) responding? `inv doctor` checks it",
+        )
+
+
 class Interrupted(StackyardError):
     """Ctrl-C: no traceback, exit 130 as a shell would."""
 
@@ -81,7 +95,6 @@ def adapter(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(c, *args, **kwargs):
-        from invoke.exceptions import Exit
 
         try:
             return func(c, *args, **kwargs)

@@ -1,18 +1,23 @@
 """What every operation works with: the project, one environment, a runner,
-and where to print. Failed compose calls come out as one explained error."""
+and where to print. It is the one door to running a command: run, read,
+stream, lines and run_files all pass through the runner, and a failed call
+comes out as one explained error."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from stackyard.commands import compose
-from stackyard.config import Environment, Project
+from stackyard.config import Environment, Project, env_files
 from stackyard.core.command import Command
 from stackyard.core.runner import Mode, Result, Runner
-from stackyard.engine import state
+from stackyard.engine import api, diagnose, ports, state
 from stackyard.errors import CommandError, StackyardError
 
 
@@ -22,23 +27,71 @@ class Session:
     env: Environment
     runner: Runner
     out: TextIO = field(default_factory=lambda: sys.stdout)
-    #: The local engine's unix socket for fast reads (engine.py); None: ask Compose.
+    #: The local engine's unix socket for fast reads (engine/api.py); None: ask Compose.
     socket: str | None = None
     _config: dict | None = field(default=None, repr=False)
 
-    def run(self, cmd: Command, mode: Mode = "capture", check: bool = True, quiet: bool = False) -> Result:
+    @property
+    def dry(self) -> bool:
+        """`inv --dry`: commands that change something are printed, not run."""
+        return self.runner.dry
+
+    # -- the one door ------------------------------------------------------------------
+
+    def run(
+        self,
+        cmd: Command,
+        mode: Mode = "capture",
+        check: bool = True,
+        quiet: bool = False,
+        stdin: str | None = None,
+        timeout: float | None = None,
+    ) -> Result:
+        """Run a command that may change something (printed, not run, under `inv --dry`)."""
+        with self._explained():
+            return self.runner.run(cmd, mode=mode, check=check, quiet=quiet, stdin=stdin, timeout=timeout)
+
+    def stream(self, cmd: Command, check: bool = True, timeout: float | None = None) -> Result:
+        """Run a command with its output shown as it comes (build, up, down)."""
+        return self.run(cmd, mode="stream", check=check, timeout=timeout)
+
+    def read(self, cmd: Command, check: bool = True, stdin: str | None = None, timeout: float | None = None) -> Result:
+        """A state query: quiet, and run even under `inv --dry` (it changes nothing)."""
+        with self._explained():
+            return self.runner.run(cmd, check=check, quiet=True, stdin=stdin, readonly=True, timeout=timeout)
+
+    def lines(self, cmd: Command, keep: Callable[[str], bool] | None = None) -> Iterator[str]:
+        """A long-running stream (logs -f), line by line."""
+        with self._explained():
+            yield from self.runner.lines(cmd, keep=keep)
+
+    def run_files(
+        self,
+        cmd: Command,
+        *,
+        stdin_path: pathlib.Path | None = None,
+        stdout_path: pathlib.Path | None = None,
+        check: bool = True,
+        readonly: bool = False,
+    ) -> Result:
+        """A command whose stdin or stdout is a file, as bytes (a database dump)."""
+        with self._explained():
+            return self.runner.run_files(
+                cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly
+            )
+
+    @contextlib.contextmanager
+    def _explained(self) -> Iterator[None]:
+        """The one translation of a failed command into the clearest error."""
         try:
-            return self.runner.run(cmd, mode=mode, check=check, quiet=quiet)
+            yield
         except CommandError as err:
             raise self.explain(err) from err
 
+    # -- errors ------------------------------------------------------------------------
+
     def explain(self, err: CommandError) -> StackyardError:
         """The clearest error for a failed call; the raw one if nothing better is known."""
-        from stackyard.engine import (
-            diagnose,  # only on failure: keeps the happy path's imports small
-            ports,
-        )
-
         text = err.stderr + err.stdout
         if diagnose.needs_config(text):
             cfg = self._config_quietly()
@@ -57,30 +110,19 @@ class Session:
         return diagnose.explain(err, files=self.env.files) or err
 
     def _config_quietly(self, interpolate: bool = True) -> dict:
-        cmd = compose.config_json(self.env)
-        if not interpolate:
-            cmd = compose.config_json_raw(self.env)
+        cmd = compose.config_json(self.env) if interpolate else compose.config_json_raw(self.env)
         try:
             res = self.runner.run(cmd, quiet=True, readonly=True)
         except StackyardError:
             return {"services": {}}
         return state.parse_config(res.stdout)
 
+    # -- state -------------------------------------------------------------------------
+
     def refresh_env(self) -> None:
         """Re-read the environment's env files (after one was created)."""
-        import dataclasses
-
-        from stackyard.config import env_files
-
         self.env = dataclasses.replace(self.env, env_files=env_files(self.project.env_dir, self.env.name))
         self._config = None
-
-    def read(self, cmd: Command) -> Result:
-        """A state query: quiet, and run even under `inv --dry` (it changes nothing)."""
-        try:
-            return self.runner.run(cmd, quiet=True, readonly=True)
-        except CommandError as err:
-            raise self.explain(err) from err
 
     def config(self) -> dict:
         """The merged, interpolated compose config of this environment (read once)."""
@@ -90,12 +132,10 @@ class Session:
 
     def containers(self) -> list[state.Container]:
         """The project's containers: from the local engine's API when there is
-        one (fast, see engine.py), else from `docker compose ps`."""
+        one (fast, see engine/api.py), else from `docker compose ps`."""
         if self.socket:
-            from stackyard.engine import api as engine
-
             try:
-                return state.parse_engine(engine.project_containers(self.socket, self.env.project))
+                return state.parse_engine(api.project_containers(self.socket, self.env.project))
             except (OSError, ValueError):
                 pass  # fall back to Compose, which will explain the problem
         return state.parse_ps(self.read(compose.ps_json(self.env)).stdout)
@@ -104,12 +144,10 @@ class Session:
         """An unknown service name is an error that lists the known ones."""
         if not services:
             return
-        from stackyard.engine.diagnose import unknown_service
-
         known = self.read(compose.config_services(self.env)).stdout.split()
         for name in services:
             if name not in known:
-                raise unknown_service(name, sorted(known))
+                raise diagnose.unknown_service(name, sorted(known))
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)

@@ -82,6 +82,10 @@ class FakeRunner(Runner):
             if keep is None or keep(line):
                 yield line
 
+    def compose_commands(self) -> list[Command]:
+        """The `docker compose` calls only (not git, not plain docker)."""
+        return [c for c in self.commands if c.argv[:2] == ("docker", "compose")]
+
     def subcommands(self) -> list[tuple[str, ...]]:
         """Each recorded argv from its compose subcommand on (project, files and env files cut)."""
         return [after_base(c.argv) for c in self.commands]

@@ -91,20 +91,20 @@ def test_dev_builds_starts_and_waits_then_shows_the_status(fake, c, capsys):
 
 def test_dev_uses_the_default_environment_and_timeout(fake, c):
     tasks.dev(c, timeout="60")
-    assert_targets(fake.commands[0], "dev")
+    assert_targets(fake.compose_commands()[0], "dev")
     assert after_base(fake.commands[0].argv)[-2:] == ("--wait-timeout", "60")
 
 
 def test_stackyard_env_chooses_the_environment(fake, c, monkeypatch):
     monkeypatch.setenv("STACKYARD_ENV", "staging")
     tasks.up(c)
-    assert_targets(fake.commands[0], "staging")
+    assert_targets(fake.compose_commands()[0], "staging")
 
 
 def test_up_prod(fake, c, capsys):
     tasks.up(c, env="prod")
-    assert_targets(fake.commands[0], "prod")
-    assert after_base(fake.commands[0].argv) == ("up", "--detach", "--build", "--wait", "--wait-timeout", "180")
+    assert_targets(fake.compose_commands()[0], "prod")
+    assert after_base(fake.compose_commands()[0].argv) == ("up", "--detach", "--build", "--wait", "--wait-timeout", "180")
     assert "prod is up: https://localhost" in capsys.readouterr().out
 
 

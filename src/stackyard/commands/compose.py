@@ -3,25 +3,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from stackyard.config import Environment
 from stackyard.core.command import Command
 
+ALL_PROFILES = ("*",)
 
-def base(env: Environment) -> list[str]:
+
+def base(env: Environment, profiles: Sequence[str] | None = None) -> list[str]:
+    """`docker compose` with the environment's project, files, env files and
+    profiles (`profiles` replaces the environment's own; ALL_PROFILES: every one)."""
     argv = ["docker", "compose", "--project-name", env.project]
     for f in env.files:
         argv += ["--file", str(f)]
     for f in env.env_files:
         argv += ["--env-file", str(f)]
-    for p in env.profiles:
+    for p in env.profiles if profiles is None else profiles:
         argv += ["--profile", p]
     return argv
 
 
-def _cmd(env: Environment, *args: str, extra_env: dict[str, str] | None = None) -> Command:
-    return Command(tuple(base(env)) + args, env=extra_env or {})
+def _cmd(env: Environment, *args: str, extra_env: Mapping[str, str] | None = None) -> Command:
+    return Command(tuple(base(env)) + args, env=dict(extra_env or {}))
 
 
 def version() -> Command:
@@ -58,17 +62,29 @@ def down(env: Environment, *, volumes: bool = False, timeout: int = 10) -> Comma
     return _cmd(env, *args)
 
 
-def ps_json(env: Environment, *, all: bool = True) -> Command:
-    return _cmd(env, "ps", *(["--all"] if all else []), "--format", "json")
+def ps_json(env: Environment, services: Sequence[str] = (), *, all: bool = True) -> Command:
+    """JSON Lines, one container a line (`all`: stopped ones too)."""
+    return _cmd(env, "ps", *(["--all"] if all else []), "--format", "json", *services)
 
 
-def config_json(env: Environment) -> Command:
-    return _cmd(env, "config", "--format", "json")
+def config_json(
+    env: Environment, *, profiles: Sequence[str] | None = None, extra_env: Mapping[str, str] | None = None
+) -> Command:
+    return Command((*base(env, profiles), "config", "--format", "json"), env=dict(extra_env or {}))
 
 
-def config_json_raw(env: Environment) -> Command:
+def config_json_raw(
+    env: Environment, *, profiles: Sequence[str] | None = None, extra_env: Mapping[str, str] | None = None
+) -> Command:
     """The merged config before interpolation: shows which variable sets what."""
-    return _cmd(env, "config", "--no-interpolate", "--format", "json")
+    return Command((*base(env, profiles), "config", "--no-interpolate", "--format", "json"), env=dict(extra_env or {}))
+
+
+def config_check(
+    env: Environment, *, profiles: Sequence[str] | None = None, extra_env: Mapping[str, str] | None = None
+) -> Command:
+    """Validate only: exit non-zero, with the reason on stderr, when the config is invalid."""
+    return Command((*base(env, profiles), "config", "--quiet"), env=dict(extra_env or {}))
 
 
 def config_yaml(env: Environment) -> Command:
@@ -77,6 +93,12 @@ def config_yaml(env: Environment) -> Command:
 
 def config_services(env: Environment) -> Command:
     return _cmd(env, "config", "--services")
+
+
+def scale_up(env: Environment, service: str, replicas: int) -> Command:
+    """One more container of `service` beside the running ones (a blue/green switch):
+    the others are not recreated, dependencies are not touched."""
+    return _cmd(env, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"{service}={replicas}", service)
 
 
 def stop(env: Environment, services: Sequence[str] = ()) -> Command:
@@ -114,10 +136,21 @@ def logs(
     return Command(tuple(argv + list(services)))
 
 
-def exec_(env: Environment, service: str, command: Sequence[str], *, tty: bool) -> Command:
+def exec_(
+    env: Environment,
+    service: str,
+    command: Sequence[str],
+    *,
+    tty: bool,
+    environment: Mapping[str, str] | None = None,
+) -> Command:
+    """`command` in the running `service`; `environment` sets variables in it (never a secret:
+    they are on the command line)."""
     args = ["exec"]
     if not tty:
         args.append("--no-TTY")
+    for key, value in (environment or {}).items():
+        args += ["--env", f"{key}={value}"]
     return _cmd(env, *args, service, *command)
 
 

@@ -43,3 +43,13 @@ def remove_image(image: str) -> Command:
 
 def server_version() -> Command:
     return Command(("docker", "version", "--format", "{{.Server.Version}}"))
+
+
+def version_json() -> Command:
+    """Client and server versions as JSON (no "Server" key when the engine is down)."""
+    return Command(("docker", "version", "--format", "{{json .}}"))
+
+
+def root_dir() -> Command:
+    """Where the engine keeps images and volumes (for the disk check)."""
+    return Command(("docker", "info", "--format", "{{.DockerRootDir}}"))

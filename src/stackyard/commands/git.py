@@ -43,3 +43,8 @@ def head(root: pathlib.Path) -> Command:
 def changes(root: pathlib.Path) -> Command:
     """Prints a line per uncommitted change (nothing: a clean tree)."""
     return _git(root, "status", "--porcelain")
+
+
+def project_files(root: pathlib.Path) -> Command:
+    """Tracked files and new ones that no .gitignore rule ignores, one per line."""
+    return _git(root, "ls-files", "--cached", "--others", "--exclude-standard")

@@ -4,17 +4,20 @@ and raises CommandError (argv, exit code, stderr) on failure."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import pty
 import re
 import subprocess
 import sys
+import termios
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
 from stackyard.core.command import Command
-from stackyard.errors import CommandError, Interrupted, StackyardError
+from stackyard.errors import CommandError, CommandTimeout, Interrupted, StackyardError
 
 Mode = Literal["capture", "stream", "interactive"]
 
@@ -63,10 +66,12 @@ class Runner:
         quiet: bool = False,
         stdin: str | None = None,
         readonly: bool = False,
+        timeout: float | None = None,
     ) -> Result:
         """Run cmd; with check, a non-zero exit raises CommandError. `stdin` (capture
         mode) is written to the command's standard input: the way to pass a secret.
-        A `readonly` command (a state query) runs even in dry-run: it changes nothing."""
+        A `readonly` command (a state query) runs even in dry-run: it changes nothing.
+        After `timeout` seconds the command is stopped and CommandTimeout raised."""
         dry = self.dry and not readonly
         if not quiet or dry:
             self._announce(cmd)
@@ -80,14 +85,17 @@ class Runner:
                     cwd=cmd.cwd,
                     capture_output=True,
                     text=True,
+                    timeout=timeout,
                     **({"input": stdin} if stdin is not None else {"stdin": subprocess.DEVNULL}),
                 )
                 result = Result(proc.returncode, proc.stdout, proc.stderr)
             elif mode == "interactive":
-                proc = subprocess.run(cmd.argv, env=self._env(cmd), cwd=cmd.cwd)
+                proc = subprocess.run(cmd.argv, env=self._env(cmd), cwd=cmd.cwd, timeout=timeout)
                 result = Result(proc.returncode)
             else:
-                result = self._stream(cmd)
+                result = self._stream(cmd, timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise CommandTimeout(cmd.argv, timeout or 0) from exc
         except FileNotFoundError as exc:
             raise _not_found(cmd, exc) from exc
         except KeyboardInterrupt as exc:
@@ -96,12 +104,16 @@ class Runner:
             raise CommandError(cmd.argv, result.returncode, result.stderr, result.stdout)
         return result
 
-    def run_files(self, cmd: Command, *, stdin_path=None, stdout_path=None, check: bool = True) -> Result:
+    def run_files(
+        self, cmd: Command, *, stdin_path=None, stdout_path=None, check: bool = True, readonly: bool = False
+    ) -> Result:
         """Run cmd with its stdin read from / stdout written to files, as bytes
         (a database dump); without stdout_path, stdout is captured as text.
-        stderr is kept for the error."""
-        self._announce(cmd)
-        if self.dry:
+        stderr is kept for the error. A `readonly` command runs even in dry-run."""
+        dry = self.dry and not readonly
+        if not readonly:
+            self._announce(cmd)
+        if dry:
             return Result(0)
         with contextlib.ExitStack() as stack:
             stdin = stack.enter_context(open(stdin_path, "rb")) if stdin_path else subprocess.DEVNULL
@@ -120,12 +132,12 @@ class Runner:
             raise CommandError(cmd.argv, result.returncode, result.stderr)
         return result
 
-    def _stream(self, cmd: Command) -> Result:
+    def _stream(self, cmd: Command, timeout: float | None = None) -> Result:
         """Show the output as it comes and keep stderr for the error message.
         On a terminal the child gets a pseudo-terminal, so Compose draws its
         live progress instead of one line per event."""
         if _isatty(sys.stderr):
-            return self._stream_pty(cmd)
+            return self._stream_pty(cmd, timeout)
         proc = subprocess.Popen(
             cmd.argv,
             env=self._env(cmd),
@@ -147,16 +159,14 @@ class Runner:
         t = threading.Thread(target=pump, daemon=True)
         t.start()
         try:
-            code = proc.wait()
-        except KeyboardInterrupt:
+            code = proc.wait(timeout=timeout)
+        except (KeyboardInterrupt, subprocess.TimeoutExpired):
             _stop(proc)
             raise
         t.join(timeout=5)
         return Result(code, "", "".join(kept))
 
-    def _stream_pty(self, cmd: Command) -> Result:
-        import pty
-
+    def _stream_pty(self, cmd: Command, timeout: float | None = None) -> Result:
         primary, secondary = pty.openpty()
         _copy_window_size(sys.stderr.fileno(), secondary)
         proc = subprocess.Popen(
@@ -170,6 +180,9 @@ class Runner:
         )
         os.close(secondary)
         kept = bytearray()
+        timer = threading.Timer(timeout, _stop, (proc,)) if timeout else None
+        if timer:
+            timer.start()
         try:
             while True:
                 try:
@@ -186,6 +199,10 @@ class Runner:
             raise
         finally:
             os.close(primary)
+            if timer:
+                timer.cancel()
+        if timer and timer.finished.is_set() and code < 0:
+            raise subprocess.TimeoutExpired(cmd.argv, timeout or 0)
         text = ANSI.sub("", kept.decode(errors="replace")).replace("\r", "\n")
         return Result(code, "", text)
 
@@ -242,9 +259,6 @@ def _isatty(stream) -> bool:
 
 def _copy_window_size(src_fd: int, dst_fd: int) -> None:
     try:
-        import fcntl
-        import termios
-
         size = fcntl.ioctl(src_fd, termios.TIOCGWINSZ, b"\0" * 8)
         fcntl.ioctl(dst_fd, termios.TIOCSWINSZ, size)
     except OSError:

@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import json
 import pathlib
+import re
 import socket
 from dataclasses import asdict, dataclass
 
@@ -32,7 +33,6 @@ def name(sha: str, when: dt.datetime, dirty: bool = False) -> str:
 
 
 def is_release(tag: str) -> bool:
-    import re
 
     return bool(re.match(r"^[0-9a-f]{7}-\d{14}(-dirty)?$", tag))
 

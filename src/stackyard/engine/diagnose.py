@@ -9,7 +9,9 @@ import pathlib
 import re
 from collections.abc import Callable, Sequence
 
-from stackyard.engine.state import Port
+import yaml
+
+from stackyard.engine.state import Port, raw_ports, variable_of
 from stackyard.errors import CommandError, ConfigError, StackyardError
 
 MIN_COMPOSE = (2, 24, 0)
@@ -40,7 +42,6 @@ def needs_config(text: str) -> bool:
 def port_variables(raw_config: dict) -> dict[tuple[str, int], str]:
     """(service, target port) -> the variable that sets its published port,
     read from the config before interpolation ("${API_PORT:-8000}")."""
-    from stackyard.engine.state import raw_ports, variable_of
 
     return {
         (service, int(target)): var
@@ -106,7 +107,6 @@ def unknown_service(name: str, services: Sequence[str]) -> StackyardError:
 def yaml_error(files: Sequence[pathlib.Path]) -> ConfigError | None:
     """Find which compose file does not parse, with its line: Compose's own
     message does not always name the file."""
-    import yaml
 
     for f in files:
         try:

@@ -4,6 +4,7 @@ a JSON array before) and `config --format json`."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 from stackyard.errors import StackyardError
@@ -130,7 +131,6 @@ _HEALTH = {"(healthy)": "healthy", "(unhealthy)": "unhealthy", "(health: startin
 
 def parse_engine(rows: list[dict]) -> list[Container]:
     """Containers from the Engine API's /containers/json, in parse_ps's shape."""
-    import re
 
     out = []
     for r in rows:
@@ -163,7 +163,6 @@ def raw_ports(raw_config: dict) -> list[tuple[str, str, str, str]]:
     """(service, host address, published, target) of every port entry of a
     config read before interpolation, as written: "127.0.0.1:${API_PORT:-8000}:8000"
     gives ("api", "127.0.0.1", "${API_PORT:-8000}", "8000")."""
-    import re
 
     out = []
     for name, svc in (raw_config.get("services") or {}).items():
@@ -179,7 +178,6 @@ def raw_ports(raw_config: dict) -> list[tuple[str, str, str, str]]:
 
 def variable_of(text: str) -> str | None:
     """The variable a value is taken from: "${API_PORT:-8000}" -> "API_PORT"."""
-    import re
 
     m = re.match(r"\$\{?(\w+)", text)
     return m.group(1) if m else None

@@ -5,6 +5,7 @@ what to do, and never contains a secret's value."""
 
 from __future__ import annotations
 
+import difflib
 import math
 import pathlib
 import re
@@ -107,7 +108,6 @@ def secret_problems(value: str) -> list[tuple[str, str]]:
 
 
 def nearest(name: str, known: Sequence[str]) -> str | None:
-    import difflib
 
     match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return match[0] if match else None

@@ -12,6 +12,8 @@ import pathlib
 import re
 from dataclasses import dataclass
 
+from dotenv.parser import parse_stream
+
 from stackyard.errors import ConfigError
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept a trailing newline
@@ -46,7 +48,6 @@ class Warning_:
 
 def parse_text(text: str, path: str = "<env>") -> list[Entry]:
     """Entries of an env file's text, in order; EnvFileError on a malformed line."""
-    from dotenv.parser import parse_stream
 
     entries = []
     for b in parse_stream(io.StringIO(text)):

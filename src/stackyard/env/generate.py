@@ -8,6 +8,7 @@ import pathlib
 import secrets as random_secrets
 from collections.abc import Callable, Mapping
 
+from stackyard.env.check import secret_problems
 from stackyard.env.schema import Variable
 from stackyard.errors import StackyardError
 
@@ -17,7 +18,6 @@ def new_secret() -> str:
     # (the stack builds DATABASE_URL from it) and in .env files without quotes.
     # About 1 in 6,500 spells a placeholder word ("test", "todo", ...) by chance,
     # which env.check would reject: draw again.
-    from stackyard.env.check import secret_problems
 
     while True:
         value = random_secrets.token_urlsafe(32)

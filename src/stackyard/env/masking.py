@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import re
 
+from dotenv import dotenv_values
+
 from stackyard.config import Environment
 
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|TOKEN|PASSPHRASE|PRIVATE|(^|_)KEY$|API_KEY|CREDENTIAL)", re.IGNORECASE)
@@ -17,7 +19,6 @@ def is_secret_name(name: str) -> bool:
 
 def secret_values(env: Environment, environ: dict[str, str] | None = None) -> set[str]:
     """Values of secret-named variables in the environment's env files and the process."""
-    from dotenv import dotenv_values
 
     values: dict[str, str | None] = {}
     for f in env.env_files:

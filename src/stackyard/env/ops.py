@@ -6,13 +6,15 @@ import json
 import os
 from collections.abc import Mapping
 
+from stackyard.commands import git as gitcmds
 from stackyard.core import table
-from stackyard.core.runner import Runner
 from stackyard.env import check as envcheck
+from stackyard.env import file as envfile
 from stackyard.env import generate as envinit
 from stackyard.env import layers
 from stackyard.env import schema as envschema
-from stackyard.env.masking import MASK
+from stackyard.env.check import nearest
+from stackyard.env.masking import MASK, is_secret_name
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 
@@ -29,7 +31,6 @@ def settings(s: Session, environ: Mapping[str, str] | None = None) -> dict[str, 
 
 
 def is_secret(name: str, schema: Mapping[str, envschema.Variable]) -> bool:
-    from stackyard.env.masking import is_secret_name
 
     return (schema[name].secret if name in schema else False) or is_secret_name(name)
 
@@ -77,7 +78,6 @@ def explain(s: Session, key: str) -> None:
         if not layer.path.is_file():
             rows.append([layer.label, "(no such file)", ""])
             continue
-        from stackyard.env import file as envfile
 
         entries = [e for e in envfile.parse(layer.path, layer.label) if e.key == key]
         for e in entries:
@@ -90,8 +90,6 @@ def explain(s: Session, key: str) -> None:
     rows.append([layers.PROCESS, shown(os.environ[key], secret) if key in os.environ else "-", ""])
     st = settings(s).get(key)
     if not seen and key not in schema:
-        from stackyard.env.check import nearest
-
         near = nearest(key, list(schema))
         raise StackyardError(
             f"{key} is set in no layer of {s.env.name} and not declared in .env.example",
@@ -146,12 +144,9 @@ def init(s: Session, force: bool = False) -> None:
 
 def run_checks(s: Session, environ: Mapping[str, str] | None = None) -> list[envcheck.Finding]:
     schema, file_layers = _context(s)
-    git_runner = Runner(echo=False)  # read-only queries: they run even under `inv --dry`
 
-    def git(cmd, stdin=None):
-        return git_runner.run(cmd, check=False, quiet=True, stdin=stdin)
-
-    from stackyard.commands import git as gitcmds
+    def git(cmd, stdin=None):  # read-only queries: they run even under `inv --dry`
+        return s.read(cmd, check=False, stdin=stdin)
 
     try:
         in_repo = git(gitcmds.inside_work_tree(s.project.root)).stdout.strip() == "true"

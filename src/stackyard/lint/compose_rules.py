@@ -8,6 +8,7 @@ may publish ports to the world."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 RULES = {
@@ -103,7 +104,6 @@ def check(config: Mapping, raw: Mapping) -> dict[str, list[tuple[str, str]]]:
 
 def locate(files, service: str) -> tuple[str, int]:
     """The file and line that define `service`, most specific file first."""
-    import re
 
     pattern = re.compile(rf"^  {re.escape(service)}:\s*(#.*)?$")
     for f in reversed(list(files)):

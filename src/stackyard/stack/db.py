@@ -44,13 +44,13 @@ def backup(s: Session, label: str) -> pathlib.Path:
     path = backup_dir(s) / f"{label}.dump"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        s.runner.run_files(dump(s.env), stdout_path=path)
+        s.run_files(dump(s.env), stdout_path=path)
     except StackyardError as exc:
         path.unlink(missing_ok=True)
         raise StackyardError(f"backup failed: {exc}", "nothing was changed") from exc
-    if s.runner.dry:
+    if s.dry:
         return path
-    res = s.runner.run_files(list_dump(s.env), stdin_path=path, check=False)
+    res = s.run_files(list_dump(s.env), stdin_path=path, check=False, readonly=True)
     entries = sum(1 for line in res.stdout.splitlines() if line.strip() and not line.startswith(";")) if res.ok else 0
     if entries == 0:
         raise StackyardError(f"backup {path.name} is empty or unreadable (pg_restore --list)", "nothing was changed")
@@ -66,7 +66,7 @@ def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, 
             f"refusing to overwrite the database of protected environment {s.env.name!r}",
             "add --confirm-data-loss as well if you really mean it",
         )
-    s.runner.run_files(restore_cmd(s.env, database), stdin_path=file)
+    s.run_files(restore_cmd(s.env, database), stdin_path=file)
     s.print(f"restored {file.name} into {database or 'the database'} of {s.env.name}")
 
 
@@ -75,4 +75,4 @@ def shell(s: Session, tty: bool) -> int:
 
 
 def migrate(s: Session) -> None:
-    s.run(compose.run_once(s.env, "migrate"), mode="stream")
+    s.stream(compose.run_once(s.env, "migrate"))

@@ -9,11 +9,10 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from stackyard.commands import compose
+from stackyard.commands import compose, docker
 from stackyard.core import table
-from stackyard.core.command import Command
 from stackyard.engine import diagnose, ports, state
-from stackyard.errors import StackyardError
+from stackyard.errors import StackyardError, last_line
 from stackyard.session import Session
 
 MIN_DISK_GIB = 5.0
@@ -112,14 +111,13 @@ def check_disk(free_bytes: int | None, path: str) -> Check:
 
 
 def gather(s: Session) -> list[Check]:
-    from stackyard.errors import last_line
 
     if shutil.which("docker") is None:
         return [Check("docker", "fail", "docker CLI not on PATH", "install Docker")]
-    res = s.runner.run(Command(("docker", "version", "--format", "{{json .}}")), check=False, quiet=True)
+    res = s.read(docker.version_json(), check=False)
     version_json = res.stdout if res.ok and '"Server":{' in res.stdout.replace(" ", "") else None
     checks = [check_engine(version_json, last_line(res.stderr))]
-    res = s.runner.run(compose.version(), check=False, quiet=True)
+    res = s.read(compose.version(), check=False)
     checks.append(check_compose(res.stdout if res.ok else None))
     checks.append(check_buildkit(version_json, dict(os.environ)))
     if version_json is None or checks[1].status == "fail":
@@ -130,7 +128,7 @@ def gather(s: Session) -> list[Check]:
     except StackyardError as exc:
         return checks + [Check("compose files", "fail", str(exc))]
     checks += check_ports(state.published_ports(cfg), ours, ports.is_free, ports.holder)
-    res = s.runner.run(Command(("docker", "info", "--format", "{{.DockerRootDir}}")), check=False, quiet=True)
+    res = s.read(docker.root_dir(), check=False)
     root = res.stdout.strip() if res.ok else ""
     free = shutil.disk_usage(root).free if root and os.path.isdir(root) else None
     checks.append(check_disk(free, root or "the engine's data directory"))

@@ -21,7 +21,7 @@ def run(s: Session, service: str, command: Sequence[str], *, tty: bool | None = 
     s.check_services([service])
     tty = has_tty() if tty is None else tty
     res = s.run(compose.exec_(s.env, service, command, tty=tty), mode="interactive", check=False)
-    if res.returncode != 0 and not s.runner.dry:
+    if res.returncode != 0 and not s.dry:
         # Compose prints why (e.g. the service is not running) on our stderr already.
         raise StackyardError(f"`{' '.join(command)}` in {service} exited {res.returncode}") from None
     return res.returncode

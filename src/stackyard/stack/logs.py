@@ -32,7 +32,7 @@ def stream(
     color = s.out.isatty()
     cmd = compose.logs(s.env, services, follow=follow, since=since, tail=tail, color=color)
     try:
-        for line in s.runner.lines(cmd, keep=matcher(grep)):
+        for line in s.lines(cmd, keep=matcher(grep)):
             s.out.write(line)
             s.out.flush()
     except BrokenPipeError:  # `inv logs | head`: the reader left; not an error

@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from stackyard.commands import compose
 from stackyard.core import table
-from stackyard.engine import state
+from stackyard.engine import diagnose, state
+from stackyard.env import ops as envops
+from stackyard.env.masking import mask
 from stackyard.errors import CommandError, StackyardError
 from stackyard.session import Session
 
@@ -21,31 +23,27 @@ def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout:
     prepare_env(s)
     s.check_services(services)
     try:
-        s.runner.run(compose.up(s.env, services, build=build, timeout=timeout), mode="stream")
-    except CommandError as err:
+        s.stream(compose.up(s.env, services, build=build, timeout=timeout))
+    except CommandError as err:  # no known cause (those come out explained): find the failed service
         raise startup_failure(s, err, timeout) from err
-    if s.runner.dry:
+    if s.dry:
         return
     s.print()
     print_status(s, s.containers())
 
 
 def prepare_env(s: Session) -> None:
-    from stackyard.env import ops as envops
-
     if s.env.protected:
         envops.check(s, quiet_ok=True)  # raises, listing the problems, before anything starts
         return
     local = s.project.env_dir / f"{s.env.name}.local.env"
-    if not local.exists() and envops.has_secrets(s) and not s.runner.dry:
+    if not local.exists() and envops.has_secrets(s) and not s.dry:
         envops.init(s)
         s.refresh_env()
 
 
 def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardError:
     """Name the service that failed and show its last log lines."""
-    from stackyard.engine import diagnose
-
     explained = s.explain(err)
     if explained is not err:  # a known cause: engine down, port taken, bad file...
         return explained
@@ -59,14 +57,7 @@ def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardErr
         failed = [c for c in containers if c.health == "starting"]
     if not failed:
         return s.explain(err)
-    shown_logs = ""
-    for c in failed:
-        s.print(f"--- {c.service}: last {LOG_LINES_ON_FAILURE} log lines ---")
-        res = s.runner.run(
-            compose.logs(s.env, [c.service], tail=LOG_LINES_ON_FAILURE, color=False), check=False, quiet=True
-        )
-        s.print((res.stdout + res.stderr).rstrip())
-        shown_logs += res.stdout
+    shown_logs = print_last_logs(s, [c.service for c in failed])
     first = failed[0]
     if first.health == "starting":
         what = f"did not become healthy within {timeout} s"
@@ -83,6 +74,19 @@ def startup_failure(s: Session, err: CommandError, timeout: int) -> StackyardErr
             "new ones): put the old one back, or start empty with `inv down --volumes`"
         )
     return StackyardError(f"service {first.service} {what}{also}", hint)
+
+
+def print_last_logs(s: Session, services: Sequence[str], lines: int = LOG_LINES_ON_FAILURE) -> str:
+    """Print the last log lines of each service under a header, secrets masked;
+    return them (to look for a known cause)."""
+    shown = ""
+    for service in dict.fromkeys(services):
+        res = s.read(compose.logs(s.env, [service], tail=lines, color=False), check=False)
+        text = mask((res.stdout + res.stderr).rstrip(), s.env)
+        s.print(f"--- {service}: last {lines} log lines ---")
+        s.print(text)
+        shown += text + "\n"
+    return shown
 
 
 def entry_url(s: Session, containers: Sequence[state.Container]) -> str | None:
@@ -122,7 +126,7 @@ def down(s: Session, *, volumes: bool = False, confirm_data_loss: bool = False) 
             f"refusing to delete the volumes (the data) of protected environment {s.env.name!r}",
             "add --confirm-data-loss as well if you really mean it",
         )
-    s.run(compose.down(s.env, volumes=volumes), mode="stream")
+    s.stream(compose.down(s.env, volumes=volumes))
 
 
 def ps(s: Session, *, as_json: bool = False) -> None:
@@ -146,17 +150,16 @@ def container_dict(c: state.Container) -> dict:
 
 def build(s: Session, services: Sequence[str] = ()) -> None:
     s.check_services(services)
-    s.run(compose.build(s.env, services), mode="stream")
+    s.stream(compose.build(s.env, services))
 
 
 def restart(s: Session, services: Sequence[str] = ()) -> None:
     s.check_services(services)
-    s.run(compose.restart(s.env, services), mode="stream")
+    s.stream(compose.restart(s.env, services))
 
 
 def show_config(s: Session) -> None:
     """Print the merged, rendered compose config, secrets masked."""
-    from stackyard.env.masking import mask
 
     text = s.read(compose.config_yaml(s.env)).stdout
     s.print(mask(text, s.env).rstrip())
