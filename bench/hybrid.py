@@ -14,7 +14,6 @@ import json
 import os
 import pathlib
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,12 +23,9 @@ import uuid
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VERSION_FILE = ROOT / "app" / "refapp" / "version.py"
+sys.path.insert(0, str(ROOT / "src"))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from stackyard.engine.ports import free_port  # noqa: E402 - after the sys.path line: bench this checkout
 
 
 def get(url: str) -> dict | None:

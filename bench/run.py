@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,12 +23,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from stackyard import config  # noqa: E402 - after the sys.path line: bench this checkout
 from stackyard.commands import compose  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from stackyard.engine.ports import free_port  # noqa: E402
 
 
 def timed(argv: list[str], env: dict[str, str]) -> float:

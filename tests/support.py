@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import ssl
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from stackyard.engine.ports import free_port
 from tests.conftest import ROOT
 
 ENV_FILES = {"dev": ["env/dev.env"], "staging": ["env/staging.env"], "prod": ["env/prod.env"]}
@@ -33,12 +33,6 @@ COMPOSE_FILES = {
 TEST_SECRETS = {
     key: secrets.token_urlsafe(32) for key in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def unique_project(prefix: str) -> str:

@@ -16,7 +16,6 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from stackyard.env.layers import layer_files
 from stackyard.errors import ConfigError
 
 TOP_KEYS = {
@@ -227,8 +226,29 @@ def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:
     )
 
 
+@dataclass(frozen=True)
+class Layer:
+    path: pathlib.Path
+    label: str  # the path relative to the project root
+    local: bool  # git-ignored: where secrets live
+
+
+def layer_files(env_dir: pathlib.Path, env_name: str, root: pathlib.Path | None = None) -> list[Layer]:
+    """All four file layers of an environment, existing or not, lowest first."""
+    names = [("base.env", False), ("local.env", True), (f"{env_name}.env", False), (f"{env_name}.local.env", True)]
+    out = []
+    for name, local in names:
+        path = env_dir / name
+        try:
+            label = str(path.relative_to(root)) if root else str(path)
+        except ValueError:
+            label = str(path)
+        out.append(Layer(path, label, local))
+    return out
+
+
 def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:
     """The env files Compose reads for an environment, lowest precedence first
-    (see layers.py); only those that exist (a missing local file is normal)."""
+    (see env/layers.py); only those that exist (a missing local file is normal)."""
 
     return tuple(layer.path for layer in layer_files(env_dir, env_name) if layer.path.is_file())

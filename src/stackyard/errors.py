@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -90,17 +91,21 @@ def report(exc: BaseException, verbose: bool = False, stream=None) -> int:
 
 
 def adapter(func: F) -> F:
-    """Wrap an Invoke task body: StackyardError and Ctrl-C become one line and
-    an invoke.Exit with the right code; a traceback only with `verbose=True`."""
+    """Wrap an Invoke task body: it gains a `verbose` keyword (the task's
+    --verbose); StackyardError and Ctrl-C become one line and an invoke.Exit
+    with the right code; the traceback only when verbose."""
 
     @functools.wraps(func)
-    def wrapper(c, *args, **kwargs):
-
+    def wrapper(c, *args, verbose: bool = False, **kwargs):
         try:
             return func(c, *args, **kwargs)
         except Exit:
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            raise Exit(code=report(exc, verbose=bool(kwargs.get("verbose")))) from None
+            raise Exit(code=report(exc, verbose=verbose)) from None
 
+    # Invoke reads a task's flags from its signature: the body's, plus --verbose.
+    sig = inspect.signature(func)
+    flag = inspect.Parameter("verbose", inspect.Parameter.KEYWORD_ONLY, default=False)
+    wrapper.__signature__ = sig.replace(parameters=[*sig.parameters.values(), flag])  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

@@ -11,7 +11,7 @@ import pathlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from stackyard.commands import compose
 from stackyard.config import Environment, Project, env_files
@@ -20,6 +20,9 @@ from stackyard.core.runner import Mode, Result, Runner
 from stackyard.engine import api, diagnose, ports, state
 from stackyard.errors import CommandError, StackyardError
 
+if TYPE_CHECKING:
+    from docker import DockerClient
+
 
 @dataclass
 class Session:
@@ -27,8 +30,8 @@ class Session:
     env: Environment
     runner: Runner
     out: TextIO = field(default_factory=lambda: sys.stdout)
-    #: The local engine's unix socket for fast reads (engine/api.py); None: ask Compose.
-    socket: str | None = None
+    #: The Engine API client (engine/api.py), made by engine() on first use; tests give a fake one.
+    client: DockerClient | None = field(default=None, repr=False)
     _config: dict | None = field(default=None, repr=False)
 
     @property
@@ -130,15 +133,21 @@ class Session:
             self._config = state.parse_config(self.read(compose.config_json(self.env)).stdout)
         return self._config
 
+    def engine(self) -> DockerClient:
+        """The Engine API client for this session's engine (the runner's DOCKER_HOST, for `--host`)."""
+        if self.client is None:
+            self.client = api.client(self.runner.env)
+        return self.client
+
     def containers(self) -> list[state.Container]:
-        """The project's containers: from the local engine's API when there is
-        one (fast, see engine/api.py), else from `docker compose ps`."""
-        if self.socket:
-            try:
-                return state.parse_engine(api.project_containers(self.socket, self.env.project))
-            except (OSError, ValueError):
-                pass  # fall back to Compose, which will explain the problem
-        return state.parse_ps(self.read(compose.ps_json(self.env)).stdout)
+        """The project's containers, from the Engine API (one request). When no engine
+        answers there, `docker compose ps` is asked: it finds one the SDK cannot
+        (a context of another kind), or its error is explained in one line."""
+        try:
+            rows = api.containers(self.engine(), self.env.project)
+        except api.Unreachable:
+            return state.parse_ps(self.read(compose.ps_json(self.env)).stdout)
+        return state.parse_engine(rows)
 
     def check_services(self, services: Sequence[str]) -> None:
         """An unknown service name is an error that lists the known ones."""

@@ -5,7 +5,9 @@ refused with the old one serving, the lock, the backup, no secret anywhere."""
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import re
 import shutil
 import ssl
 import subprocess
@@ -15,6 +17,12 @@ import time
 
 import pytest
 
+from stackyard import config
+from stackyard.commands import compose
+from stackyard.core.command import Command
+from stackyard.core.runner import Result, Runner
+from stackyard.deploy import run as deploy_run
+from stackyard.session import Session
 from tests.conftest import ROOT
 from tests.support import TEST_SECRETS, Inv, free_port
 
@@ -117,6 +125,95 @@ def test_dry_run_prints_the_plan_and_changes_nothing(prod):
         assert f". {step}" in proc.stdout, step
     assert subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout == before
     assert len(history(ROOT, prod.env["STACKYARD_PROJECT"])) == 1
+
+
+class Recorder:
+    """What a deploy did, in order: the steps it announced (its output) and the
+    commands that change something it ran (reads left out, as the plan leaves them out)."""
+
+    def __init__(self, env: config.Environment):
+        self.env = env
+        self.events: list[tuple[str, str]] = []
+        self.text = ""
+
+    def out(self) -> io.StringIO:
+        recorder = self
+
+        class Out(io.StringIO):
+            def write(self, text: str) -> int:
+                recorder.text += text
+                recorder.events += [("step", m) for m in re.findall(r"^==> \d+/\d+ (\S+):", text, flags=re.M)]
+                return super().write(text)
+
+        return Out()
+
+    def runner(self) -> Runner:
+        recorder = self
+
+        class Recording(Runner):
+            """Records each Command, then really runs it."""
+
+            def run(
+                self, cmd: Command, mode="capture", check=True, quiet=False, stdin=None, readonly=False, timeout=None
+            ):
+                if not readonly:
+                    recorder.events.append(("cmd", compose.short(cmd, recorder.env)))
+                return super().run(cmd, mode, check, quiet, stdin, readonly, timeout)
+
+            def run_files(
+                self, cmd: Command, *, stdin_path=None, stdout_path=None, check=True, readonly=False
+            ) -> Result:
+                if not readonly:
+                    recorder.events.append(("cmd", compose.short(cmd, recorder.env)))
+                return super().run_files(
+                    cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly
+                )
+
+        return Recording(echo=False)
+
+
+def steps_of(events: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
+    """[(step, [its commands])], the new container's name (known only as it runs) left out."""
+    out: list[tuple[str, list[str]]] = []
+    for kind, value in events:
+        if kind == "step":
+            out.append((value, []))
+        else:
+            assert out, f"a command before the first step: {value}"
+            out[-1][1].append(re.sub(r"'UPSTREAM=[^']*'|UPSTREAM=\S*", "UPSTREAM=...", value))
+    return out
+
+
+def planned(text: str) -> list[tuple[str, str]]:
+    """The events a printed plan announces: its steps, and the commands under each."""
+    events = []
+    for line in text.splitlines():
+        if m := re.match(r"^ +\d+\. (\S+) ", line):
+            events.append(("step", m.group(1)))
+        elif line.startswith(" " * 16 + "$ "):
+            events.append(("cmd", line.strip()[2:]))
+    return events
+
+
+def test_the_executor_runs_the_steps_the_dry_run_printed(prod, monkeypatch):
+    dry = prod("--dry", "prod-deploy", "--allow-dirty")
+    expected = steps_of(planned(dry.stdout))
+    assert [name for name, _ in expected][:3] == ["preflight", "lock", "build"]
+    assert "switch" in dict(expected) and "==> " not in dry.stdout  # planned, not run
+
+    monkeypatch.chdir(ROOT)
+    for key, value in prod.env.items():
+        monkeypatch.setenv(key, value)
+    project = config.load(ROOT)
+    env = project.environment("prod")
+    recorder = Recorder(env)
+    s = Session(project, env, recorder.runner(), out=recorder.out())
+    deploy_run.run(s, allow_dirty=True)
+    prod.outputs.append(recorder.text)  # searched for secrets below
+
+    assert steps_of(recorder.events) == expected
+    switched = [value for kind, value in recorder.events if kind == "cmd" and "UPSTREAM=" in value]
+    assert len(switched) == 1 and f"UPSTREAM={env.project}-api-" in switched[0]
 
 
 def test_deploy_under_load_has_zero_failed_requests(prod):
@@ -223,7 +320,7 @@ def test_a_broken_release_is_refused_and_the_old_one_keeps_serving(prod, tmp_pat
         )
     assert proc.returncode != 0
     assert "failed" in proc.stderr and "still serves" in proc.stderr
-    assert "--- new api container: last 30 log lines ---" in proc.stdout
+    assert re.search(r"^--- new container \S+: last 30 log lines ---$", proc.stdout, flags=re.M)
     assert version(prod) == serving
     assert (load.failed, load.errors) == (0, 0), vars(load)
     names = subprocess.run(

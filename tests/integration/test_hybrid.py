@@ -3,6 +3,7 @@ Redis in containers; reload on edit; Ctrl-C leaves no host process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -57,10 +58,8 @@ class Hybrid:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         for pid in self.host_pids().values():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def wait_serving(run: Hybrid, url: str) -> None:
@@ -164,6 +163,34 @@ def test_hybrid_down_removes_the_containers(env):
         assert compose_states(env) == {}
     finally:
         run.kill()
+
+
+def test_dry_run_prints_the_steps_in_order_and_changes_nothing(env):
+    e = dict(env, STACKYARD_PROJECT=unique_project("hybrid-dry"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "--dry", "hybrid", "--down"],
+        cwd=ROOT,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    compose = [line.split(" compose ", 1)[1] for line in proc.stderr.splitlines() if line.startswith("[dry-run] $")]
+    # The runner prints each compose step; the others say what they would do.
+    assert [re.sub(r"--(project-name|file|env-file) \S+ ", "", c).split()[0] for c in compose] == [
+        "stop",
+        "up",
+        "run",
+        "down",
+    ]
+    would = [line for line in proc.stdout.splitlines() if line.startswith("[dry-run] would ")]
+    assert would[0] == "[dry-run] would check uvicorn, watchfiles are installed on the host"
+    assert would[1] == f"[dry-run] would check host port {env['API_PORT']} is free for api"
+    assert would[2].startswith("[dry-run] would start api on the host")
+    assert would[3].startswith("[dry-run] would start worker on the host")
+    assert "`down` the containers" in would[4] and len(would) == 5
+    assert compose_states(e) == {}
 
 
 def test_print_env_masks_secrets_and_shows_rewrites(env):

@@ -44,7 +44,7 @@ def leftovers(project: str) -> dict[str, str]:
         "networks": ["docker", "network", "ls", "-q"],
         "volumes": ["docker", "volume", "ls", "-q"],
     }.items():
-        out = subprocess.run(argv + ["--filter", label], capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run([*argv, "--filter", label], capture_output=True, text=True, check=True).stdout.strip()
         if out:
             found[kind] = out
     return found

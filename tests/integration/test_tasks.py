@@ -4,10 +4,13 @@ name and ports; everything is removed in a finally."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -40,7 +43,6 @@ def test_dev_brings_the_stack_to_healthy_and_prints_urls(inv):
 
 
 def test_ps_json_lists_services(inv):
-    import json
 
     rows = json.loads(inv("ps", "--json").stdout)
     assert {r["service"] for r in rows} >= {"api", "db", "redis", "worker", "listener", "migrate"}
@@ -134,8 +136,6 @@ def test_unknown_env_and_service_are_one_clear_line(inv):
 
 
 def test_logs_follow_ends_on_ctrl_c_with_130_and_no_traceback(inv):
-    import signal
-    import time
 
     proc = subprocess.Popen(
         [sys.executable, "-m", "invoke", "logs", "-f", "-s", "api", "--tail", "5"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from stackyard.engine import api as engine
+
 
 @pytest.fixture(autouse=True)
 def _clean_stackyard_environ(monkeypatch):
@@ -13,10 +15,13 @@ def _clean_stackyard_environ(monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _no_engine(request, monkeypatch):
-    """Never reach a real Docker engine: tasks.session() gives the Session the
-    local engine's socket, and Session.containers() would read it directly."""
+    """Never reach a real Docker engine: a Session makes its Engine API client with
+    engine.api.client(), which here finds none, so Session.containers() asks the
+    FakeRunner's Compose. A test that needs the engine gives the Session a fake client."""
     if request.module.__name__.endswith("engine.test_api"):
         return
-    from stackyard.engine import api as engine
 
-    monkeypatch.setattr(engine, "local_socket", lambda environ=None: None)
+    def unreachable(environ):
+        raise engine.Unreachable("Docker engine not reachable (unit tests use no engine)")
+
+    monkeypatch.setattr(engine, "client", unreachable)

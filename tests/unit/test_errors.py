@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 
 import pytest
@@ -87,7 +88,17 @@ def test_last_line():
 
 
 def test_adapter_passes_the_result_through():
-    assert adapter(lambda c, x=1, verbose=False: x * 2)(None, x=21) == 42
+    assert adapter(lambda c, x=1: x * 2)(None, x=21) == 42
+
+
+def test_adapter_adds_a_verbose_keyword_to_the_signature_invoke_reads():
+    def body(c, service, env=None):
+        return (service, env)
+
+    wrapped = adapter(body)
+    assert list(inspect.signature(wrapped).parameters) == ["c", "service", "env", "verbose"]
+    assert inspect.signature(wrapped).parameters["verbose"].default is False
+    assert wrapped(None, "api", env="prod", verbose=True) == ("api", "prod")  # the body never sees it
 
 
 @pytest.mark.parametrize(
@@ -104,7 +115,7 @@ def test_adapter_passes_the_result_through():
     ],
 )
 def test_adapter_turns_errors_into_one_line_and_an_exit(capsys, exc, code, line):
-    def body(c, verbose=False):
+    def body(c):
         raise exc
 
     with pytest.raises(Exit) as info:
@@ -114,7 +125,7 @@ def test_adapter_turns_errors_into_one_line_and_an_exit(capsys, exc, code, line)
 
 
 def test_adapter_verbose_adds_the_traceback(capsys):
-    def body(c, verbose=False):
+    def body(c):
         raise StackyardError("nope")
 
     with pytest.raises(Exit):
@@ -124,7 +135,7 @@ def test_adapter_verbose_adds_the_traceback(capsys):
 
 
 def test_adapter_lets_an_exit_through(capsys):
-    def body(c, verbose=False):
+    def body(c):
         raise Exit(code=4)
 
     with pytest.raises(Exit) as info:

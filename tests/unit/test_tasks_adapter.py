@@ -104,7 +104,14 @@ def test_stackyard_env_chooses_the_environment(fake, c, monkeypatch):
 def test_up_prod(fake, c, capsys):
     tasks.up(c, env="prod")
     assert_targets(fake.compose_commands()[0], "prod")
-    assert after_base(fake.compose_commands()[0].argv) == ("up", "--detach", "--build", "--wait", "--wait-timeout", "180")
+    assert after_base(fake.compose_commands()[0].argv) == (
+        "up",
+        "--detach",
+        "--build",
+        "--wait",
+        "--wait-timeout",
+        "180",
+    )
     assert "prod is up: https://localhost" in capsys.readouterr().out
 
 
@@ -331,22 +338,28 @@ def test_doctor_failing_check_exits_non_zero(c, monkeypatch, tmp_path, capsys):
 # --- `inv --dry`: the real Runner prints the command lines and runs nothing ---
 
 
+class ReadOnlyPopen(subprocess.Popen):
+    """Lets the reads of a dry run start (git for env.check, `compose config` for
+    the services); any other process fails the test."""
+
+    def __init__(self, argv, *args, **kwargs):
+        line = " ".join(argv) + " "
+        if argv[0] != "git" and " config " not in line:
+            raise AssertionError(f"a process was started in dry-run: {line}")
+        super().__init__(argv, *args, **kwargs)
+
+
 @pytest.fixture
-def dry(monkeypatch):
-    real_popen = subprocess.Popen
-
-    class ReadOnlyPopen(real_popen):
-        # Reads (git for env.check, `compose config` for the services) may run; nothing else.
-        def __init__(self, argv, *args, **kwargs):
-            line = " ".join(argv) + " "
-            if argv[0] != "git" and " config " not in line:
-                raise AssertionError(f"a process was started in dry-run: {line}")
-            super().__init__(argv, *args, **kwargs)
-
+def read_only(monkeypatch):
+    """The real Runner, from the repo root, allowed to start only ReadOnlyPopen's reads."""
     monkeypatch.chdir(ROOT)
     for key, value in SECRETS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(subprocess, "Popen", ReadOnlyPopen)
+
+
+@pytest.fixture
+def dry(read_only):
     return invoke.Context(config=invoke.Config(overrides={"run": {"dry": True}}))
 
 
@@ -369,22 +382,8 @@ def test_dry_down_volumes_prints_and_runs_nothing(dry, capsys, env):
     assert line.endswith(" down --remove-orphans --timeout 10 --volumes\n")
 
 
-def test_dry_run_through_the_invoke_program(monkeypatch, capsys):
+def test_dry_run_through_the_invoke_program(read_only, capsys):
     """`inv --dry up --env staging --services api,worker`, parsed by Invoke itself."""
-    real_popen = subprocess.Popen
-
-    class ReadOnlyPopen(real_popen):
-        # Reads (git for env.check, `compose config` for the services) may run; nothing else.
-        def __init__(self, argv, *args, **kwargs):
-            line = " ".join(argv) + " "
-            if argv[0] != "git" and " config " not in line:
-                raise AssertionError(f"a process was started in dry-run: {line}")
-            super().__init__(argv, *args, **kwargs)
-
-    monkeypatch.chdir(ROOT)
-    for key, value in SECRETS.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setattr(subprocess, "Popen", ReadOnlyPopen)
     program = invoke.Program(namespace=tasks.namespace, version="test")
     program.run(["inv", "--dry", "up", "--env", "staging", "--services", "api,worker"], exit=False)
     line = capsys.readouterr().err
@@ -399,3 +398,47 @@ def present_env_files(env: str) -> list:
     found = [ROOT / "env" / n for n in names if (ROOT / "env" / n).exists()]
     assert ROOT / "env" / f"{env}.env" in found
     return found
+
+
+# --- every task: --verbose with its help, and the one-line errors ---
+
+
+# Invoke hands each help text over once (it pops them while parsing): a fresh
+# process reads them, as `inv TASK --help` does.
+VERBOSE_OF_EVERY_TASK = """
+import json
+from stackyard import tasks
+
+def walk(collection, prefix=""):
+    for name, t in collection.tasks.items():
+        args = {a.name: a for a in t.get_arguments()}
+        yield prefix + name, sorted(args["verbose"].names), args["verbose"].help
+    for name, sub in collection.collections.items():
+        yield from walk(sub, prefix + name + ".")
+
+print(json.dumps(list(walk(tasks.namespace))))
+"""
+
+
+def test_every_task_has_verbose_with_its_help():
+    proc = subprocess.run([sys.executable, "-c", VERBOSE_OF_EVERY_TASK], capture_output=True, text=True, check=True)
+    found = {name: (names, text) for name, names, text in json.loads(proc.stdout)}
+    assert len(found) == 25
+    assert {text for _, text in found.values()} == {tasks.VERBOSE_HELP}
+    assert found["up"][0] == ["v", "verbose"]
+    assert found["prod-deploy"][0] == ["verbose"]  # auto_shortflags=False: the long flag only
+
+
+def test_verbose_through_the_invoke_program(fake, capsys):
+    program = invoke.Program(namespace=tasks.namespace, version="test")
+    with pytest.raises(SystemExit) as info:
+        program.run(["inv", "up", "--env", "qa", "--verbose"])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "stackyard: error: unknown environment 'qa'" in err
+
+
+def test_prod_deploy_help_states_the_plans_health_timeout():
+    from stackyard.deploy import plan
+
+    assert f"(default {plan.HEALTH_TIMEOUT})" in tasks.prod_deploy.help["health_timeout"]

@@ -160,3 +160,29 @@ SHELL = ("sh", "-c", "if command -v bash >/dev/null 2>&1; then exec bash; else e
 
 def shell(env: Environment, service: str, *, tty: bool) -> Command:
     return exec_(env, service, SHELL, tty=tty)
+
+
+# psql reads the app's user and database from the container's own variables, and the
+# statement from its first argument ($0): no credential crosses our process, and the
+# statement needs no quoting.
+PSQL = 'psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$0"'
+
+
+def psql(env: Environment, service: str, sql: str) -> Command:
+    """One SQL statement run by psql in the running PostgreSQL `service`; prints the rows unaligned."""
+    return exec_(env, service, ("sh", "-c", PSQL, sql), tty=False)
+
+
+def for_release(cmd: Command, tag: str) -> Command:
+    """`cmd` with the images of release `tag`: the compose files tag the images they
+    build ${APP_TAG}, and the app reports ${APP_VERSION}."""
+    return Command(cmd.argv, {**cmd.env, "APP_TAG": tag, "APP_VERSION": tag}, cmd.cwd)
+
+
+def short(cmd: Command, env: Environment) -> str:
+    """`cmd` as a plan shows it: `docker compose …` stands for the environment's
+    project, files and env files."""
+    prefix = _cmd(env).argv
+    if cmd.argv[: len(prefix)] != prefix:
+        return str(cmd)
+    return f"docker compose … {Command(cmd.argv[len(prefix) :])}"

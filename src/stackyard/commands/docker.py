@@ -5,21 +5,6 @@ from __future__ import annotations
 
 from stackyard.core.command import Command
 
-STATE = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
-
-
-def image_of(container: str) -> Command:
-    return Command(("docker", "inspect", "--format", "{{.Config.Image}}", container))
-
-
-def state_of(container: str) -> Command:
-    """Prints "running healthy", "running starting", "exited ", ..."""
-    return Command(("docker", "inspect", "--format", STATE, container))
-
-
-def logs(container: str, tail: int) -> Command:
-    return Command(("docker", "logs", "--tail", str(tail), container))
-
 
 def stop(container: str, grace: int) -> Command:
     return Command(("docker", "stop", "--time", str(grace), container))
@@ -27,22 +12,6 @@ def stop(container: str, grace: int) -> Command:
 
 def remove(container: str, force: bool = False) -> Command:
     return Command(("docker", "rm", *(["--force"] if force else []), container))
-
-
-def image_exists(image: str) -> Command:
-    return Command(("docker", "image", "inspect", image))
-
-
-def image_tags(repository: str) -> Command:
-    return Command(("docker", "image", "ls", repository, "--format", "{{.Tag}}"))
-
-
-def remove_image(image: str) -> Command:
-    return Command(("docker", "image", "rm", image))
-
-
-def server_version() -> Command:
-    return Command(("docker", "version", "--format", "{{.Server.Version}}"))
 
 
 def version_json() -> Command:

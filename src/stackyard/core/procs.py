@@ -9,6 +9,7 @@ with it), lines prefixed by name in a colour, the first exit stops the rest.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -16,10 +17,11 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TextIO
 
 from stackyard.core.command import Command
+from stackyard.errors import StackyardError
 
 COLOURS = ["36", "33", "35", "32", "34", "31", "96", "93"]
 
@@ -27,11 +29,9 @@ COLOURS = ["36", "33", "35", "32", "34", "31", "96", "93"]
 @dataclass
 class Proc:
     name: str
-    cmd: Command
-    popen: subprocess.Popen | None = None
-    returncode: int | None = None
-    pids: set[int] = field(default_factory=set)
-    shown: str = ""
+    colour: str
+    popen: subprocess.Popen
+    returncode: int | None = None  # set once it has exited
 
 
 class Manager:
@@ -42,28 +42,16 @@ class Manager:
         self.colour = self.out.isatty() if colour is None else colour
         self.grace = grace
         self.procs: list[Proc] = []
-        self.lines: queue.Queue = queue.Queue()
-        self.width = 0
+        # (process, line) it printed; (process, None) it exited; (None, text) a note of ours.
+        self.lines: queue.Queue[tuple[Proc | None, str | None]] = queue.Queue()
 
-    def add(self, name: str, cmd: Command, shown: str | None = None) -> None:
-        """Add a process; `shown` is its command line as printed (masked by the caller)."""
-        self.procs.append(Proc(name, cmd, shown=shown if shown is not None else str(cmd)))
-        self.width = max(self.width, len(name))
-
-    def _prefix(self, i: int, name: str) -> str:
-        label = f"{name:<{self.width}} | "
-        return f"\x1b[{COLOURS[i % len(COLOURS)]}m{label}\x1b[0m" if self.colour else label
-
-    def print(self, name: str, text: str) -> None:
-        self.lines.put((name, text))
-
-    def start(self) -> None:
-        for i, p in enumerate(self.procs):
-            env = {**os.environ, **p.cmd.env}
-            p.popen = subprocess.Popen(
-                p.cmd.argv,
-                env=env,
-                cwd=p.cmd.cwd,
+    def start(self, name: str, cmd: Command, shown: str | None = None) -> None:
+        """Start a process now; `shown` is its command line as printed (masked by the caller)."""
+        try:
+            popen = subprocess.Popen(
+                cmd.argv,
+                env={**os.environ, **cmd.env},
+                cwd=cmd.cwd,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -72,29 +60,43 @@ class Manager:
                 errors="replace",
                 bufsize=1,
             )
-            p.pids.add(p.popen.pid)
-            threading.Thread(target=self._pump, args=(i, p), daemon=True).start()
-            self.print("stackyard", f"started {p.name} (pid {p.popen.pid}): {p.shown}")
+        except OSError as exc:  # a missing program or working directory
+            raise StackyardError(
+                f"cannot start {name}: {exc.strerror}: {exc.filename}",
+                "check the command and its working directory",
+            ) from exc
+        p = Proc(name, COLOURS[len(self.procs) % len(COLOURS)], popen)
+        self.procs.append(p)
+        # Queued before its reader starts: the news of the start comes before its output.
+        self.lines.put((None, f"started {name} (pid {popen.pid}): {shown if shown is not None else cmd}"))
+        threading.Thread(target=self._pump, args=(p,), daemon=True).start()
 
-    def _pump(self, i: int, p: Proc) -> None:
-        assert p.popen and p.popen.stdout
-        reader = threading.Thread(target=self._read, args=(self._prefix(i, p.name), p.popen.stdout), daemon=True)
+    def _label(self, p: Proc | None) -> str:
+        # Made when the line is written, not when the process starts: by then
+        # every process has started and the names line up.
+        width = max((len(q.name) for q in self.procs), default=0)
+        if p is None:
+            return f"{'stackyard':<{width}} | "
+        label = f"{p.name:<{width}} | "
+        return f"\x1b[{p.colour}m{label}\x1b[0m" if self.colour else label
+
+    def _pump(self, p: Proc) -> None:
+        assert p.popen.stdout
+        reader = threading.Thread(target=self._read, args=(p, p.popen.stdout), daemon=True)
         reader.start()
         # The exit, not the end of output: a child left in its group (a reloader's
         # server) can hold the pipe open long after the process itself is gone.
         p.returncode = p.popen.wait()
         reader.join(timeout=0.5)  # its last lines before the news of its exit
-        self.lines.put((None, p))
+        self.lines.put((p, None))
 
-    def _read(self, prefix: str, stdout: TextIO) -> None:
+    def _read(self, p: Proc, stdout: TextIO) -> None:
         for line in stdout:
-            self.lines.put((prefix, line.rstrip("\n")))
+            self.lines.put((p, line.rstrip("\n")))
 
-    def _write(self, prefix: str, text: str) -> None:
-        if prefix == "stackyard":
-            prefix = f"{'stackyard':<{self.width}} | "
+    def _write(self, p: Proc | None, text: str) -> None:
         try:
-            self.out.write(prefix + text + "\n")
+            self.out.write(self._label(p) + text + "\n")
             self.out.flush()
         except BrokenPipeError:
             pass
@@ -105,15 +107,15 @@ class Manager:
         first: tuple[str, int] | None = None
         try:
             while first is None:
-                prefix, item = self.lines.get()
-                if prefix is None:
-                    first = (item.name, item.returncode if item.returncode is not None else 1)
-                    self._write("stackyard", f"{item.name} exited with code {first[1]}; stopping the others")
+                p, text = self.lines.get()
+                if p is not None and text is None:
+                    first = (p.name, p.returncode if p.returncode is not None else 1)
+                    self._write(None, f"{p.name} exited with code {first[1]}; stopping the others")
                 else:
-                    self._write(prefix, item)
+                    self._write(p, text or "")
         except KeyboardInterrupt:
             first = ("interrupt", 130)
-            self._write("stackyard", "Ctrl-C: stopping every host process")
+            self._write(None, "Ctrl-C: stopping every host process")
         self.stop()
         self._drain()
         return first
@@ -121,38 +123,27 @@ class Manager:
     def _drain(self) -> None:
         while True:
             try:
-                prefix, item = self.lines.get_nowait()
+                p, text = self.lines.get_nowait()
             except queue.Empty:
                 return
-            if prefix is not None:
-                self._write(prefix, item)
+            if text is not None:
+                self._write(p, text)
 
     def stop(self) -> None:
         """SIGTERM every process group, SIGKILL what is left after the grace period."""
-        live = [p for p in self.procs if p.popen and p.popen.poll() is None]
+        live = [p for p in self.procs if p.popen.poll() is None]
         for p in self.procs:
-            if p.popen:
-                _signal_group(p.popen.pid, signal.SIGTERM)
+            _signal_group(p.popen.pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace
         for p in live:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 p.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for p in self.procs:
-            if p.popen:
-                _signal_group(p.popen.pid, signal.SIGKILL)  # stragglers in the group, if any
-                try:
-                    p.popen.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    pass
-
-    def pids(self) -> list[int]:
-        return [p.popen.pid for p in self.procs if p.popen]
+            _signal_group(p.popen.pid, signal.SIGKILL)  # stragglers in the group, if any
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.popen.wait(timeout=5)
 
 
 def _signal_group(pgid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

@@ -1,12 +1,29 @@
 """`inv prod-deploy` and `inv rollback`, the plan: what will happen, in order,
-with the reason for each step. Pure: `--dry-run` prints it; deploy_run.py
-executes it and decides nothing."""
+with the reason for each step, and the action that does it (deploy/actions.py).
+`--dry-run` prints it; deploy/run.py runs its steps as they are, and decides
+nothing. Making a plan is pure: its inputs are the state read before."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-HEALTH_TIMEOUT = 120
+from stackyard.commands import compose
+from stackyard.config import Environment
+from stackyard.core.command import Command
+from stackyard.deploy import actions, releases
+from stackyard.deploy.lock import name as lock_name
+from stackyard.stack.ops import LOG_LINES_ON_FAILURE
+
+HEALTH_TIMEOUT = 120  # seconds a new container has to become healthy
+STOP_GRACE = 30  # seconds an old api container has to finish its requests
+
+# The roles of the stack's services in a deploy.
+API = "api"  # serves the traffic: switched container by container, behind the proxy
+API_PORT = 8000
+PROXY = "caddy"  # reloaded to move the traffic
+WORKERS = ("worker", "listener")  # recreated after the switch
+MIGRATE = "migrate"  # a one-shot service
 
 
 @dataclass(frozen=True)
@@ -14,121 +31,200 @@ class Step:
     name: str
     what: str
     why: str
+    action: actions.Action
+    #: Run when this step or a later one fails (newest step first), and what they do, in words.
+    undo: tuple[actions.Action, ...] = ()
+    undo_what: str = ""
+
+    def lines(self, number: int, env: Environment) -> list[str]:
+        indent = " " * 16
+        out = [f"  {number:>2}. {self.name:<9} {self.what}"]
+        out += [f"{indent}$ {compose.short(cmd, env)}" for cmd in self.action.commands()]
+        out.append(f"{indent}why: {self.why}")
+        if self.undo_what:
+            out.append(f"{indent}undo: {self.undo_what}")
+        return out
 
 
 @dataclass(frozen=True)
 class Plan:
-    kind: str  # deploy, rollback
-    env_name: str
-    project: str
+    kind: releases.Kind
+    env: Environment
     release: str
     previous: str | None  # the release serving now (None: nothing runs yet)
-    first: bool  # no api container runs: start the whole stack
-    steps: tuple[Step, ...] = field(default=())
+    #: In order. When one fails, the undo of each step begun runs, newest first.
+    steps: tuple[Step, ...]
+    #: After every step succeeded, with the release serving: never undone.
+    finish: tuple[Step, ...]
+    #: Printed when it is done.
+    note: str = ""
+
+    def numbered(self) -> list[tuple[int, Step]]:
+        return list(enumerate(self.steps + self.finish, 1))
 
     def text(self) -> str:
-        head = f"{self.kind} {self.release} to {self.env_name} (project {self.project})"
+        head = f"{self.kind} {self.release} to {self.env.name} (project {self.env.project})"
         head += f", replacing {self.previous}" if self.previous else ""
         lines = [head + ":"]
-        for i, s in enumerate(self.steps, 1):
-            lines.append(f"  {i:>2}. {s.name:<9} {s.what}")
-            lines.append(f"      {'':<9} why: {s.why}")
-        if self.kind == "deploy":
-            lines.append(
-                "  on a failure after the backup: traffic stays on (or returns to) "
-                f"{self.previous or 'nothing'}, the new containers are removed, their last log lines "
-                "are printed, the release is recorded as failed, exit 1"
-            )
+        for number, step in self.numbered():
+            if number == len(self.steps) + 1:
+                lines.append(f"  then, {self.release} serving (never undone):")
+            lines += step.lines(number, self.env)
+        lines.append(
+            f"  on a failure in steps 1-{len(self.steps)}: the undo of each step begun runs, newest first; "
+            f"{self.previous or 'nothing'} serves; exit 1"
+        )
         return "\n".join(lines)
 
 
 def make(
-    kind: str,
-    env_name: str,
-    project: str,
+    kind: releases.Kind,
+    env: Environment,
     release: str,
     previous: str | None,
-    first: bool,
+    running: Sequence[str],
+    *,
     allow_dirty: bool = False,
     health_timeout: int = HEALTH_TIMEOUT,
 ) -> Plan:
-    steps: list[Step] = []
+    """The plan for `release`; `running` are the api containers serving now (none: a first deploy)."""
+    tagged = lambda cmd: compose.for_release(cmd, release)  # noqa: E731
+    before: list[Step] = []
     if kind == "deploy":
-        steps.append(
+        before.append(
             Step(
                 "preflight",
                 "env.check (strict), the prod security rules, a clean git tree"
-                + (" (skipped: --allow-dirty)" if allow_dirty else "")
-                + ", the target engine reachable",
+                + (" (skipped: --allow-dirty)" if allow_dirty else ""),
                 "any problem stops the deploy before anything changes",
-            )
-        )
-    steps.append(
-        Step(
-            "lock",
-            f"create container {project}-deploy-lock on the target engine",
-            "two deploys to one host exclude each other, from any machine",
-        )
-    )
-    if kind == "deploy":
-        steps.append(
-            Step(
-                "build",
-                f"build the images, tagged {release}",
-                "rollback needs the old images: the last 5 releases are kept",
-            )
-        )
-        if not first:
-            steps.append(
-                Step(
-                    "backup",
-                    f"pg_dump (custom format) to backups/{project}/{release}.dump, checked with pg_restore --list",
-                    "the migrations may change data; no backup, no deploy",
-                )
-            )
-        if not first:
-            steps.append(
-                Step(
-                    "migrate",
-                    f"run migrate once with {release}",
-                    "migrations must be backward compatible: the old API still serves meanwhile",
-                )
-            )
-    if first:
-        steps.append(
-            Step(
-                "start",
-                f"up --wait the whole stack with {release} (migrate runs first: the app services depend on it)",
-                "nothing runs yet",
+                actions.Preflight(allow_dirty),
             )
         )
     else:
-        steps += [
+        before.append(
             Step(
-                "api",
-                f"start an api container with {release} beside the one with {previous}; wait until "
-                f"healthy ({health_timeout} s at most)",
-                "the new version gets no traffic before it is healthy",
+                "images",
+                f"check that the images of {release} are still on the engine",
+                "a rollback builds nothing",
+                actions.CheckImages(release),
+            )
+        )
+    before.append(
+        Step(
+            "lock",
+            f"create container {lock_name(env.project)} on the target engine",
+            "two deploys to one host exclude each other, from any machine",
+            actions.TakeLock(release),
+            undo=(actions.RecordFailed(release, kind), actions.Unlock()),
+            undo_what=f"record {release} as failed, with the reason; remove the lock",
+        )
+    )
+    if kind == "deploy":
+        before.append(
+            Step(
+                "build",
+                f"build the images, tagged {release}",
+                f"rollback needs the old images: those of the last {releases.KEEP_IMAGES} good releases are kept",
+                actions.Stream(tagged(compose.build(env))),
+            )
+        )
+    if kind == "deploy" and running:
+        before += [
+            Step(
+                "backup",
+                f"pg_dump (custom format) to backups/{env.project}/{release}.dump, checked with pg_restore --list",
+                "the migrations may change data; no backup, no deploy",
+                actions.Backup(env, release),
             ),
             Step(
-                "switch",
-                "reload Caddy with the new container as its upstream",
-                "a graceful reload: requests in flight finish on the old one",
+                "migrate",
+                f"run {MIGRATE} once with {release}",
+                f"migrations must be backward compatible: the old {API} still serves meanwhile",
+                actions.Stream(tagged(compose.run_once(env, MIGRATE))),
             ),
-            Step(
-                "workers",
-                f"recreate worker and listener with {release}; wait until healthy",
-                "after the API, so jobs it enqueues find a worker; a worker finishes its task on SIGTERM",
-            ),
-            Step("retire", f"stop the old api container ({previous}) and remove it", "it has no traffic left"),
         ]
-    steps.append(
+    if not running:
+        steps = [
+            *before,
+            Step(
+                "start",
+                f"up --wait the whole stack with {release} ({MIGRATE} runs first: the app services depend on it)",
+                "nothing runs yet",
+                actions.Stream(tagged(compose.up(env, timeout=health_timeout))),
+            ),
+        ]
+        return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, ()))
+    workers = " and ".join(WORKERS)
+    steps = [
+        *before,
+        Step(
+            API,
+            f"start an {API} container with {release} beside the one with {previous}",
+            "the new version gets no traffic before it is healthy",
+            actions.StartBeside(tagged(compose.scale_up(env, API, len(running) + 1)), API),
+            undo=(actions.ShowNewLogs(LOG_LINES_ON_FAILURE), actions.RemoveNew()),
+            undo_what=f"print its last {LOG_LINES_ON_FAILURE} log lines; remove it",
+        ),
+        Step(
+            "health",
+            f"wait until the new {API} container is healthy ({health_timeout} s at most)",
+            "a release that does not become healthy never gets traffic",
+            actions.WaitHealthy(health_timeout, LOG_LINES_ON_FAILURE),
+        ),
+        Step(
+            "switch",
+            f"reload {PROXY} with the new container as its upstream",
+            "a graceful reload: requests in flight finish on the old one",
+            actions.Switch(env, PROXY, None, API_PORT),
+            undo=(actions.Switch(env, PROXY, running[0], API_PORT),),
+            undo_what=f"reload {PROXY} with {running[0]} as its upstream",
+        ),
+        Step(
+            "workers",
+            f"recreate {workers} with {release}; wait until healthy",
+            f"after the {API}, so jobs it enqueues find a worker; a worker finishes its task on SIGTERM",
+            actions.Stream(tagged(_workers(env, health_timeout))),
+            undo=(
+                actions.ShowLogs(WORKERS, LOG_LINES_ON_FAILURE),
+                actions.Stream(compose.for_release(_workers(env, health_timeout), previous or "latest")),
+            ),
+            undo_what=f"print their last {LOG_LINES_ON_FAILURE} log lines; recreate them with {previous or 'latest'}",
+        ),
+    ]
+    note = ""
+    if kind == "rollback":
+        note = (
+            "the database was not touched; to undo a migration, restore the backup taken before it: "
+            f"inv db.restore backups/{env.project}/<release>.dump --env {env.name} --confirm-data-loss"
+        )
+    return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, running), note)
+
+
+def _workers(env: Environment, timeout: int) -> Command:
+    return compose.up(env, WORKERS, timeout=timeout, no_deps=True)
+
+
+def _finish(kind: releases.Kind, release: str, old: Sequence[str]) -> tuple[Step, ...]:
+    steps = []
+    if old:
+        steps.append(
+            Step(
+                "retire",
+                f"stop the old {API} container{'s' if len(old) > 1 else ''} ({', '.join(old)}) and remove "
+                f"{'them' if len(old) > 1 else 'it'}",
+                "it has no traffic left",
+                actions.Retire(tuple(old), STOP_GRACE),
+            )
+        )
+    keep = releases.KEEP_IMAGES if kind == "deploy" else None
+    steps += [
         Step(
             "record",
             f"append {release} to the release history"
-            + ("; remove images older than the last 5 releases" if kind == "deploy" else ""),
+            + (f"; remove the images of other releases than the last {keep} good ones" if keep else ""),
             "inv releases shows it",
-        )
-    )
-    steps.append(Step("unlock", "remove the lock container", "the next deploy may go"))
-    return Plan(kind, env_name, project, release, previous, first, tuple(steps))
+            actions.Record(release, kind, keep),
+        ),
+        Step("unlock", "remove the lock container", "the next deploy may go", actions.Unlock()),
+    ]
+    return tuple(steps)

@@ -13,8 +13,13 @@ import pathlib
 import re
 import socket
 from dataclasses import asdict, dataclass
+from typing import Literal
 
+#: The images of this many good releases stay on the engine, for rollback.
 KEEP_IMAGES = 5
+
+Kind = Literal["deploy", "rollback"]
+Result = Literal["ok", "failed"]
 
 
 @dataclass(frozen=True)
@@ -22,10 +27,10 @@ class Release:
     version: str
     time: str
     who: str
-    result: str  # ok, failed, rolled-back
+    result: Result
     reason: str = ""
     backup: str = ""
-    kind: str = "deploy"  # deploy, rollback
+    kind: Kind = "deploy"
 
 
 def name(sha: str, when: dt.datetime, dirty: bool = False) -> str:
@@ -33,7 +38,6 @@ def name(sha: str, when: dt.datetime, dirty: bool = False) -> str:
 
 
 def is_release(tag: str) -> bool:
-
     return bool(re.match(r"^[0-9a-f]{7}-\d{14}(-dirty)?$", tag))
 
 
@@ -69,16 +73,20 @@ def record(path: pathlib.Path, release: Release) -> None:
         f.write(json.dumps(asdict(release)) + "\n")
 
 
+def good(releases: list[Release]) -> list[Release]:
+    """The successful releases, oldest first."""
+    return [r for r in releases if r.result == "ok"]
+
+
 def last_good(releases: list[Release], before: str | None = None) -> Release | None:
     """The newest successful release (older than `before`, if given)."""
-    good = [r for r in releases if r.result == "ok"]
+    found = good(releases)
     if before is not None:
-        versions = [r.version for r in good]
+        versions = [r.version for r in found]
         if before in versions:
-            good = good[: versions.index(before)]
-    return good[-1] if good else None
+            found = found[: versions.index(before)]
+    return found[-1] if found else None
 
 
 def current(releases: list[Release]) -> Release | None:
-    good = [r for r in releases if r.result == "ok"]
-    return good[-1] if good else None
+    return last_good(releases)

@@ -1,63 +1,169 @@
-"""A fast, read-only path to the local engine's container list.
+"""The Engine API client (the docker SDK), and what we ask of it: a project's
+containers, a container's state and last log lines, images by repository, and
+the never-started container that is the deploy lock.
 
-`inv ps` must cost about what `docker compose ps` costs, and Python plus Invoke
-already take most of that. So when the engine is a local unix socket (the
-default context), the list comes straight from the Engine API (one HTTP GET,
-filtered by Compose's own project label) instead of a second process. Anything
-else (DOCKER_HOST=ssh://..., tcp, another docker context) returns None and the
-caller asks Compose."""
+One request answers what would otherwise cost a `docker` process per question
+(`inv ps`, the deploy's health polling). Each function takes the client, so a
+test can give a small fake one, and turns the SDK's errors into ours: a missing
+object is None or False, an engine that does not answer is the one-line
+`Unreachable`, any other refusal a StackyardError with the engine's reason."""
 
 from __future__ import annotations
 
-import http.client
-import json
+import contextlib
 import os
-import pathlib
-import socket
-import urllib.parse
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
+from stackyard.errors import StackyardError
+
+if TYPE_CHECKING:
+    import types
+
+    from docker import DockerClient
+
+# Compose's labels on the containers it makes.
+PROJECT = "com.docker.compose.project"
+SERVICE = "com.docker.compose.service"
+ONEOFF = "com.docker.compose.oneoff"
+
+FIX = "start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at one; `inv doctor` checks it"
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
+class Unreachable(StackyardError):
+    """No engine answers where the docker CLI would look."""
 
 
-def local_socket(environ: dict[str, str] | None = None) -> str | None:
-    """The engine's unix socket when the docker CLI would use a local one, else None."""
-    env = os.environ if environ is None else environ
-    if env.get("DOCKER_CONTEXT", "default") != "default":
-        return None
-    host = env.get("DOCKER_HOST", "")
-    if host:
-        return host[len("unix://") :] if host.startswith("unix://") else None
-    cfg = pathlib.Path(env.get("DOCKER_CONFIG") or pathlib.Path.home() / ".docker") / "config.json"
+def _sdk() -> types.ModuleType:
+    """The docker package, imported on first use."""
+    import docker  # noqa: PLC0415 - the docker SDK costs ~100 ms to import
+
+    return docker
+
+
+def client(environ: Mapping[str, str]) -> DockerClient:
+    """A client for the engine the docker CLI would use with `environ` added to the
+    process environment: DOCKER_HOST (`--host`, ssh:// through the ssh client), the
+    DOCKER_TLS_* variables, else the current docker context."""
+    env = {**os.environ, **environ}
+    docker = _sdk()
     try:
-        if json.loads(cfg.read_text()).get("currentContext", "default") not in ("", "default"):
+        return docker.from_env(environment=env, use_ssh_client=True)
+    except docker.errors.DockerException as exc:
+        where = env.get("DOCKER_HOST") or env.get("DOCKER_CONTEXT") or "the current docker context"
+        raise Unreachable(f"Docker engine not reachable at {where}", FIX) from exc
+
+
+@contextlib.contextmanager
+def _explained() -> Iterator[None]:
+    errors = _sdk().errors
+    try:
+        yield
+    except errors.APIError as exc:  # before OSError: the SDK's HTTP errors are OSErrors too
+        raise StackyardError(f"the Docker engine refused: {exc.explanation or exc}") from exc
+    except (errors.DockerException, OSError) as exc:
+        raise Unreachable(f"Docker engine not reachable ({exc.__class__.__name__})", FIX) from exc
+
+
+def containers(client: DockerClient, project: str, service: str | None = None, *, running: bool = False) -> list[dict]:
+    """The /containers/json rows of a compose project (of one service), one-off
+    `run` containers left out as `docker compose ps` does; stopped ones too unless `running`."""
+    labels = [f"{PROJECT}={project}", f"{ONEOFF}=False"] + ([f"{SERVICE}={service}"] if service else [])
+    with _explained():
+        found = client.containers.list(all=not running, filters={"label": labels}, sparse=True)
+    return [c.attrs for c in found]
+
+
+def name(row: dict) -> str:
+    """A /containers/json row's container name."""
+    return (row.get("Names") or ["/"])[0].lstrip("/")
+
+
+def state(client: DockerClient, container: str) -> tuple[str, str]:
+    """(status, health) of a container: ("running", "healthy"), ("exited", "") when it
+    has no health check, ("gone", "") when it does not exist."""
+    with _explained():
+        try:
+            attrs = client.containers.get(container).attrs
+        except _sdk().errors.NotFound:
+            return ("gone", "")
+    found = attrs.get("State") or {}
+    return found.get("Status", ""), (found.get("Health") or {}).get("Status", "")
+
+
+def image_of(client: DockerClient, container: str) -> str:
+    """The image a container was created from, as named ("stackyard-app:abc1234-...")."""
+    with _explained():
+        return client.containers.get(container).attrs["Config"]["Image"]
+
+
+def logs(client: DockerClient, container: str, tail: int) -> str:
+    """The container's last `tail` log lines, stdout and stderr ("" when it is gone)."""
+    with _explained():
+        try:
+            return client.containers.get(container).logs(tail=tail).decode(errors="replace")
+        except _sdk().errors.NotFound:
+            return ""
+
+
+def labels(client: DockerClient, container: str) -> dict[str, str] | None:
+    """The container's labels; None when it does not exist."""
+    with _explained():
+        try:
+            return client.containers.get(container).attrs["Config"].get("Labels") or {}
+        except _sdk().errors.NotFound:
             return None
-    except (OSError, ValueError):
-        pass
-    return DEFAULT_SOCKET if os.path.exists(DEFAULT_SOCKET) else None
 
 
-def project_containers(sock: str, project: str, timeout: float = 5.0) -> list[dict]:
-    """GET /containers/json for one compose project (one-off `run` containers excluded, as in ps)."""
-    filters = {"label": [f"com.docker.compose.project={project}", "com.docker.compose.oneoff=False"]}
-    path = "/containers/json?all=1&filters=" + urllib.parse.quote(json.dumps(filters))
-    conn = _UnixConnection(sock, timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    if resp.status != 200:
-        raise OSError(f"engine answered {resp.status} to {path}")
-    return json.loads(body)
+def create(client: DockerClient, container: str, image: str, labels: Mapping[str, str]) -> bool:
+    """Create (never start) a container of that name; False when the name is taken.
+    The image is pulled first if the engine does not have it."""
+    errors = _sdk().errors
+    with _explained():
+        try:
+            if not image_exists(client, image):
+                client.images.pull(image)
+            client.containers.create(image, ["true"], name=container, labels=dict(labels))
+        except errors.APIError as exc:
+            if exc.status_code == 409:  # Conflict: the name is in use
+                return False
+            raise
+    return True
+
+
+def remove(client: DockerClient, container: str) -> bool:
+    """Remove a container (running or not); False when there was none."""
+    with _explained():
+        try:
+            client.containers.get(container).remove(force=True)
+        except _sdk().errors.NotFound:
+            return False
+    return True
+
+
+def image_exists(client: DockerClient, image: str) -> bool:
+    with _explained():
+        try:
+            client.images.get(image)
+        except _sdk().errors.NotFound:
+            return False
+    return True
+
+
+def tags(client: DockerClient, repository: str) -> list[str]:
+    """The tags the engine has for an image repository ("stackyard-app" -> ["latest", ...])."""
+    with _explained():
+        rows = client.api.images(name=repository)  # images.list() would inspect each one
+    found = [t.rsplit(":", 1) for row in rows for t in row.get("RepoTags") or []]
+    return sorted({tag for repo, tag in found if repo == repository})
+
+
+def remove_image(client: DockerClient, image: str) -> bool:
+    """Untag (and delete, when it was the last tag) an image; False when the engine
+    keeps it (a container still uses it) or has none."""
+    with _explained():
+        try:
+            client.images.remove(image)
+        except _sdk().errors.APIError:
+            return False
+    return True

@@ -26,6 +26,14 @@ def is_free(port: int, host: str = "") -> bool:
     return True
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at `host` right now, chosen by the OS: for
+    throwaway stacks and tests (another process may take it before it is used)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def holder(port: int, proc_root: str = "/proc") -> str | None:
     """'pid 1234 (python3)' for the process listening on TCP `port`, when /proc tells."""
     inodes = set()

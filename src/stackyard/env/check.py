@@ -10,13 +10,14 @@ import math
 import pathlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
 from stackyard.commands import git as gitcmds
+from stackyard.config import Layer
 from stackyard.core.runner import Result
 from stackyard.env import file as envfile
 from stackyard.env import schema as envschema
-from stackyard.env.layers import PROCESS, Layer, Setting, resolve
+from stackyard.env.layers import PROCESS, Setting, resolve
+from stackyard.lint.findings import Finding
 
 MIN_LENGTH = 16
 MIN_BITS = 80  # length x log2(alphabet size)
@@ -47,17 +48,6 @@ PLACEHOLDERS = (
 TRUTHY = {"1", "true", "yes", "on"}
 DEBUG_KEY = re.compile(r"^(DEBUG|\w+_DEBUG)$")
 COMPOSE_REF = re.compile(r"(?<!\$)\$\{(\w+)")
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    severity: str  # error, warning
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.where}: {self.rule} {self.severity}: {self.message}"
 
 
 # ---- the value rules (pure) ------------------------------------------------
@@ -139,30 +129,32 @@ def check(
         try:
             entries = envfile.parse(layer.path, layer.label)
         except envfile.EnvFileError as exc:
-            findings.append(Finding("ENV001", "error", exc.message.split(": ", 1)[0], str(exc).split(": ", 1)[1]))
+            findings.append(_unreadable(layer, exc))
             continue
         parsed.append((layer, entries))
         for w in envfile.divergences(entries, layer.label):
-            findings.append(Finding("ENV002", "warning", f"{w.path}:{w.line}", f"{w.key}: {w.message}"))
+            findings.append(Finding(w.path, w.line, "ENV002", f"{w.key}: {w.message}", "warning"))
         for e in entries:
             if schema and e.key not in schema:
                 near = nearest(e.key, list(schema))
                 hint = f" (did you mean {near}?)" if near else " (add it to .env.example if the stack reads it)"
-                findings.append(
-                    Finding("ENV003", "error", f"{layer.label}:{e.line}", f"unknown variable {e.key}{hint}")
-                )
+                findings.append(Finding(layer.label, e.line, "ENV003", f"unknown variable {e.key}{hint}"))
             var = schema.get(e.key)
             if var and var.secret and not layer.local and e.value:
                 findings.append(
                     Finding(
+                        layer.label,
+                        e.line,
                         "ENV008",
-                        weak,
-                        f"{layer.label}:{e.line}",
                         f"secret {e.key} is set in a committed file; move it to env/{env_name}.local.env",
+                        weak,
                     )
                 )
 
     settings = resolve(parsed, environ, list(schema))
+    # The line of the entry that sets each key in each file (the last one with a value wins):
+    # where a finding about a value points.
+    lines = {(layer.label, e.key): e.line for layer, entries in parsed for e in entries if e.value is not None}
     local_file = f"env/{env_name}.local.env"
     for name, var in schema.items():
         s = settings.get(name)
@@ -170,37 +162,51 @@ def check(
         if var.required and not value:
             findings.append(
                 Finding(
-                    "ENV004",
-                    "error",
                     name,
+                    0,
+                    "ENV004",
                     f"required but not set: set it in {local_file} (`inv env.init --env {env_name}` generates secrets)",
                 )
             )
             continue
-        if var.secret and value:
+        if s and var.secret and value:
             for rule, message in secret_problems(value):
-                findings.append(Finding(rule, weak, _where(s), f"secret {name} {message}"))
+                findings.append(Finding(*_where(s, lines), rule, f"secret {name} {message}", weak))
 
     if protected:
-        findings += _prod_rules(settings)
+        findings += _prod_rules(settings, lines)
     findings += _compose_refs(root, compose_files, schema)
     if git is not None:
         findings += _git_rules(root, layers, settings, schema, git)
     return findings
 
 
-def _where(s: Setting | None) -> str:
-    return s.source if s and s.source != "-" else (s.key if s else "?")
+def _unreadable(layer: Layer, exc: envfile.EnvFileError) -> Finding:
+    # The message is "label:line: what" ("label: what" when the whole file is unreadable).
+    where, _, what = exc.message.partition(": ")
+    line = where.removeprefix(layer.label).removeprefix(":")
+    return Finding(
+        layer.label, int(line) if line.isdigit() else 0, "ENV001", f"{what}: {exc.hint}" if exc.hint else what
+    )
 
 
-def _prod_rules(settings: Mapping[str, Setting]) -> list[Finding]:
+def _where(s: Setting, lines: Mapping[tuple[str, str], int]) -> tuple[str, int]:
+    """The file and line that set the effective value of `s`."""
+    if s.layer == PROCESS:
+        return PROCESS, 0
+    if not s.layer:  # unset
+        return s.key, 0
+    return s.layer, lines.get((s.layer, s.key), 0)
+
+
+def _prod_rules(settings: Mapping[str, Setting], lines: Mapping[tuple[str, str], int]) -> list[Finding]:
     out = []
     for name, s in settings.items():
         if DEBUG_KEY.match(name) and (s.value or "").strip().lower() in TRUTHY:
-            out.append(Finding("ENV013", "error", _where(s), f"{name} is on in a protected environment: turn it off"))
+            out.append(Finding(*_where(s, lines), "ENV013", f"{name} is on in a protected environment: turn it off"))
     level = settings.get("LOG_LEVEL")
     if level and (level.value or "").lower() == "debug":
-        out.append(Finding("ENV013", "warning", _where(level), "LOG_LEVEL is debug in a protected environment"))
+        out.append(Finding(*_where(level, lines), "ENV013", "LOG_LEVEL is debug in a protected environment", "warning"))
     return out
 
 
@@ -222,10 +228,7 @@ def _compose_refs(root: pathlib.Path, files: Sequence[pathlib.Path], schema: Map
                 if name not in schema:
                     out.append(
                         Finding(
-                            "ENV014",
-                            "warning",
-                            f"{label}:{i}",
-                            f"reads ${{{name}}}, which .env.example does not declare",
+                            label, i, "ENV014", f"reads ${{{name}}}, which .env.example does not declare", "warning"
                         )
                     )
     return out
@@ -239,27 +242,27 @@ def _git_rules(root, layers, settings, schema, git: GitRun) -> list[Finding]:
         if not git(gitcmds.is_ignored(root, layer.label)).ok:
             out.append(
                 Finding(
-                    "ENV009",
-                    "error",
                     layer.label,
+                    0,
+                    "ENV009",
                     "not ignored by git: add `env/*.local.env` and `env/local.env` to .gitignore",
                 )
             )
         if git(gitcmds.is_tracked(root, layer.label)).ok:
             out.append(
                 Finding(
-                    "ENV010",
-                    "error",
                     layer.label,
+                    0,
+                    "ENV010",
                     f"tracked by git: `git rm --cached {layer.label}`, then rotate its secrets",
                 )
             )
         elif git(gitcmds.history_of(root, layer.label)).stdout.strip():
             out.append(
                 Finding(
-                    "ENV011",
-                    "error",
                     layer.label,
+                    0,
+                    "ENV011",
                     "was committed in the past: its secrets are in git history; rotate them",
                 )
             )
@@ -270,17 +273,13 @@ def _git_rules(root, layers, settings, schema, git: GitRun) -> list[Finding]:
         res = git(gitcmds.grep_tracked(root), stdin=s.value + "\n")
         for hit in res.stdout.splitlines():
             parts = hit.split("\0")
-            if len(parts) >= 2:
+            if len(parts) >= 2 and parts[1].isdigit():
                 out.append(
                     Finding(
+                        parts[0],
+                        int(parts[1]),
                         "ENV012",
-                        "error",
-                        f"{parts[0]}:{parts[1]}",
                         f"the value of secret {name} appears in this tracked file; remove it and rotate the secret",
                     )
                 )
     return out
-
-
-def describe_source(s: Setting) -> str:
-    return "the process environment" if s.layer == PROCESS else s.source

@@ -19,30 +19,10 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from stackyard.config import Layer, layer_files
 from stackyard.env import file as envfile
 
 PROCESS = "process environment"
-
-
-@dataclass(frozen=True)
-class Layer:
-    path: pathlib.Path
-    label: str  # the path relative to the project root
-    local: bool  # git-ignored: where secrets live
-
-
-def layer_files(env_dir: pathlib.Path, env_name: str, root: pathlib.Path | None = None) -> list[Layer]:
-    """All four file layers of an environment, existing or not, lowest first."""
-    names = [("base.env", False), ("local.env", True), (f"{env_name}.env", False), (f"{env_name}.local.env", True)]
-    out = []
-    for name, local in names:
-        path = env_dir / name
-        try:
-            label = str(path.relative_to(root)) if root else str(path)
-        except ValueError:
-            label = str(path)
-        out.append(Layer(path, label, local))
-    return out
 
 
 @dataclass

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Mapping
 
+from stackyard import config
 from stackyard.commands import git as gitcmds
 from stackyard.core import table
 from stackyard.env import check as envcheck
@@ -16,12 +17,13 @@ from stackyard.env import schema as envschema
 from stackyard.env.check import nearest
 from stackyard.env.masking import MASK, is_secret_name
 from stackyard.errors import StackyardError
+from stackyard.lint.findings import Finding
 from stackyard.session import Session
 
 
 def _context(s: Session):
     schema = envschema.load(s.project.root)
-    file_layers = layers.layer_files(s.project.env_dir, s.env.name, s.project.root)
+    file_layers = config.layer_files(s.project.env_dir, s.env.name, s.project.root)
     return schema, file_layers
 
 
@@ -65,7 +67,7 @@ def show(s: Session, as_json: bool = False) -> None:
     s.print(
         f"{s.env.name}: later layers win: "
         + " < ".join(
-            [lay.label for lay in layers.layer_files(s.project.env_dir, s.env.name, s.project.root)] + [layers.PROCESS]
+            [lay.label for lay in config.layer_files(s.project.env_dir, s.env.name, s.project.root)] + [layers.PROCESS]
         )
     )
 
@@ -142,7 +144,7 @@ def init(s: Session, force: bool = False) -> None:
         s.print(f"warning: {f}")
 
 
-def run_checks(s: Session, environ: Mapping[str, str] | None = None) -> list[envcheck.Finding]:
+def run_checks(s: Session, environ: Mapping[str, str] | None = None) -> list[Finding]:
     schema, file_layers = _context(s)
 
     def git(cmd, stdin=None):  # read-only queries: they run even under `inv --dry`
@@ -164,9 +166,7 @@ def run_checks(s: Session, environ: Mapping[str, str] | None = None) -> list[env
     )
     if not in_repo:
         findings.append(
-            envcheck.Finding(
-                "ENV000", "warning", str(s.project.root), "not a git repository: the git rules were skipped"
-            )
+            Finding(str(s.project.root), 0, "ENV000", "not a git repository: the git rules were skipped", "warning")
         )
     return findings
 

@@ -1,15 +1,14 @@
 """`inv hybrid`, the plan: the app's processes on the host, their dependencies
 in containers. Pure: which services stay in containers, which variables are
-rewritten to published ports, which commands run (`--dry` prints it).
-hybrid_run.py executes it."""
+rewritten to published ports, and the steps in order, each carrying the action
+it performs. hybrid/run.py walks the steps; `inv --dry hybrid` prints them."""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from stackyard.commands import compose
 from stackyard.config import Environment, Hybrid
@@ -19,6 +18,7 @@ from stackyard.env import file as envfile
 from stackyard.errors import StackyardError
 
 LOOPBACK = "127.0.0.1"
+UP_TIMEOUT = 180  # seconds `up --wait` gives the dependencies to become healthy
 
 
 @dataclass(frozen=True)
@@ -38,47 +38,98 @@ class Planned:
     env: dict[str, str]  # what the process gets on top of the inherited environment
     port: int | None
 
+    @property
+    def command(self) -> Command:
+        return Command(self.argv, env=self.env, cwd=self.cwd)
+
+
+# ---- the steps: each one's text is what the plan and --dry print ------------------
+
+
+@dataclass(frozen=True)
+class CheckInstalled:
+    """The host processes' programs are on the host's PATH."""
+
+    programs: tuple[str, ...]
+    hint: str  # how to install them
+
+    @property
+    def what(self) -> str:
+        verb = "is" if len(self.programs) == 1 else "are"
+        return f"check {', '.join(self.programs)} {verb} installed on the host"
+
+
+@dataclass(frozen=True)
+class RunCompose:
+    """A compose command that must succeed before the host processes start."""
+
+    what: str
+    command: Command
+
+
+@dataclass(frozen=True)
+class CheckPort:
+    """Nothing listens yet on the host port a process will listen on."""
+
+    process: str
+    port: int
+
+    @property
+    def what(self) -> str:
+        return f"check host port {self.port} is free for {self.process}"
+
+
+@dataclass(frozen=True)
+class StartProcess:
+    process: Planned
+
+    @property
+    def what(self) -> str:
+        p = self.process
+        return f"start {p.name} on the host, in {p.cwd}: {Command(p.argv)}"
+
+
+@dataclass(frozen=True)
+class FollowLogs:
+    """The containers' logs, as one more process in the host processes' stream."""
+
+    command: Command
+
+    @property
+    def what(self) -> str:
+        return "follow the containers' logs in the same stream"
+
+
+@dataclass(frozen=True)
+class Supervise:
+    """The last step: wait for Ctrl-C or the first exit, stop every host
+    process, then `down` the containers when asked."""
+
+    down: Command | None
+
+    @property
+    def what(self) -> str:
+        end = " and `down` the containers (volumes kept)" if self.down else "; the containers keep running"
+        return f"wait for Ctrl-C or a host process to exit, then stop every host process{end}"
+
+
+Step = CheckInstalled | RunCompose | CheckPort | StartProcess | FollowLogs | Supervise
+
 
 @dataclass(frozen=True)
 class Plan:
     env_name: str
-    host: tuple[str, ...]
-    stop: tuple[str, ...]  # containers that must not run (host services and what depends on them)
-    containers: tuple[str, ...]  # started with up --wait
-    before: tuple[str, ...]  # one-shots run to completion first (migrations)
-    processes: tuple[Planned, ...]
+    steps: tuple[Step, ...]
     rewrites: tuple[Rewrite, ...] = ()
-    logs: bool = False
-    down: bool = False
-    requirements: tuple[str, ...] = field(default=())
 
-    def text(self, mask=lambda s: s) -> str:
+    @property
+    def processes(self) -> tuple[Planned, ...]:
+        """The host processes, in the order they start."""
+        return tuple(step.process for step in self.steps if isinstance(step, StartProcess))
+
+    def text(self, mask: Callable[[str], str] = lambda text: text) -> str:
         lines = [f"hybrid plan for {self.env_name}:"]
-        n = 1
-        if self.stop:
-            lines.append(f"  {n}. stop containers that run on the host instead: {', '.join(self.stop)}")
-            n += 1
-        lines.append(f"  {n}. start in containers, wait until healthy: {', '.join(self.containers) or '(none)'}")
-        n += 1
-        for b in self.before:
-            lines.append(f"  {n}. run {b} once in a container (migrations) and wait for it to succeed")
-            n += 1
-        for p in self.processes:
-            if p.port:
-                lines.append(f"  {n}. check host port {p.port} is free for {p.name}")
-                n += 1
-        for p in self.processes:
-            lines.append(f"  {n}. start {p.name} on the host, in {p.cwd}: {mask(str(Command(p.argv)))}")
-            n += 1
-        if self.logs:
-            lines.append(f"  {n}. follow the containers' logs in the same stream")
-            n += 1
-        end = (
-            "stop the host processes and `down` the containers (volumes kept)"
-            if self.down
-            else "stop the host processes; the containers keep running"
-        )
-        lines.append(f"  {n}. on Ctrl-C or when one process exits: {end}")
+        lines += [f"  {n}. {mask(step.what)}" for n, step in enumerate(self.steps, 1)]
         if self.rewrites:
             lines.append("rewritten for the host:")
             for r in self.rewrites:
@@ -234,18 +285,8 @@ def make_plan(
                 )
             port = int(text)
         processes.append(Planned(name, argv, str(hybrid.cwd), proc_env, port))
-    return Plan(
-        env.name,
-        tuple(host),
-        tuple(stop),
-        containers,
-        before,
-        tuple(processes),
-        tuple(rewrites),
-        logs,
-        down,
-        hybrid.requirements,
-    )
+    steps = _steps(env, stop, containers, before, processes, logs=logs, down=down, hint=_install_hint(hybrid))
+    return Plan(env.name, steps, tuple(rewrites))
 
 
 def _with_referenced(ports: dict[str, dict[int, tuple[str, int] | None]], value: str):
@@ -259,25 +300,47 @@ def _with_referenced(ports: dict[str, dict[int, tuple[str, int] | None]], value:
     return out
 
 
-# ---- preflight and execution ----------------------------------------------------
+def _steps(
+    env: Environment,
+    stop: Sequence[str],
+    containers: Sequence[str],
+    before: Sequence[str],
+    processes: Sequence[Planned],
+    *,
+    logs: bool,
+    down: bool,
+    hint: str,
+) -> tuple[Step, ...]:
+    """In the order they run: nothing changes before every check that can be
+    made first has passed, and the host ports are checked once the containers
+    that held them are stopped."""
+    steps: list[Step] = []
+    if processes:
+        steps.append(CheckInstalled(tuple(dict.fromkeys(p.argv[0] for p in processes)), hint))
+    if stop:
+        steps.append(
+            RunCompose(f"stop containers that run on the host instead: {', '.join(stop)}", compose.stop(env, stop))
+        )
+    if containers:
+        steps.append(
+            RunCompose(
+                f"start in containers, wait until healthy: {', '.join(containers)}",
+                compose.up(env, containers, build=True, wait=True, timeout=UP_TIMEOUT),
+            )
+        )
+    steps += [
+        RunCompose(f"run {b} once in a container (migrations) and wait for it to succeed", compose.run_once(env, b))
+        for b in before
+    ]
+    steps += [CheckPort(p.name, p.port) for p in processes if p.port]
+    steps += [StartProcess(p) for p in processes]
+    if logs:
+        steps.append(FollowLogs(compose.logs(env, containers, follow=True, tail=0, color=False)))
+    steps.append(Supervise(compose.down(env) if down else None))
+    return tuple(steps)
 
 
-def missing_commands(plan: Plan, path: str | None = None) -> list[str]:
-    return [p.argv[0] for p in plan.processes if shutil.which(p.argv[0], path=path) is None]
-
-
-def install_hint(plan: Plan) -> str:
-    if plan.requirements:
-        return "install the app's packages on the host: pip install " + " ".join(f"-r {r}" for r in plan.requirements)
+def _install_hint(hybrid: Hybrid) -> str:
+    if hybrid.requirements:
+        return "install the app's packages on the host: pip install " + " ".join(f"-r {r}" for r in hybrid.requirements)
     return "install the app's packages on the host"
-
-
-def steps_commands(env: Environment, plan: Plan) -> dict[str, list[Command]]:
-    """The compose commands of each phase (pure: what --dry prints)."""
-    return {
-        "stop": [compose.stop(env, plan.stop)] if plan.stop else [],
-        "up": [compose.up(env, plan.containers, build=True, wait=True)] if plan.containers else [],
-        "before": [compose.run_once(env, b) for b in plan.before],
-        "logs": [compose.logs(env, plan.containers, follow=True, tail=0, color=False)] if plan.logs else [],
-        "down": [compose.down(env)] if plan.down else [],
-    }

@@ -1,20 +1,32 @@
-"""python -m stackyard.lint [PROJECT_ROOT]"""
+"""python -m stackyard.lint [PROJECT_ROOT] [--verbose]"""
 
 import pathlib
 import sys
 
 from stackyard import config
 from stackyard.core.runner import Runner
-from stackyard.errors import StackyardError, report
+from stackyard.errors import ConfigError, StackyardError, report
 from stackyard.lint.run import run
+from stackyard.session import Session
+
+
+def session(project: config.Project) -> Session:
+    """The one Session of a lint run; any environment will do: lint makes one per environment."""
+    envs = project.environments
+    if not envs:
+        raise ConfigError(
+            f"no environment in {project.compose_dir}", "add compose.yaml and a compose.<env>.yaml beside it"
+        )
+    return Session(project, envs.get(project.default_env) or next(iter(envs.values())), Runner(echo=False))
 
 
 def main(argv: list[str]) -> int:
+    args = [a for a in argv if a != "--verbose"]
     try:
-        root = pathlib.Path(argv[0]).resolve() if argv else None
-        return run(config.load(root), Runner(echo=False), sys.stdout)
+        root = pathlib.Path(args[0]).resolve() if args else None
+        return run(session(config.load(root)))
     except (StackyardError, KeyboardInterrupt) as exc:
         return report(exc, verbose="--verbose" in argv)
 
 
-sys.exit(main([a for a in sys.argv[1:] if a != "--verbose"]))
+sys.exit(main(sys.argv[1:]))

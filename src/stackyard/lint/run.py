@@ -5,33 +5,27 @@ from __future__ import annotations
 import itertools
 import pathlib
 import shutil
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Mapping, Sequence
 
-from stackyard.commands import compose
-from stackyard.commands import git as gitcmds
-from stackyard.config import Environment, Project
+from stackyard.commands import compose, git
+from stackyard.config import Project, layer_files
 from stackyard.core.command import Command
-from stackyard.core.runner import Runner
 from stackyard.engine import state
 from stackyard.env import check as envcheck
 from stackyard.env import schema as envschema
-from stackyard.env.layers import layer_files
+from stackyard.errors import last_line
 from stackyard.lint import compose_rules, tools
 from stackyard.lint.findings import Finding, summary
+from stackyard.session import Session
 
 # env.check rules that need the secrets themselves: not for a static lint.
 VALUE_RULES = {"ENV004", "ENV005", "ENV006", "ENV007", "ENV012"}
 
 
-def project_files(root: pathlib.Path, runner: Runner) -> list[str]:
+def project_files(s: Session) -> list[str]:
     """Tracked and new (not ignored) files, relative to the root."""
-    res = runner.run(
-        Command(("git", "-C", str(root), "ls-files", "--cached", "--others", "--exclude-standard")),
-        check=False,
-        quiet=True,
-        readonly=True,
-    )
+    root = s.project.root
+    res = s.read(git.project_files(root), check=False)
     if res.ok:
         return sorted({f for f in res.stdout.splitlines() if (root / f).is_file()})
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and ".git" not in p.parts)
@@ -54,34 +48,20 @@ def shell_scripts(root: pathlib.Path, files: Sequence[str]) -> list[str]:
     return out
 
 
-def _tool(name: str, cmd: Command, root: pathlib.Path, runner: Runner, parse) -> list[Finding]:
+def relative(s: Session, path: pathlib.Path) -> str:
+    root = s.project.root
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
+def _tool(s: Session, name: str, cmd: Command, parse: Callable[[str], list[Finding]]) -> list[Finding]:
     if shutil.which(name) is None:
         return [Finding(name, 0, "LINT000", f"{name} is not installed: pip install {tools.INSTALL[name]}")]
-    res = runner.run(Command(cmd.argv, cmd.env, str(root)), check=False, quiet=True, readonly=True)
+    res = s.read(cmd, check=False)
     found = parse(res.stdout)
     if res.returncode not in (0, 1) and not found:
-        return [
-            Finding(
-                name,
-                0,
-                "LINT001",
-                f"{name} failed ({res.returncode}): " + ((res.stderr or res.stdout).strip().splitlines() or ["?"])[-1],
-            )
-        ]
+        why = last_line(res.stderr or res.stdout) or "?"
+        return [Finding(name, 0, "LINT001", f"{name} failed ({res.returncode}): {why}")]
     return found
-
-
-def profiles_of(project: Project, env: Environment, runner: Runner, secrets_env: dict) -> list[str]:
-    res = runner.run(
-        Command(compose.base(env) + ["--profile", "*", "config", "--format", "json"], secrets_env),
-        check=False,
-        quiet=True,
-        readonly=True,
-    )
-    if not res.ok:
-        return []
-    services = state.parse_config(res.stdout).get("services", {})
-    return sorted({p for svc in services.values() for p in svc.get("profiles") or []})
 
 
 def placeholder_secrets(project: Project) -> dict[str, str]:
@@ -89,108 +69,103 @@ def placeholder_secrets(project: Project) -> dict[str, str]:
     return {k: "lint-placeholder-not-a-secret" for k, v in envschema.load(project.root).items() if v.secret}
 
 
-def compose_findings(project: Project, runner: Runner, rel) -> list[Finding]:
-    out: list[Finding] = []
-    stand_ins = placeholder_secrets(project)
-    for env in project.environments.values():
-        profiles = profiles_of(project, env, runner, stand_ins)
-        combos = [c for n in range(len(profiles) + 1) for c in itertools.combinations(profiles, n)]
-        for combo in combos:
-            argv = compose.base(env) + [a for p in combo for a in ("--profile", p)] + ["config", "--quiet"]
-            res = runner.run(Command(tuple(argv), stand_ins), check=False, quiet=True, readonly=True)
-            if not res.ok:
-                where = rel(env.files[-1])
-                label = f"{env.name}" + (f" +{','.join(combo)}" if combo else "")
-                out.append(
-                    Finding(
-                        where,
-                        0,
-                        "compose",
-                        f"`config` fails for {label}: " + (res.stderr.strip().splitlines() or ["?"])[-1],
-                    )
-                )
-        if env.protected:
-            out += security_findings(env, runner, stand_ins, rel)
+def profiles_of(s: Session, stand_ins: Mapping[str, str]) -> list[str]:
+    """Every profile a service of the environment names."""
+    res = s.read(compose.config_json(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins), check=False)
+    if not res.ok:
+        return []
+    services = state.parse_config(res.stdout).get("services", {})
+    return sorted({p for svc in services.values() for p in svc.get("profiles") or []})
+
+
+def config_findings(s: Session, stand_ins: Mapping[str, str]) -> list[Finding]:
+    """`config --quiet` of the environment with every combination of its profiles."""
+    profiles = profiles_of(s, stand_ins)
+    out = []
+    for combo in (c for n in range(len(profiles) + 1) for c in itertools.combinations(profiles, n)):
+        res = s.read(compose.config_check(s.env, profiles=combo, extra_env=stand_ins), check=False)
+        if not res.ok:
+            label = s.env.name + (f" +{','.join(combo)}" if combo else "")
+            why = last_line(res.stderr) or "?"
+            out.append(Finding(relative(s, s.env.files[-1]), 0, "compose", f"`config` fails for {label}: {why}"))
     return out
 
 
-def security_findings(env: Environment, runner: Runner, stand_ins: dict, rel) -> list[Finding]:
-    argv = compose.base(env) + ["--profile", "*", "config", "--format", "json"]
-    rendered = runner.run(Command(tuple(argv), stand_ins), check=False, quiet=True, readonly=True)
-    raw = runner.run(
-        Command(tuple(argv[:-3] + ["config", "--no-interpolate", "--format", "json"]), stand_ins),
-        check=False,
-        quiet=True,
-        readonly=True,
-    )
+def security_findings(s: Session) -> list[Finding]:
+    """The security rules (lint/compose_rules.py) on the environment's config, every profile on."""
+    stand_ins = placeholder_secrets(s.project)
+    rendered = s.read(compose.config_json(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins), check=False)
+    raw = s.read(compose.config_json_raw(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins), check=False)
     if not rendered.ok or not raw.ok:
         return []  # reported by the `config --quiet` pass
     out = []
-    for service, found in compose_rules.check(
-        state.parse_config(rendered.stdout), state.parse_config(raw.stdout)
-    ).items():
-        file, line = compose_rules.locate(env.files, service)
-        for rule, message in found:
-            out.append(Finding(rel(pathlib.Path(file)), line, rule, f"{service} ({env.name}): {message}"))
+    found = compose_rules.check(state.parse_config(rendered.stdout), state.parse_config(raw.stdout))
+    for service, problems in found.items():
+        file, line = compose_rules.locate(s.env.files, service)
+        for rule, message in problems:
+            out.append(Finding(relative(s, pathlib.Path(file)), line, rule, f"{service} ({s.env.name}): {message}"))
     return out
 
 
-def env_findings(project: Project, runner: Runner) -> list[Finding]:
-    schema = envschema.load(project.root)
+def per_environment(s: Session) -> list[Session]:
+    """A Session for each environment of the project (the same runner and output)."""
+    return [Session(s.project, env, s.runner, s.out) for env in s.project.environments.values()]
 
-    def git(cmd, stdin=None):
-        return runner.run(cmd, check=False, quiet=True, stdin=stdin, readonly=True)
 
-    in_repo = git(gitcmds.inside_work_tree(project.root)).stdout.strip() == "true"
-    out, seen = [], set()
-    for env in project.environments.values():
-        layers = layer_files(project.env_dir, env.name, project.root)
-        for f in envcheck.check(
-            project.root, env.name, env.protected, layers, schema, {}, env.files, git if in_repo else None
-        ):
-            if f.rule in VALUE_RULES:
-                continue
-            file, _, line = f.where.partition(":")
-            finding = Finding(file, int(line) if line.isdigit() else 0, f.rule, f.message, f.severity)
-            if finding not in seen:
-                seen.add(finding)
-                out.append(finding)
+def compose_findings(s: Session) -> list[Finding]:
+    out: list[Finding] = []
+    stand_ins = placeholder_secrets(s.project)
+    for each in per_environment(s):
+        out += config_findings(each, stand_ins)
+        if each.env.protected:
+            out += security_findings(each)
     return out
 
 
-def run(project: Project, runner: Runner, out: TextIO) -> int:
-    root = project.root
+def env_findings(s: Session) -> list[Finding]:
+    """env.check's rules that need no secret, for every environment; each finding once."""
+    root = s.project.root
+    schema = envschema.load(root)
 
-    def rel(p: pathlib.Path) -> str:
-        return str(p.relative_to(root)) if p.is_relative_to(root) else str(p)
+    def read_git(cmd: Command, stdin: str | None = None):
+        return s.read(cmd, check=False, stdin=stdin)
 
-    files = project_files(root, runner)
-    dockerfiles = [
-        f
-        for f in files
-        if pathlib.Path(f).name.startswith("Dockerfile") or pathlib.Path(f).name.endswith(".Dockerfile")
-    ]
+    in_repo = read_git(git.inside_work_tree(root)).stdout.strip() == "true"
+    found: list[Finding] = []
+    for env in s.project.environments.values():
+        layers = layer_files(s.project.env_dir, env.name, root)
+        found += envcheck.check(
+            root, env.name, env.protected, layers, schema, {}, env.files, read_git if in_repo else None
+        )
+    return [f for f in dict.fromkeys(found) if f.rule not in VALUE_RULES]
+
+
+def run(s: Session) -> int:
+    """Every linter over `s.project`, its findings printed sorted, then the summary; 1 on an error."""
+    root = s.project.root
+    files = project_files(s)
+    dockerfiles = [f for f in files if pathlib.Path(f).name.startswith("Dockerfile") or f.endswith(".Dockerfile")]
     yamls = [f for f in files if f.endswith((".yaml", ".yml"))]
     scripts = shell_scripts(root, files)
     findings: list[Finding] = []
     checked = []
     if dockerfiles:
-        findings += _tool("hadolint", tools.hadolint(dockerfiles), root, runner, tools.parse_hadolint)
+        findings += _tool(s, "hadolint", tools.hadolint(root, dockerfiles), tools.parse_hadolint)
         checked.append(f"{len(dockerfiles)} Dockerfiles")
-    findings += compose_findings(project, runner, rel)
-    checked.append(f"{len(project.environments)} environments")
-    findings += _tool("ruff", tools.ruff_check(), root, runner, tools.parse_ruff_check)
-    findings += _tool("ruff", tools.ruff_format(), root, runner, tools.parse_ruff_format)
+    findings += compose_findings(s)
+    checked.append(f"{len(s.project.environments)} environments")
+    findings += _tool(s, "ruff", tools.ruff_check(root), tools.parse_ruff_check)
+    findings += _tool(s, "ruff", tools.ruff_format(root), tools.parse_ruff_format)
     checked.append("Python")
     if scripts:
-        findings += _tool("shellcheck", tools.shellcheck(scripts), root, runner, tools.parse_shellcheck)
+        findings += _tool(s, "shellcheck", tools.shellcheck(root, scripts), tools.parse_shellcheck)
         checked.append(f"{len(scripts)} shell scripts")
     if yamls:
-        findings += _tool("yamllint", tools.yamllint(yamls), root, runner, tools.parse_yamllint)
+        findings += _tool(s, "yamllint", tools.yamllint(root, yamls), tools.parse_yamllint)
         checked.append(f"{len(yamls)} YAML files")
-    findings += env_findings(project, runner)
+    findings += env_findings(s)
     checked.append("env files")
     for f in sorted(findings):
-        print(f, file=out)
-    print(summary(findings, checked), file=out)
+        s.print(str(f))
+    s.print(summary(findings, checked))
     return 1 if any(f.severity == "error" for f in findings) else 0

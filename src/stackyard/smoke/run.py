@@ -1,35 +1,40 @@
 """`nox -s smoke`: the whole stack, end to end, under a throwaway project name,
 always torn down (`down -v` of that project only) on success, failure and Ctrl-C.
 
-    python -m stackyard.smoke [--env dev|prod] [--root PATH] [--keep-going]
+    python -m stackyard.smoke [--env dev|prod] [--root PATH] [--check NAME]... [--verbose]
 
 Phases: build, up (--wait), checks over HTTP on 127.0.0.1, down; each timed.
 The checks are named in [tool.stackyard.smoke] checks (default: health)."""
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
+import pathlib
 import secrets as random_secrets
 import signal
-import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 
+from stackyard import config
 from stackyard.commands import compose
 from stackyard.config import Environment, Project
-from stackyard.core.command import Command
 from stackyard.core.runner import Runner
 from stackyard.engine import state
+from stackyard.engine.ports import free_port
 from stackyard.env import layers
 from stackyard.env import schema as envschema
-from stackyard.errors import CommandError, Interrupted, StackyardError
+from stackyard.errors import Interrupted, StackyardError, report
+from stackyard.session import Session
 from stackyard.smoke.checks import CHECKS, CheckFailed, Context, Target
+from stackyard.stack.ops import print_last_logs
 
-LOG_LINES = 30
+# The service whose container runs PostgreSQL: the cache check changes a row behind the app's back.
+DB_SERVICE = "db"
 
 
 # ---- setting up a throwaway project -------------------------------------------------
@@ -39,14 +44,14 @@ def throwaway(project: Project, env: Environment) -> Environment:
     return replace(env, project=f"{project.name}-smoke-{os.getpid()}-{uuid.uuid4().hex[:6]}")
 
 
-def overrides(project: Project, env: Environment, raw_config: dict, environ: dict[str, str]) -> dict[str, str]:
+def overrides(project: Project, env: Environment, raw_config: dict, environ: Mapping[str, str]) -> dict[str, str]:
     """Variables for this run: a free host port for every published-port variable,
     127.0.0.1 for every bind-address variable, and a throwaway value for every
     secret nothing sets (never the user's own ports, never a real secret)."""
     out: dict[str, str] = {}
     for _, host_ip, published, _ in state.raw_ports(raw_config):
         if var := state.variable_of(published):
-            out[var] = str(ports_free())
+            out[var] = str(free_port())
         if var := state.variable_of(host_ip):
             out[var] = "127.0.0.1"
     schema = envschema.load(project.root)
@@ -57,12 +62,22 @@ def overrides(project: Project, env: Environment, raw_config: dict, environ: dic
     return out
 
 
-def ports_free() -> int:
-    import socket
+def session(project: Project, env_name: str, runner: Runner) -> Session:
+    """A Session on a throwaway copy of the environment. The runner gives every
+    command of the run its variables (overrides), so no Command is rewritten."""
+    s = Session(project, throwaway(project, project.environment(env_name)), runner)
+    raw = state.parse_config(s.read(compose.config_json_raw(s.env)).stdout)
+    runner.env.update(overrides(project, s.env, raw, os.environ))
+    return s
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+
+def check_names(project: Project, wanted: Sequence[str] | None) -> list[str]:
+    """The checks to run: those asked for, else the project's, else health; unknown ones are an error."""
+    names = list(wanted or project.smoke_checks or ["health"])
+    unknown = [n for n in names if n not in CHECKS]
+    if unknown:
+        raise StackyardError(f"unknown smoke check(s): {', '.join(unknown)}", f"known: {', '.join(CHECKS)}")
+    return names
 
 
 def target_for(env: Environment, containers: list[state.Container]) -> Target:
@@ -88,31 +103,21 @@ def target_for(env: Environment, containers: list[state.Container]) -> Target:
 # ---- the run --------------------------------------------------------------------------
 
 
-def run(project: Project, env_name: str, runner: Runner, out=None, checks: list[str] | None = None) -> int:
-    out = out or sys.stdout
-    env = throwaway(project, project.environment(env_name))
+def run(s: Session, names: Sequence[str]) -> int:
+    """Build, start, check and remove `s.env` (a throwaway project: see session())."""
+    env = s.env
     timings: dict[str, float] = {}
-    names = checks or list(project.smoke_checks) or ["health"]
-    unknown = [n for n in names if n not in CHECKS]
-    if unknown:
-        raise StackyardError(f"unknown smoke check(s): {', '.join(unknown)}", f"known: {', '.join(CHECKS)}")
-
-    def say(text: str) -> None:
-        print(f"smoke: {text}", file=out, flush=True)
-
-    raw = state.parse_config(runner.run(compose.config_json_raw(env), quiet=True, readonly=True).stdout)
-    extra = overrides(project, env, raw, dict(os.environ))
-
-    def cmd(c: Command) -> Command:
-        return Command(c.argv, {**c.env, **extra}, c.cwd)
-
     current = ["setup"]
 
-    def phase(name: str, fn):
+    def say(text: str) -> None:
+        s.print(f"smoke: {text}")
+
+    @contextlib.contextmanager
+    def phase(name: str) -> Iterator[None]:
         current[0] = name
         start = time.monotonic()
         try:
-            return fn()
+            yield
         finally:
             timings[name] = time.monotonic() - start
 
@@ -120,33 +125,33 @@ def run(project: Project, env_name: str, runner: Runner, out=None, checks: list[
     say(f"{env.name} as project {env.project} (removed at the end)")
     failure: BaseException | None = None
     try:
-        phase("build", lambda: runner.run(cmd(compose.build(env)), mode="stream"))
-        phase("up", lambda: runner.run(cmd(compose.up(env, build=False, timeout=180)), mode="stream"))
-        containers = _containers(runner, env, cmd)
-        ctx = Context(target_for(env, containers), lambda sql: _sql(runner, env, cmd, sql), _wait)
-        say(f"checking {ctx.target.base}" + (f" (Host: {ctx.target.host_header})" if ctx.target.host_header else ""))
-
-        def all_checks():
+        with phase("build"):
+            s.stream(compose.build(env))
+        with phase("up"):
+            s.stream(compose.up(env, build=False, timeout=180))
+        with phase("checks"):
+            ctx = Context(target_for(env, s.containers()), lambda sql: _sql(s, sql), _wait)
+            host = f" (Host: {ctx.target.host_header})" if ctx.target.host_header else ""
+            say(f"checking {ctx.target.base}{host}")
             for name in names:
                 CHECKS[name](ctx, env.health_path)
                 say(f"ok   {name}")
-
-        phase("checks", all_checks)
     except CheckFailed as exc:
         failure = exc
         say(f"FAIL {exc.check}: {exc}")
-        _show_logs(runner, env, cmd, (*exc.services, ctx.target.service), say)
-    except CommandError as exc:
-        failure = exc
-        say(f"FAIL {current[0]}: {exc}")
-        _show_logs(runner, env, cmd, (), say, failed_only=True)
+        _show_logs(s, (*exc.services, ctx.target.service))
     except (KeyboardInterrupt, Interrupted):
         failure = KeyboardInterrupt()
         say("interrupted: tearing down")
+    except StackyardError as exc:  # a command failed (explained by the Session when it can be)
+        failure = exc
+        say(f"FAIL {current[0]}: {exc}")
+        _show_logs(s, (), failed_only=True)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the teardown
         try:
-            phase("down", lambda: runner.run(cmd(compose.down(env, volumes=True, timeout=5)), check=False, quiet=True))
+            with phase("down"):
+                s.run(compose.down(env, volumes=True, timeout=5), check=False, quiet=True)
         finally:
             signal.signal(signal.SIGINT, signal.default_int_handler)
             signal.signal(signal.SIGTERM, previous)
@@ -164,17 +169,11 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _containers(runner: Runner, env: Environment, cmd) -> list[state.Container]:
-    return state.parse_ps(runner.run(cmd(compose.ps_json(env)), quiet=True, readonly=True).stdout)
+def _sql(s: Session, sql: str) -> str:
+    return s.run(compose.psql(s.env, DB_SERVICE, sql), quiet=True).stdout
 
 
-def _sql(runner: Runner, env: Environment, cmd, sql: str) -> str:
-    # The app's own variables, read inside the db container: no value crosses our process.
-    argv = ["sh", "-c", 'psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -tAc "$0"', sql]
-    return runner.run(cmd(compose.exec_(env, "db", argv, tty=False)), quiet=True).stdout
-
-
-def _wait(predicate, timeout: float, interval: float = 0.2):
+def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.2):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -187,27 +186,25 @@ def _wait(predicate, timeout: float, interval: float = 0.2):
     return None
 
 
-def _show_logs(runner: Runner, env: Environment, cmd, services, say, failed_only: bool = False) -> None:
+def failing_services(containers: Iterable[state.Container], named: Sequence[str], failed_only: bool) -> list[str]:
+    """The services whose logs explain a failure: those named by the check, or
+    (a command failed) the failed ones, else those still starting."""
+    containers = list(containers)
+    found = [c.service for c in containers if c.service in named or (failed_only and c.failed)]
+    if not found and failed_only:
+        found = [c.service for c in containers if c.health == "starting"]
+    return list(dict.fromkeys(found))
+
+
+def _show_logs(s: Session, named: Sequence[str], failed_only: bool = False) -> None:
     try:
-        containers = _containers(runner, env, cmd)
+        containers = s.containers()
     except StackyardError:
-        return
-    names = [c.service for c in containers if (c.service in services) or (failed_only and c.failed)]
-    if not names and failed_only:
-        names = [c.service for c in containers if c.health == "starting"]
-    for name in dict.fromkeys(names):
-        res = runner.run(cmd(compose.logs(env, [name], tail=LOG_LINES, color=False)), check=False, quiet=True)
-        say(f"--- {name}: last {LOG_LINES} log lines ---")
-        print((res.stdout + res.stderr).rstrip(), flush=True)
+        return  # the engine is gone: the failure itself says more
+    print_last_logs(s, failing_services(containers, named, failed_only))
 
 
 def main(argv: list[str]) -> int:
-    import argparse
-    import pathlib
-
-    from stackyard import config
-    from stackyard.errors import report
-
     parser = argparse.ArgumentParser(prog="python -m stackyard.smoke", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev")
     parser.add_argument("--root", type=pathlib.Path, default=None)
@@ -215,6 +212,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     try:
-        return run(config.load(args.root.resolve() if args.root else None), args.env, Runner(), checks=args.check)
+        project = config.load(args.root.resolve() if args.root else None)
+        names = check_names(project, args.check)
+        return run(session(project, args.env, Runner()), names)
     except (StackyardError, KeyboardInterrupt) as exc:
         return report(exc, verbose=args.verbose)

@@ -14,6 +14,7 @@ import pytest
 
 from stackyard.core.command import Command
 from stackyard.core.procs import Manager
+from stackyard.errors import StackyardError
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="process groups, and /proc to tell a zombie"
@@ -42,7 +43,7 @@ def manager():
         mgr.grace = 0
         mgr.stop()
         for p in mgr.procs:  # should stop() itself be broken
-            if p.popen and p.popen.poll() is None:
+            if p.popen.poll() is None:
                 p.popen.kill()
 
 
@@ -50,9 +51,9 @@ def read_until(mgr: Manager, text: str, timeout: float = 5.0) -> str:
     """The first line a process printed containing `text`, read from the manager's queue."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        prefix, item = mgr.lines.get(timeout=max(0.01, deadline - time.monotonic()))
-        if prefix not in (None, "stackyard") and text in item:
-            return item
+        proc, line = mgr.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+        if proc is not None and line is not None and text in line:
+            return line
     raise AssertionError(f"no line with {text!r} within {timeout}s")
 
 
@@ -89,18 +90,18 @@ def _states(pid: int, group: bool) -> list[str]:
 def test_output_is_merged_and_prefixed_with_padded_names(tmp_path, manager):
     flag = tmp_path / "a-printed"
     mgr = manager()
-    mgr.add(
+    mgr.start(
         "a",
         py(f"import pathlib, time; print('from a', flush=True); pathlib.Path({str(flag)!r}).touch(); time.sleep(60)"),
     )
-    mgr.add(
+    # Started after a printed: the names still line up, as labels are made when written.
+    mgr.start(
         "longer",
         py(
             f"import pathlib, time\nwhile not pathlib.Path({str(flag)!r}).exists(): time.sleep(0.01)\n"
             "print('from longer'); raise SystemExit(3)"
         ),
     )
-    mgr.start()
     assert mgr.wait() == ("longer", 3)
     lines = mgr.out.getvalue().splitlines()
     assert "a      | from a" in lines
@@ -110,10 +111,9 @@ def test_output_is_merged_and_prefixed_with_padded_names(tmp_path, manager):
 
 def test_the_first_exit_returns_and_stops_the_others(manager):
     mgr = manager()
-    mgr.add("sleeper", py(SLEEP))
-    mgr.add("quick", py("print('done')"))
     start = time.monotonic()
-    mgr.start()
+    mgr.start("sleeper", py(SLEEP))
+    mgr.start("quick", py("print('done')"))
     assert mgr.wait() == ("quick", 0)
     assert time.monotonic() - start < 2
     sleeper = mgr.procs[0].popen
@@ -129,25 +129,23 @@ def test_stop_takes_the_grandchildren_too(manager):
         "time.sleep(60)\n"
     )
     mgr = manager()
-    mgr.add("parent", py(child))
-    mgr.start()
+    mgr.start("parent", py(child))
     grandchild = int(read_until(mgr, "grandchild").split()[1])
     assert not gone(grandchild, timeout=0)
     mgr.stop()
     assert gone(grandchild)
-    assert gone(mgr.pids()[0], group=True)
+    assert gone(mgr.procs[0].popen.pid, group=True)
 
 
 def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(manager):
     mgr = manager(grace=0.5)
-    mgr.add(
+    mgr.start(
         "stubborn",
         py(
             "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
             "print('ready', flush=True); time.sleep(60)"
         ),
     )
-    mgr.start()
     read_until(mgr, "ready")
     start = time.monotonic()
     mgr.stop()
@@ -157,8 +155,8 @@ def test_a_process_that_ignores_sigterm_is_killed_after_the_grace_period(manager
 
 def test_ctrl_c_stops_every_process(monkeypatch, manager):
     mgr = manager()
-    mgr.add("api", py(SLEEP))
-    mgr.add("worker", py(SLEEP))
+    mgr.start("api", py(SLEEP))
+    mgr.start("worker", py(SLEEP))
     real_get, calls = mgr.lines.get, []
 
     def get(*args, **kwargs):
@@ -168,17 +166,16 @@ def test_ctrl_c_stops_every_process(monkeypatch, manager):
         return real_get(*args, **kwargs)
 
     monkeypatch.setattr(mgr.lines, "get", get)
-    mgr.start()
     assert mgr.wait() == ("interrupt", 130)
     assert [p.popen.returncode for p in mgr.procs] == [-signal.SIGTERM, -signal.SIGTERM]
-    assert all(gone(pid, group=True) for pid in mgr.pids())
+    assert all(gone(p.popen.pid, group=True) for p in mgr.procs)
     assert "stackyard | Ctrl-C: stopping every host process" in mgr.out.getvalue().splitlines()
 
 
 def test_command_env_and_cwd_reach_the_child(tmp_path, monkeypatch, manager):
     monkeypatch.setenv("INHERITED", "yes")
     mgr = manager()
-    mgr.add(
+    mgr.start(
         "p",
         py(
             "import os; print(os.environ['GREETING'], os.environ['INHERITED'], os.getcwd())",
@@ -186,7 +183,6 @@ def test_command_env_and_cwd_reach_the_child(tmp_path, monkeypatch, manager):
             cwd=str(tmp_path),
         ),
     )
-    mgr.start()
     assert mgr.wait() == ("p", 0)
     assert f"p | hello yes {os.path.realpath(tmp_path)}" in mgr.out.getvalue().splitlines()
 
@@ -201,12 +197,35 @@ def test_an_exit_is_noticed_while_a_child_still_holds_the_output(manager):
         "sys.exit(2)\n"
     )
     mgr = manager()
-    mgr.add("reloader", py(leader))
     start = time.monotonic()
-    mgr.start()
+    mgr.start("reloader", py(leader))
     assert mgr.wait() == ("reloader", 2)
     assert time.monotonic() - start < 2
     lines = mgr.out.getvalue().splitlines()
     grandchild = int(next(line for line in lines if line.startswith("reloader | grandchild")).split()[-1])
     assert gone(grandchild)
     assert lines[-1] == "stackyard | reloader exited with code 2; stopping the others"
+
+
+def test_each_name_gets_its_colour_when_the_output_is_a_terminal(manager):
+    mgr = manager()
+    mgr.colour = True
+    mgr.start("api", py("print('a')"))
+    mgr.start("worker", py(SLEEP))
+    mgr.wait()
+    lines = mgr.out.getvalue().splitlines()
+    assert "\x1b[36mapi    | \x1b[0ma" in lines
+    assert lines[0].startswith("stackyard | started api (pid ")  # our own notes stay plain
+
+
+@pytest.mark.parametrize("what", ["program", "cwd"])
+def test_a_process_that_cannot_start_is_one_explained_error(tmp_path, manager, what):
+    mgr = manager()
+    missing = tmp_path / "nowhere"
+    cmd = Command((str(missing),)) if what == "program" else py("pass", cwd=str(missing))
+    with pytest.raises(StackyardError) as info:
+        mgr.start("api", cmd)
+    assert str(info.value) == (
+        f"cannot start api: No such file or directory: {missing}: check the command and its working directory"
+    )
+    assert mgr.procs == []

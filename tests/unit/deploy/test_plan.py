@@ -1,55 +1,109 @@
-"""The deploy plan as text (what --dry-run prints), release names and history, the lock."""
+"""The deploy plan: its steps, the action each carries, and its text (what
+--dry-run prints); release names and history."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
-from stackyard.commands import lock
+import invoke
+
+from stackyard import config, tasks
+from stackyard.commands import compose
 from stackyard.core.command import Command
+from stackyard.deploy import actions, releases
 from stackyard.deploy import plan as deploy
-from stackyard.deploy import releases
+from tests.unit.fakes import ROOT, tmp_env
+
+NEW = "abc1234-20261122101010"
+OLD = "0ff1ce0-20261121090909"
 
 
-def test_deploy_plan_over_a_running_release():
-    text = deploy.make(
-        "deploy", "prod", "shop-prod", "abc1234-20261122101010", "0ff1ce0-20261121090909", first=False
-    ).text()
-    assert text.splitlines()[0] == (
-        "deploy abc1234-20261122101010 to prod (project shop-prod), replacing 0ff1ce0-20261121090909:"
-    )
-    steps = [line.split()[1] for line in text.splitlines() if line[:4].strip().rstrip(".").isdigit()]
-    assert steps == [
-        "preflight",
-        "lock",
-        "build",
-        "backup",
-        "migrate",
-        "api",
-        "switch",
-        "workers",
-        "retire",
-        "record",
-        "unlock",
-    ]
-    assert "backups/shop-prod/abc1234-20261122101010.dump" in text
+def env(tmp_path) -> config.Environment:
+    return tmp_env(tmp_path, "prod", project="shop-prod")
+
+
+def step_names(text: str) -> list[str]:
+    return re.findall(r"^ +\d+\. (\S+)", text, flags=re.M)
+
+
+def test_deploy_plan_over_a_running_release(tmp_path):
+    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["shop-prod-api-1"])
+    text = plan.text()
+    assert text.splitlines()[0] == f"deploy {NEW} to prod (project shop-prod), replacing {OLD}:"
+    assert step_names(text) == [s.name for s in plan.steps + plan.finish]
+    before = ["preflight", "lock", "build", "backup", "migrate"]
+    assert [s.name for s in plan.steps] == [*before, "api", "health", "switch", "workers"]
+    assert [s.name for s in plan.finish] == ["retire", "record", "unlock"]
+    assert f"backups/shop-prod/{NEW}.dump" in text
     assert "the new version gets no traffic before it is healthy" in text
-    assert text.splitlines()[-1].startswith(
-        "  on a failure after the backup: traffic stays on (or returns to) 0ff1ce0-20261121090909"
+    assert "  then, " + NEW + " serving (never undone):" in text
+    assert text.splitlines()[-1] == (
+        f"  on a failure in steps 1-9: the undo of each step begun runs, newest first; {OLD} serves; exit 1"
     )
 
 
-def test_first_deploy_starts_the_whole_stack_without_backup_or_separate_migration():
-    text = deploy.make("deploy", "prod", "p", "abc1234-20261122101010", None, first=True).text()
-    steps = [line.split()[1] for line in text.splitlines() if line[:4].strip().rstrip(".").isdigit()]
-    assert steps == ["preflight", "lock", "build", "start", "record", "unlock"]
-    assert "replacing" not in text.splitlines()[0]
+def test_each_step_carries_the_action_that_does_it(tmp_path):
+    e = env(tmp_path)
+    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"], allow_dirty=True, health_timeout=45)
+    kinds = {s.name: s.action for s in plan.steps + plan.finish}
+    assert kinds["preflight"] == actions.Preflight(allow_dirty=True)
+    assert kinds["build"] == actions.Stream(compose.for_release(compose.build(e), NEW))
+    assert kinds["migrate"] == actions.Stream(compose.for_release(compose.run_once(e, "migrate"), NEW))
+    assert kinds["api"] == actions.StartBeside(compose.for_release(compose.scale_up(e, "api", 2), NEW), "api")
+    assert kinds["health"] == actions.WaitHealthy(45, 30)
+    assert kinds["switch"] == actions.Switch(e, "caddy", None, 8000)
+    assert kinds["retire"] == actions.Retire(("shop-prod-api-1",), 30)
+    assert kinds["record"] == actions.Record(NEW, "deploy", releases.KEEP_IMAGES)
+    undo = {s.name: s.undo for s in plan.steps if s.undo}
+    assert undo == {
+        "lock": (actions.RecordFailed(NEW, "deploy"), actions.Unlock()),
+        "api": (actions.ShowNewLogs(30), actions.RemoveNew()),
+        "switch": (actions.Switch(e, "caddy", "shop-prod-api-1", 8000),),
+        "workers": (
+            actions.ShowLogs(("worker", "listener"), 30),
+            actions.Stream(compose.for_release(compose.up(e, ("worker", "listener"), timeout=45, no_deps=True), OLD)),
+        ),
+    }
 
 
-def test_rollback_plan_builds_nothing_and_touches_no_data():
-    text = deploy.make("rollback", "prod", "p", "0ff1ce0-20261121090909", "abc1234-20261122101010", first=False).text()
-    steps = [line.split()[1] for line in text.splitlines() if line[:4].strip().rstrip(".").isdigit()]
-    assert steps == ["lock", "api", "switch", "workers", "retire", "record", "unlock"]
-    assert "pg_dump" not in text and "migrate" not in text
+def test_the_text_shows_the_commands_the_steps_run(tmp_path):
+    e = env(tmp_path)
+    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"])
+    text = plan.text()
+    for step in plan.steps + plan.finish:
+        for cmd in step.action.commands():
+            assert f"$ {compose.short(cmd, e)}" in text
+    assert "$ docker compose … build\n" in text
+    assert "$ docker compose … exec --no-TTY --env 'UPSTREAM=<new container>:8000' caddy caddy reload" in text
+    assert "$ docker stop --time 30 shop-prod-api-1\n" in text
+    assert "undo: reload caddy with shop-prod-api-1 as its upstream" in text
+    assert f"undo: record {NEW} as failed, with the reason; remove the lock" in text
+
+
+def test_the_kept_releases_are_one_number_in_the_text_and_the_pruning(tmp_path):
+    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["a"])
+    assert f"those of the last {releases.KEEP_IMAGES} good releases are kept" in plan.text()
+    assert plan.finish[1].action.keep == releases.KEEP_IMAGES
+
+
+def test_first_deploy_starts_the_whole_stack_without_backup_or_separate_migration(tmp_path):
+    e = env(tmp_path)
+    plan = deploy.make("deploy", e, NEW, None, [])
+    assert step_names(plan.text()) == ["preflight", "lock", "build", "start", "record", "unlock"]
+    assert plan.steps[-1].action == actions.Stream(compose.for_release(compose.up(e, timeout=120), NEW))
+    assert "replacing" not in plan.text().splitlines()[0]
+    assert plan.text().endswith("nothing serves; exit 1")
+
+
+def test_rollback_plan_builds_nothing_and_touches_no_data(tmp_path):
+    plan = deploy.make("rollback", env(tmp_path), OLD, NEW, ["shop-prod-api-2"])
+    text = plan.text()
+    assert step_names(text) == ["images", "lock", "api", "health", "switch", "workers", "retire", "record", "unlock"]
+    assert plan.steps[0].action == actions.CheckImages(OLD)
+    assert plan.finish[1].action == actions.Record(OLD, "rollback", None)
+    assert "pg_dump" not in text and "migrate" not in text and "remove the images" not in text
+    assert "inv db.restore" in plan.note
 
 
 def test_release_names_and_history(tmp_path):
@@ -62,86 +116,16 @@ def test_release_names_and_history(tmp_path):
         releases.record(path, releases.Release(version, "t", "me", result))
     got = releases.history(path)
     assert [r.version for r in got] == ["a", "b", "c", "d"]
+    assert [r.version for r in releases.good(got)] == ["a", "c", "d"]
     assert releases.current(got).version == "d"
     assert releases.last_good(got, before="d").version == "c"
     assert releases.last_good(got, before="c").version == "a"
     assert releases.last_good(got, before="a") is None
 
 
-def test_lock_argv_and_holder():
-    cmd = lock.take("p", "postgres:17", "ann@host", "2026-11-22T10:00:00+00:00", "abc1234-20261122101010")
-    assert cmd.argv == (
-        "docker",
-        "create",
-        "--name",
-        "p-deploy-lock",
-        "--label",
-        "dev.stackyard.lock.who=ann@host",
-        "--label",
-        "dev.stackyard.lock.when=2026-11-22T10:00:00+00:00",
-        "--label",
-        "dev.stackyard.lock.version=abc1234-20261122101010",
-        "postgres:17",
-        "true",
-    )
-    labels = (
-        '{"dev.stackyard.lock.who": "ann@host", "dev.stackyard.lock.when": "10:00", "dev.stackyard.lock.version": "v2"}'
-    )
-    assert lock.holder(labels) == "ann@host since 10:00 (deploying v2)"
-    assert lock.holder("not json") == "unknown"
-    assert lock.release("p").argv == ("docker", "rm", "--force", "p-deploy-lock")
-
-
 def test_host_names_the_target_engine_for_every_command(monkeypatch):
-    import invoke
-
-    from stackyard import tasks
-    from tests.unit.fakes import ROOT
-
     monkeypatch.chdir(ROOT)
     s = tasks.session(invoke.Context(), "prod", "ssh://deploy@prod.example.com")
     assert s.runner.env == {"DOCKER_HOST": "ssh://deploy@prod.example.com"}
-    assert s.socket is None  # a remote engine: state is read through Compose, not a local socket
     env = s.runner._env(Command(("true",)))
     assert env["DOCKER_HOST"] == "ssh://deploy@prod.example.com"
-
-
-def test_docker_builders():
-    from stackyard.commands import docker as dockercmds
-
-    assert dockercmds.stop("abc", grace=30).argv == ("docker", "stop", "--time", "30", "abc")
-    assert dockercmds.remove("abc", force=True).argv == ("docker", "rm", "--force", "abc")
-    assert dockercmds.image_tags("shop-app").argv == ("docker", "image", "ls", "shop-app", "--format", "{{.Tag}}")
-    assert dockercmds.state_of("abc").argv[-1] == "abc"
-
-
-def test_the_health_gate_stops_at_unhealthy_or_at_the_timeout(tmp_path):
-    import pytest
-
-    from stackyard.core.runner import Result
-    from stackyard.deploy import run as deploy_run
-    from stackyard.errors import StackyardError
-    from stackyard.session import Session
-    from tests.unit.fakes import FakeRunner, tmp_env
-
-    def gate(states, timeout=10):
-        answers = iter(states)
-        runner = FakeRunner()
-        runner.answer = lambda cmd: Result(0, next(answers))
-        now = [0.0]
-        d = deploy_run.Deployer(
-            Session(None, tmp_env(tmp_path), runner),
-            "r1",
-            clock=lambda: now[0],
-            sleep=lambda s: now.__setitem__(0, now[0] + s),
-        )
-        d.wait_healthy("new", timeout)
-        return now[0]
-
-    assert gate(["running starting", "running starting", "running healthy"]) == 1.0
-    with pytest.raises(StackyardError, match=r"not healthy \(running unhealthy\)"):
-        gate(["running starting", "running unhealthy"])
-    with pytest.raises(StackyardError, match=r"not healthy \(exited\)"):
-        gate(["exited "])
-    with pytest.raises(StackyardError, match=r"not healthy \(running starting\)"):
-        gate(["running starting"] * 100, timeout=3)

@@ -1,53 +1,154 @@
-"""engine.local_socket: the fast path only for a local unix socket."""
+"""engine/api.py with the real docker SDK, talking to a small stand-in engine on
+a unix socket: the requests it makes, what it makes of the answers, and the
+one-line error when no engine answers."""
 
 from __future__ import annotations
 
+import http.server
 import json
+import socketserver
+import threading
+import urllib.parse
 
-from stackyard.engine import api as engine
+import pytest
 
+from stackyard.engine import api
+from stackyard.errors import StackyardError
 
-def test_docker_host_unix_socket_is_used(tmp_path):
-    assert engine.local_socket({"DOCKER_HOST": "unix:///tmp/x.sock"}) == "/tmp/x.sock"
-
-
-def test_remote_hosts_and_contexts_fall_back_to_compose(tmp_path):
-    assert engine.local_socket({"DOCKER_HOST": "ssh://deploy@prod"}) is None
-    assert engine.local_socket({"DOCKER_HOST": "tcp://10.0.0.5:2376"}) is None
-    assert engine.local_socket({"DOCKER_CONTEXT": "remote"}) is None
-    (tmp_path / "config.json").write_text(json.dumps({"currentContext": "remote"}))
-    assert engine.local_socket({"DOCKER_CONFIG": str(tmp_path)}) is None
+API_VERSION = "1.43"
 
 
-def test_project_containers_over_a_unix_socket(tmp_path):
-    import http.server
-    import socketserver
-    import threading
+class Engine:
+    """Answers GET/POST/DELETE by path from `routes` ({"GET /containers/json": (200, body)}),
+    and keeps the requests it saw."""
 
-    seen = []
+    def __init__(self, path: str, routes: dict[str, tuple[int, object]]):
+        self.routes = {"GET /version": (200, {"ApiVersion": API_VERSION, "Version": "27.0.0"}), **routes}
+        self.seen: list[str] = []
+        engine = self
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            seen.append(self.path)
-            body = json.dumps([{"Names": ["/p-api-1"]}]).encode()
-            self.send_response(200)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self):
+                length = int(self.headers.get("content-length") or 0)
+                self.rfile.read(length)
+                path = urllib.parse.unquote_plus(self.path)
+                engine.seen.append(f"{self.command} {path}")
+                route = path.split("?")[0].removeprefix(f"/v{API_VERSION}")
+                status, body = engine.routes.get(f"{self.command} {route}", (404, {"message": "no such thing"}))
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
-        def log_message(self, *args):
-            pass
+            do_GET = do_POST = do_DELETE = answer
 
-    class Server(socketserver.UnixStreamServer):
-        def get_request(self):
-            conn, _ = super().get_request()
-            return conn, ("local", 0)
+            def log_message(self, *args):
+                pass
 
-    path = str(tmp_path / "engine.sock")
-    with Server(path, Handler) as server:
-        t = threading.Thread(target=server.handle_request, daemon=True)
-        t.start()
-        rows = engine.project_containers(path, "p")
-        t.join(5)
-    assert rows == [{"Names": ["/p-api-1"]}]
-    assert seen and "com.docker.compose.project%3Dp" in seen[0] and "oneoff%3DFalse" in seen[0]
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+            def get_request(self):
+                conn, _ = super().get_request()
+                return conn, ("local", 0)
+
+        self.server = Server(path, Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True)
+
+    def __enter__(self) -> Engine:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def engine(tmp_path):
+    path = tmp_path / "engine.sock"
+
+    def start(routes: dict[str, tuple[int, object]]) -> tuple[Engine, object]:
+        e = Engine(str(path), routes).__enter__()
+        started.append(e)
+        return e, api.client({"DOCKER_HOST": f"unix://{path}"})
+
+    started: list[Engine] = []
+    yield start
+    for e in started:
+        e.__exit__()
+
+
+def test_no_engine_is_one_line_naming_where_it_was_looked_for(tmp_path):
+    host = f"unix://{tmp_path}/nothing.sock"
+    with pytest.raises(api.Unreachable) as err:
+        api.client({"DOCKER_HOST": host})
+    assert str(err.value) == (
+        f"Docker engine not reachable at {host}: start it (e.g. `sudo systemctl start docker`) "
+        "or point DOCKER_HOST at one; `inv doctor` checks it"
+    )
+
+
+def test_the_project_containers_in_one_request_filtered_by_compose_labels(engine):
+    rows = [{"Id": "1", "Names": ["/p-api-1"], "State": "running", "Status": "Up (healthy)", "Labels": {}}]
+    e, client = engine({"GET /containers/json": (200, rows)})
+    assert api.containers(client, "p") == rows
+    assert api.containers(client, "p", "api", running=True) == rows
+    listed = [s for s in e.seen if "/containers/json" in s]
+    assert len(listed) == 2  # no inspection per container
+    assert "all=1" in listed[0] and "all=0" in listed[1]
+    assert json.loads(listed[0].split("filters=")[1].split("&")[0]) == {
+        "label": ["com.docker.compose.project=p", "com.docker.compose.oneoff=False"]
+    }
+    assert "com.docker.compose.service=api" in listed[1]
+    assert api.name(rows[0]) == "p-api-1"
+
+
+def test_a_containers_state_health_image_and_labels(engine):
+    inspected = {
+        "Id": "1",
+        "Name": "/p-api-2",
+        "State": {"Status": "running", "Health": {"Status": "starting"}},
+        "Config": {"Image": "app:r2", "Labels": {"dev.stackyard.lock.who": "ann"}},
+    }
+    _, client = engine({"GET /containers/p-api-2/json": (200, inspected)})
+    assert api.state(client, "p-api-2") == ("running", "starting")
+    assert api.state(client, "gone") == ("gone", "")
+    assert api.image_of(client, "p-api-2") == "app:r2"
+    assert api.labels(client, "p-api-2") == {"dev.stackyard.lock.who": "ann"}
+    assert api.labels(client, "gone") is None
+    assert api.logs(client, "gone", 30) == ""
+
+
+def test_creating_a_container_whose_name_is_taken_says_so(engine):
+    taken = (409, {"message": 'Conflict. The container name "/p-deploy-lock" is already in use'})
+    e, client = engine({"GET /images/db:17/json": (200, {"Id": "sha256:1"}), "POST /containers/create": taken})
+    assert api.create(client, "p-deploy-lock", "db:17", {"a": "b"}) is False
+    assert any(s.startswith("POST /v1.43/containers/create?name=p-deploy-lock") for s in e.seen)
+
+
+def test_images_by_repository_and_their_removal(engine):
+    images = [
+        {"Id": "sha256:1", "RepoTags": ["app:r1", "app:latest", "other:r1"]},
+        {"Id": "sha256:2", "RepoTags": ["app:r2"]},
+    ]
+    in_use = (409, {"message": "image is being used by stopped container"})
+    _, client = engine({"GET /images/json": (200, images), "DELETE /images/app:r1": in_use})
+    assert api.tags(client, "app") == ["latest", "r1", "r2"]
+    assert api.remove_image(client, "app:r1") is False
+    assert api.image_exists(client, "app:r9") is False
+
+
+def test_an_engine_that_refuses_is_one_line_with_its_reason(engine):
+    _, client = engine({"GET /containers/json": (500, {"message": "disk full"})})
+    with pytest.raises(StackyardError, match=r"^the Docker engine refused: disk full$"):
+        api.containers(client, "p")
+
+
+def test_an_engine_that_goes_away_is_the_unreachable_line(engine):
+    e, client = engine({})
+    e.__exit__()
+    with pytest.raises(api.Unreachable, match=r"^Docker engine not reachable .*`inv doctor` checks it$"):
+        api.containers(client, "p")

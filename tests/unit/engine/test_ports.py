@@ -30,6 +30,14 @@ def test_is_free_false_while_listening_true_after_close():
     assert ports.is_free(port, "127.0.0.1") is True
 
 
+def test_free_port_is_free_and_binds_on_loopback():
+    port = ports.free_port()
+    assert 1024 <= port <= 65535
+    assert ports.is_free(port, "127.0.0.1")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # usable as given
+
+
 @pytest.mark.skipif(not HAS_PROC_NET, reason="needs Linux /proc/net/tcp")
 def test_holder_finds_this_process():
     s = listening()

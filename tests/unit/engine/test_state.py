@@ -7,7 +7,7 @@ import json
 import pytest
 
 from stackyard.engine import state
-from stackyard.engine.state import Container, Port
+from stackyard.engine.state import Container, Port, parse_engine
 from stackyard.errors import StackyardError
 from tests.unit.fakes import CONFIG_JSON, PS_JSON_LINES
 
@@ -151,7 +151,6 @@ def test_parse_config_and_services():
 
 
 def test_parse_engine_reads_the_engine_api_list():
-    from stackyard.engine.state import parse_engine
 
     rows = [
         {
@@ -192,6 +191,5 @@ def test_parse_engine_reads_the_engine_api_list():
 
 
 def test_port_url_brackets_an_ipv6_host():
-    from stackyard.engine.state import Port
 
     assert Port("api", "::1", 8000, 8000).url() == "http://[::1]:8000"

@@ -9,11 +9,11 @@ import subprocess
 
 import pytest
 
+from stackyard.config import layer_files
 from stackyard.core.runner import Runner
 from stackyard.env import check as envcheck
 from stackyard.env import schema as envschema
 from stackyard.env.check import secret_problems
-from stackyard.env.layers import layer_files
 
 SCHEMA = """\
 # [secret] [required] Database password.
@@ -79,6 +79,38 @@ def test_a_good_environment_has_no_findings(tmp_path):
 
 def test_a_strong_random_secret_passes_every_value_rule():
     assert secret_problems(STRONG) == []
+
+
+# --- where a finding points, and how it prints ------------------------------------------
+
+
+def test_a_finding_has_file_and_line_and_prints_as_lint_does(tmp_path):
+    files = good_files()
+    files["env/prod.env"] += "POSTGRES_USR=app\nLOG_LEVEL=debug\n"
+    found = {f.rule: f for f in findings(project(tmp_path, files))}
+    assert (found["ENV003"].file, found["ENV003"].line) == ("env/prod.env", 3)
+    assert str(found["ENV003"]) == "env/prod.env:3: ENV003: unknown variable POSTGRES_USR (did you mean POSTGRES_USER?)"
+    assert str(found["ENV013"]) == "env/prod.env:4: ENV013: LOG_LEVEL is debug in a protected environment (warning)"
+
+
+def test_a_value_finding_points_at_the_line_that_wins(tmp_path):
+    local = f"POSTGRES_PASSWORD={STRONG}\n# again, later in the same file:\nPOSTGRES_PASSWORD=changeme\n"
+    files = {"env/prod.env": GOOD_COMMITTED, "env/prod.local.env": local}
+    found = [f for f in findings(project(tmp_path, files)) if f.rule == "ENV007"]
+    assert [(f.file, f.line) for f in found] == [("env/prod.local.env", 3)]
+
+
+def test_a_value_from_the_process_environment_has_no_line(tmp_path):
+    root = project(tmp_path, good_files())
+    [f] = findings(root, environ={"DEBUG": "true"})
+    assert (f.rule, f.file, f.line) == ("ENV013", "process environment", 0)
+
+
+def test_env001_a_file_that_is_not_text_is_the_whole_file(tmp_path):
+    root = project(tmp_path, good_files())
+    (root / "env" / "prod.local.env").write_bytes(b"\xff\xfe\x00")
+    [f] = [f for f in findings(root) if f.rule == "ENV001"]
+    assert (f.file, f.line, f.message) == ("env/prod.local.env", 0, "not UTF-8 text")
 
 
 # --- file rules ------------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pathlib
 
 from stackyard import config
+from stackyard.config import Layer, layer_files
 from stackyard.env.file import parse_text
-from stackyard.env.layers import PROCESS, Layer, layer_files, resolve
+from stackyard.env.layers import PROCESS, resolve
 
 
 def fake_layer(label: str, local: bool = False) -> Layer:

@@ -202,7 +202,7 @@ def test_init_warns_when_git_would_not_ignore_the_file(root):
     git(root, "init", "-q")
     s = session(root)
     envops.init(s)
-    assert "warning: env/dev.local.env: ENV009 error: not ignored by git" in output(s)
+    assert "warning: env/dev.local.env: ENV009: not ignored by git" in output(s)
 
 
 # --- check -----------------------------------------------------------------------------
@@ -216,7 +216,7 @@ def test_check_fails_a_protected_environment_with_a_placeholder_secret(root):
     assert info.value.exit_code == 1
     assert str(info.value).startswith("env.check --env prod: 1 problem(s), 1 warning(s)")
     out = output(s)
-    assert "env/prod.local.env:1: ENV007 error: secret DB_PASS looks like a placeholder" in out
+    assert "env/prod.local.env:1: ENV007: secret DB_PASS looks like a placeholder" in out
     assert "changeme-please-1234" not in out + str(info.value)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from stackyard import config
 from stackyard.config import HostProcess, Hybrid
+from stackyard.core.command import Command
 from stackyard.errors import ConfigError, StackyardError
 from stackyard.hybrid import plan as hybrid
 from stackyard.hybrid import run as hybrid_run
@@ -183,15 +184,27 @@ def test_published_ports_on_every_address_are_reached_on_loopback():
 # --- make_plan ---------------------------------------------------------------------
 
 
+def kinds_and_lines(plan) -> list[tuple[str, str]]:
+    return [(type(step).__name__, step.what) for step in plan.steps]
+
+
 def test_plan_stops_host_services_and_starts_the_rest(env, cwd):
     plan = plan_for(env, cwd)
     assert plan.env_name == "dev"
-    assert plan.host == ("api", "worker")
-    assert plan.stop == ("api", "worker")
-    assert plan.containers == ("db", "listener", "redis")
-    assert plan.before == ("migrate",)
+    assert kinds_and_lines(plan) == [
+        ("CheckInstalled", "check uvicorn, watchfiles are installed on the host"),
+        ("RunCompose", "stop containers that run on the host instead: api, worker"),
+        ("RunCompose", "start in containers, wait until healthy: db, listener, redis"),
+        ("RunCompose", "run migrate once in a container (migrations) and wait for it to succeed"),
+        ("CheckPort", "check host port 8000 is free for api"),
+        ("StartProcess", f"start api on the host, in {cwd}: uvicorn refapp.api:app --port 8000"),
+        ("StartProcess", f"start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp"),
+        (
+            "Supervise",
+            "wait for Ctrl-C or a host process to exit, then stop every host process; the containers keep running",
+        ),
+    ]
     assert [p.name for p in plan.processes] == ["api", "worker"]
-    assert plan.requirements == ("app/requirements.txt", "app/requirements-dev.txt")
 
 
 def test_plan_stops_what_depends_on_a_host_service(env, cwd):
@@ -199,8 +212,36 @@ def test_plan_stops_what_depends_on_a_host_service(env, cwd):
     services["caddy"] = {"depends_on": {"api": {}}, "ports": [port(443, "8443")]}
     services["proxy"] = {"depends_on": {"caddy": {}}}
     plan = plan_for(env, cwd, services=services)
-    assert plan.stop == ("api", "caddy", "proxy", "worker")
-    assert plan.containers == ("db", "listener", "redis")
+    stop, up = plan.steps[1:3]
+    assert after_base(stop.command.argv) == ("stop", "api", "caddy", "proxy", "worker")
+    assert after_base(up.command.argv)[-3:] == ("db", "listener", "redis")
+
+
+def test_a_host_process_that_is_no_compose_service_stops_nothing(env, cwd):
+    services = dev_services()
+    del services["listener"]
+    plan = plan_for(env, cwd, host=("listener",), services=services)
+    assert [type(step).__name__ for step in plan.steps] == [
+        "CheckInstalled",
+        "RunCompose",  # up: nothing to stop first
+        "RunCompose",
+        "StartProcess",
+        "Supervise",
+    ]
+    assert after_base(plan.steps[1].command.argv)[0] == "up"
+
+
+def test_no_up_without_containers_and_no_one_shot_that_is_no_service(env, cwd):
+    services = {"api": {"environment": {"APP_ENV": "dev"}}}
+    plan = plan_for(env, cwd, host=("api",), services=services)
+    assert [type(step).__name__ for step in plan.steps] == [
+        "CheckInstalled",
+        "RunCompose",
+        "CheckPort",
+        "StartProcess",
+        "Supervise",
+    ]
+    assert after_base(plan.steps[1].command.argv) == ("stop", "api")
 
 
 def test_processes_get_the_published_addresses(env, cwd):
@@ -310,13 +351,14 @@ def test_plan_text_lists_the_steps_in_order(env, cwd):
     assert plan.text(mask) == "\n".join(
         [
             "hybrid plan for dev:",
-            "  1. stop containers that run on the host instead: api, worker",
-            "  2. start in containers, wait until healthy: db, listener, redis",
-            "  3. run migrate once in a container (migrations) and wait for it to succeed",
-            "  4. check host port 18000 is free for api",
-            f"  5. start api on the host, in {cwd}: uvicorn refapp.api:app --port 18000",
-            f"  6. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
-            "  7. on Ctrl-C or when one process exits: stop the host processes; the containers keep running",
+            "  1. check uvicorn, watchfiles are installed on the host",
+            "  2. stop containers that run on the host instead: api, worker",
+            "  3. start in containers, wait until healthy: db, listener, redis",
+            "  4. run migrate once in a container (migrations) and wait for it to succeed",
+            "  5. check host port 18000 is free for api",
+            f"  6. start api on the host, in {cwd}: uvicorn refapp.api:app --port 18000",
+            f"  7. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
+            "  8. wait for Ctrl-C or a host process to exit, then stop every host process; the containers keep running",
             "rewritten for the host:",
             (
                 "  api: DATABASE_URL: postgresql://app:****@db:5432/app?sslmode=disable"
@@ -338,10 +380,25 @@ def test_plan_text_lists_the_steps_in_order(env, cwd):
 
 def test_plan_text_with_logs_and_down(env, cwd):
     text = plan_for(env, cwd, host=("worker",), logs=True, down=True).text(mask)
-    assert text.splitlines()[4:7] == [
-        f"  4. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
-        "  5. follow the containers' logs in the same stream",
-        ("  6. on Ctrl-C or when one process exits: stop the host processes and `down` the containers (volumes kept)"),
+    assert text.splitlines()[1:] == [
+        "  1. check watchfiles is installed on the host",
+        "  2. stop containers that run on the host instead: worker",
+        "  3. start in containers, wait until healthy: api, db, listener, redis",
+        "  4. run migrate once in a container (migrations) and wait for it to succeed",
+        f"  5. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
+        "  6. follow the containers' logs in the same stream",
+        (
+            "  7. wait for Ctrl-C or a host process to exit, then stop every host process"
+            " and `down` the containers (volumes kept)"
+        ),
+        "rewritten for the host:",
+        (
+            "  worker: DATABASE_URL: postgresql://app:****@db:5432/app?sslmode=disable"
+            " -> postgresql://app:****@127.0.0.1:15432/app?sslmode=disable"
+        ),
+        "  worker: REDIS_URL: redis://:****@redis:6379/0 -> redis://:****@127.0.0.1:16379/0",
+        "  worker: CELERY_BROKER_URL: redis://:****@redis:6379/1 -> redis://:****@127.0.0.1:16379/1",
+        "  worker: CELERY_RESULT_BACKEND: redis://:****@redis:6379/2 -> redis://:****@127.0.0.1:16379/2",
     ]
 
 
@@ -356,46 +413,53 @@ def test_plan_text_masks_secrets_in_commands_too(env, cwd):
     assert REDIS in plan.text()  # no mask given: nothing masked
 
 
-# --- compose commands and preflight ------------------------------------------------------
+# --- what each step carries ----------------------------------------------------------
 
 
-def test_steps_commands(env, cwd):
-    steps = hybrid.steps_commands(env, plan_for(env, cwd))
-    assert {k: [after_base(c.argv) for c in cmds] for k, cmds in steps.items()} == {
-        "stop": [("stop", "api", "worker")],
-        "up": [("up", "--detach", "--build", "--wait", "--wait-timeout", "180", "db", "listener", "redis")],
-        "before": [("run", "--rm", "--no-deps", "--no-TTY", "migrate")],
-        "logs": [],
-        "down": [],
-    }
-    assert steps["stop"][0].argv[:4] == ("docker", "compose", "--project-name", "demo-dev")
-
-
-def test_steps_commands_with_logs_and_down(env, cwd):
-    steps = hybrid.steps_commands(env, plan_for(env, cwd, logs=True, down=True))
-    assert [after_base(c.argv) for c in steps["logs"]] == [
-        ("logs", "--timestamps", "--follow", "--tail", "0", "--no-color", "db", "listener", "redis")
+def test_the_compose_steps_carry_their_commands(env, cwd):
+    plan = plan_for(env, cwd)
+    commands = [step.command for step in plan.steps if isinstance(step, hybrid.RunCompose)]
+    assert [after_base(c.argv) for c in commands] == [
+        ("stop", "api", "worker"),
+        ("up", "--detach", "--build", "--wait", "--wait-timeout", "180", "db", "listener", "redis"),
+        ("run", "--rm", "--no-deps", "--no-TTY", "migrate"),
     ]
-    assert [after_base(c.argv) for c in steps["down"]] == [("down", "--remove-orphans", "--timeout", "10")]
+    assert commands[0].argv[:4] == ("docker", "compose", "--project-name", "demo-dev")
+    assert plan.steps[-1] == hybrid.Supervise(down=None)
 
 
-def test_missing_commands_follow_the_path(env, cwd, tmp_path):
-    plan = plan_for(env, cwd, host=("api", "worker", "listener"))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    assert hybrid.missing_commands(plan, path=str(bin_dir)) == ["uvicorn", "watchfiles", "watchfiles"]
-    for name in ("uvicorn", "watchfiles"):
-        (bin_dir / name).write_text("#!/bin/sh\n")
-        (bin_dir / name).chmod(0o755)
-    assert hybrid.missing_commands(plan, path=str(bin_dir)) == []
+def test_logs_and_down_steps_carry_their_commands(env, cwd):
+    *_, logs, supervise = plan_for(env, cwd, logs=True, down=True).steps
+    assert after_base(logs.command.argv) == (
+        "logs",
+        "--timestamps",
+        "--follow",
+        "--tail",
+        "0",
+        "--no-color",
+        "db",
+        "listener",
+        "redis",
+    )
+    assert after_base(supervise.down.argv) == ("down", "--remove-orphans", "--timeout", "10")
 
 
-def test_install_hint(env, cwd):
-    assert hybrid.install_hint(plan_for(env, cwd)) == (
-        "install the app's packages on the host: pip install -r app/requirements.txt -r app/requirements-dev.txt"
+def test_the_start_steps_carry_the_process_and_its_command(env, cwd):
+    starts = [step for step in plan_for(env, cwd).steps if isinstance(step, hybrid.StartProcess)]
+    api = starts[0].process
+    assert api.command == Command(api.argv, env=api.env, cwd=str(cwd))
+    assert api.command.env["DATABASE_URL"] == f"postgresql://app:{PG}@127.0.0.1:15432/app?sslmode=disable"
+    assert [s.process for s in starts] == list(plan_for(env, cwd).processes)
+
+
+def test_the_install_check_names_each_program_once_and_how_to_install(env, cwd):
+    check = plan_for(env, cwd, host=("api", "worker", "listener")).steps[0]
+    assert check == hybrid.CheckInstalled(
+        ("uvicorn", "watchfiles"),
+        "install the app's packages on the host: pip install -r app/requirements.txt -r app/requirements-dev.txt",
     )
     plan = hybrid.make_plan(env, dev_services(), make_hybrid(cwd, requirements=()), ["api"], {})
-    assert hybrid.install_hint(plan) == "install the app's packages on the host"
+    assert plan.steps[0].hint == "install the app's packages on the host"
 
 
 # --- print_env -----------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""lint.findings: the one-line text of a finding and the summary line."""
+"""lint.findings: the one-line text of a finding (lint's and env.check's) and the summary line."""
 
 from __future__ import annotations
 
@@ -24,6 +24,11 @@ def test_warning_is_tagged():
 
 def test_warning_on_line_zero():
     assert str(Finding("env/prod.env", 0, "ENV002", "odd", "warning")) == "env/prod.env: ENV002: odd (warning)"
+
+
+def test_where_is_file_and_line_or_the_file_alone():
+    assert Finding("env/prod.env", 3, "ENV003", "m").where == "env/prod.env:3"
+    assert Finding("POSTGRES_PASSWORD", 0, "ENV004", "m").where == "POSTGRES_PASSWORD"
 
 
 def test_findings_sort_by_file_then_line():

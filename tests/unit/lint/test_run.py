@@ -12,12 +12,13 @@ import types
 import pytest
 
 from stackyard import config
+from stackyard.config import layer_files
 from stackyard.core.runner import Result
 from stackyard.env import check as envcheck
 from stackyard.env import schema as envschema
-from stackyard.env.layers import layer_files
 from stackyard.lint import run as lint_run
-from tests.unit.fakes import FakeRunner
+from stackyard.session import Session
+from tests.unit.fakes import FakeRunner, after_base
 
 PLACEHOLDER = "lint-placeholder-not-a-secret"
 
@@ -137,10 +138,15 @@ def installed(monkeypatch):
     return missing
 
 
+def session(project, runner) -> Session:
+    """The Session a lint run is given (of any environment: lint makes one per environment)."""
+    return Session(project, next(iter(project.environments.values())), runner, out=io.StringIO())
+
+
 def lint(project, runner) -> tuple[int, list[str]]:
-    out = io.StringIO()
-    code = lint_run.run(project, runner, out)
-    return code, out.getvalue().splitlines()
+    s = session(project, runner)
+    code = lint_run.run(s)
+    return code, s.out.getvalue().splitlines()
 
 
 def compose_cmds(runner, text: str):
@@ -263,6 +269,22 @@ def test_security_findings_point_at_the_override_line(tmp_path, installed):
     assert code == 1
 
 
+def test_security_findings_of_one_environment_for_the_deploy_preflight(tmp_path):
+    project = make_project(tmp_path)
+    runner = fake({" config --format json": Result(0, rendered(web=hardened(privileged=True)))})
+    found = lint_run.security_findings(Session(project, project.environments["prod"], runner))
+    assert [str(f) for f in found] == [
+        f"compose/compose.prod.yaml:{WEB_LINE}: SY007: web (prod): privileged container: remove `privileged: true`"
+    ]
+    assert [after_base(c.argv) for c in runner.commands] == [
+        ("config", "--format", "json"),
+        ("config", "--no-interpolate", "--format", "json"),
+    ]
+    assert all(
+        profiles_in(c.argv) == ("*",) and dict(c.env) == {"POSTGRES_PASSWORD": PLACEHOLDER} for c in runner.commands
+    )
+
+
 def test_literal_image_is_found_from_the_raw_config(tmp_path, installed):
     raw = json.dumps({"services": {"api": {"image": "example/app:2.1"}}})
     runner = fake({" config --no-interpolate --format json": Result(0, raw)})
@@ -348,17 +370,26 @@ def test_warnings_alone_exit_0(tmp_path, installed):
 
 
 def test_project_files_keeps_only_existing_files(tmp_path):
-    make_project(tmp_path)
+    project = make_project(tmp_path)
     runner = FakeRunner({" ls-files": Result(0, "run.sh\ndeleted.txt\napp/main.py\n")})
-    assert lint_run.project_files(tmp_path, runner) == ["app/main.py", "run.sh"]
+    assert lint_run.project_files(session(project, runner)) == ["app/main.py", "run.sh"]
+    assert runner.commands[0].argv == (
+        "git",
+        "-C",
+        str(tmp_path),
+        "ls-files",
+        "--cached",
+        "--others",
+        "--exclude-standard",
+    )
 
 
 def test_project_files_without_git_walks_the_tree(tmp_path):
-    make_project(tmp_path)
+    project = make_project(tmp_path)
     (tmp_path / ".git").mkdir()
     (tmp_path / ".git" / "HEAD").write_text("ref: x\n")
     runner = FakeRunner({" ls-files": Result(128, "", "fatal: not a git repository\n")})
-    files = lint_run.project_files(tmp_path, runner)
+    files = lint_run.project_files(session(project, runner))
     assert "compose/compose.yaml" in files and "run.sh" in files
     assert not any(f.startswith(".git/") for f in files)
 
@@ -403,7 +434,7 @@ def test_env_findings_drop_the_value_rules(tmp_path):
     )
     assert {"ENV004", "ENV005", "ENV006", "ENV007", "ENV012"} <= {f.rule for f in everything}
 
-    found = lint_run.env_findings(project, runner)
+    found = lint_run.env_findings(session(project, runner))
     assert {"ENV004", "ENV005", "ENV006", "ENV007", "ENV012"} == lint_run.VALUE_RULES
     assert {f.rule for f in found} == {"ENV003", "ENV008"}
     by_rule = {f.rule: f for f in found}

@@ -5,6 +5,7 @@ shellcheck gcc, yamllint parsable)."""
 from __future__ import annotations
 
 import json
+import pathlib
 
 import pytest
 
@@ -15,32 +16,44 @@ from stackyard.lint.findings import Finding
 # ---- argv ---------------------------------------------------------------------
 
 
+ROOT = pathlib.Path("/src/shop")
+
+
 def test_hadolint_argv():
-    cmd = tools.hadolint(["docker/Dockerfile", "docker/caddy/Dockerfile"])
-    assert cmd == Command(("hadolint", "--format", "json", "docker/Dockerfile", "docker/caddy/Dockerfile"))
+    cmd = tools.hadolint(ROOT, ["docker/Dockerfile", "docker/caddy/Dockerfile"])
+    assert cmd == Command(
+        ("hadolint", "--format", "json", "docker/Dockerfile", "docker/caddy/Dockerfile"), cwd="/src/shop"
+    )
 
 
 def test_ruff_check_argv():
-    assert tools.ruff_check().argv == ("ruff", "check", "--output-format", "concise", "--quiet", ".")
+    assert tools.ruff_check(ROOT).argv == ("ruff", "check", "--output-format", "concise", "--quiet", ".")
 
 
 def test_ruff_format_argv():
-    assert tools.ruff_format().argv == ("ruff", "format", "--check", "--output-format", "concise", "--quiet", ".")
+    assert tools.ruff_format(ROOT).argv == ("ruff", "format", "--check", "--output-format", "concise", "--quiet", ".")
 
 
 def test_shellcheck_argv():
-    assert tools.shellcheck(["run.sh", "bin/deploy"]).argv == ("shellcheck", "--format", "gcc", "run.sh", "bin/deploy")
+    cmd = tools.shellcheck(ROOT, ["run.sh", "bin/deploy"])
+    assert cmd.argv == ("shellcheck", "--format", "gcc", "run.sh", "bin/deploy")
 
 
 def test_yamllint_argv():
-    cmd = tools.yamllint(["compose/compose.yaml", ".yamllint.yaml"])
+    cmd = tools.yamllint(ROOT, ["compose/compose.yaml", ".yamllint.yaml"])
     assert cmd.argv == ("yamllint", "--format", "parsable", "compose/compose.yaml", ".yamllint.yaml")
 
 
-def test_tool_commands_carry_no_env_and_no_cwd():
-    """The caller (run._tool) sets the working directory; the builders stay pure."""
-    for cmd in (tools.hadolint(["D"]), tools.ruff_check(), tools.ruff_format(), tools.shellcheck(["a.sh"])):
-        assert (dict(cmd.env), cmd.cwd) == ({}, None)
+def test_tools_run_in_the_project_root_with_no_env_of_their_own():
+    """Paths are relative to the root: the findings name files as the user sees them."""
+    for cmd in (
+        tools.hadolint(ROOT, ["D"]),
+        tools.ruff_check(ROOT),
+        tools.ruff_format(ROOT),
+        tools.shellcheck(ROOT, ["a.sh"]),
+        tools.yamllint(ROOT, ["a.yaml"]),
+    ):
+        assert (dict(cmd.env), cmd.cwd) == ({}, "/src/shop")
 
 
 def test_every_tool_has_an_install_hint():

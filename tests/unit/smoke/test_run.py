@@ -1,15 +1,22 @@
 """Smoke, without Docker: the variables of a throwaway run, where checks are
-sent, and each check's verdict on canned responses."""
+sent, each check's verdict on canned responses, and the run itself through a
+Session over a FakeRunner (what is run, in which order, what is printed)."""
 
 from __future__ import annotations
+
+import io
+import json
 
 import pytest
 
 from stackyard import config
+from stackyard.commands import compose
+from stackyard.core.runner import Result
 from stackyard.engine.state import Container, Port
+from stackyard.errors import StackyardError
 from stackyard.smoke import run as smoke
 from stackyard.smoke.checks import CHECKS, CheckFailed, Context
-from tests.unit.fakes import ROOT, tmp_env
+from tests.unit.fakes import ROOT, FakeRunner, after_base, tmp_env
 
 
 def test_overrides_give_free_ports_loopback_and_throwaway_secrets_only(tmp_path):
@@ -144,3 +151,111 @@ def test_cache_needs_a_hit_then_the_new_value_after_the_sql_update():
             "/health",
         )
     assert "listener" in info.value.services
+
+
+# ---- the run, through a Session over a FakeRunner ------------------------------------
+
+RAW = json.dumps({"services": {"api": {"ports": ["127.0.0.1:${API_PORT:-8000}:8000"]}, "db": {}}})
+# `ps --format json`: the api healthy on its published port, the worker crashed.
+PS = "\n".join(
+    [
+        '{"Name":"p-api-1","Service":"api","State":"running","Health":"healthy","ExitCode":0,'
+        '"Publishers":[{"URL":"127.0.0.1","TargetPort":8000,"PublishedPort":18000,"Protocol":"tcp"}]}',
+        '{"Name":"p-worker-1","Service":"worker","State":"exited","Health":"","ExitCode":3,"Publishers":null}',
+        '{"Name":"p-db-1","Service":"db","State":"running","Health":"healthy","ExitCode":0,"Publishers":null}',
+    ]
+)
+
+
+def smoke_session(responses: dict[str, Result] | None = None):
+    runner = FakeRunner(
+        {" config --no-interpolate --format json": Result(0, RAW), " ps ": Result(0, PS), **(responses or {})}
+    )
+    s = smoke.session(config.load(ROOT), "dev", runner)
+    s.out = io.StringIO()
+    return s, runner
+
+
+def test_the_session_is_a_throwaway_project_whose_runner_carries_the_overrides():
+    s, runner = smoke_session()
+    assert s.env.project.startswith("stackyard-smoke-")
+    assert runner.env["API_PORT"].isdigit() and runner.env["API_PORT"] != "8000"
+    [read] = runner.commands
+    assert after_base(read.argv) == ("config", "--no-interpolate", "--format", "json")
+    assert read.argv[3] == s.env.project
+
+
+def test_a_passing_run_builds_starts_reads_and_removes_the_project():
+    s, runner = smoke_session()
+    assert smoke.run(s, []) == 0
+    assert runner.subcommands()[1:] == [
+        ("build",),
+        ("up", "--detach", "--wait", "--wait-timeout", "180"),
+        ("ps", "--all", "--format", "json"),
+        ("down", "--remove-orphans", "--timeout", "5", "--volumes"),
+    ]
+    assert runner.modes[1:3] == ["stream", "stream"]
+    # Every command is the builder's own: the run's variables come from the runner, not the Command.
+    assert all(dict(c.env) == {} and c.argv[3] == s.env.project for c in runner.commands)
+    out = s.out.getvalue()
+    assert "smoke: checking http://127.0.0.1:18000" in out
+    assert "smoke: passed" in out
+
+
+def test_a_failed_command_names_the_phase_shows_the_failed_services_logs_and_tears_down():
+    s, runner = smoke_session({" up --detach": Result(1, "", "dependency failed to start\n")})
+    assert smoke.run(s, ["health"]) == 1
+    out = s.out.getvalue()
+    assert "smoke: FAIL up: `docker compose --project-name ...` exited 1: dependency failed to start" in out
+    assert "--- worker: last 30 log lines ---" in out and "--- api:" not in out
+    logs = [c for c in runner.subcommands() if c[0] == "logs"]
+    assert logs == [("logs", "--timestamps", "--tail", "30", "--no-color", "worker")]
+    assert runner.subcommands()[-1][0] == "down"
+
+
+def test_a_failed_check_shows_the_logs_of_the_services_it_names_and_of_the_target(monkeypatch):
+    def broken(ctx, health_path):
+        raise CheckFailed("broken", "GET /x -> 500", ("db",))
+
+    monkeypatch.setitem(smoke.CHECKS, "broken", broken)
+    s, runner = smoke_session()
+    assert smoke.run(s, ["broken"]) == 1
+    out = s.out.getvalue()
+    assert "smoke: FAIL broken: smoke check 'broken' failed: GET /x -> 500" in out
+    shown = [line for line in out.splitlines() if line.startswith("--- ")]
+    assert shown == ["--- api: last 30 log lines ---", "--- db: last 30 log lines ---"]  # not the worker's
+    assert runner.subcommands()[-1][0] == "down"
+
+
+def test_ctrl_c_still_tears_down_and_exits_130(monkeypatch):
+    def interrupted(ctx, health_path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(smoke.CHECKS, "interrupted", interrupted)
+    s, runner = smoke_session()
+    assert smoke.run(s, ["interrupted"]) == 130
+    assert "smoke: interrupted: tearing down" in s.out.getvalue()
+    assert runner.subcommands()[-1] == ("down", "--remove-orphans", "--timeout", "5", "--volumes")
+
+
+def test_sql_goes_to_psql_in_the_db_container():
+    s, runner = smoke_session({" exec ": Result(0, "1\n")})
+    assert smoke._sql(s, "SELECT 1") == "1\n"
+    assert runner.commands[-1] == compose.psql(s.env, "db", "SELECT 1")
+
+
+def test_failing_services_named_then_failed_then_starting():
+    api = Container("p-api-1", "api", "running", "healthy", 0, ())
+    worker = Container("p-worker-1", "worker", "exited", "", 3, ())
+    db = Container("p-db-1", "db", "running", "starting", 0, ())
+    assert smoke.failing_services([api, worker, db], ("api", "api"), failed_only=False) == ["api"]
+    assert smoke.failing_services([api, worker, db], (), failed_only=True) == ["worker"]
+    assert smoke.failing_services([api, db], (), failed_only=True) == ["db"]
+
+
+def test_check_names_from_the_project_or_asked_for():
+    project = config.load(ROOT)
+    assert smoke.check_names(project, None) == list(project.smoke_checks)
+    assert smoke.check_names(project, ["ready"]) == ["ready"]
+    with pytest.raises(StackyardError, match="unknown smoke check\\(s\\): nope: known: health, ready, jobs, cache"):
+        smoke.check_names(project, ["nope"])

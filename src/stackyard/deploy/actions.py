@@ -1,0 +1,335 @@
+"""What the steps of a deploy plan do: one small frozen dataclass per kind of
+action, bound to its inputs when the plan is made. `run(x)` does it, with what
+the steps share (`Deploy`: the session, and what earlier steps found, such as
+the new container's name); `commands()` are the commands it runs that change
+something, as the plan shows them (a name known only while it runs shows as
+NEW). Reads (the Engine API, git, `compose config`) are not shown."""
+
+from __future__ import annotations
+
+import abc
+import pathlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from stackyard.commands import compose, proxy
+from stackyard.commands import docker as dockercmds
+from stackyard.commands import git as gitcmds
+from stackyard.config import Environment
+from stackyard.core.command import Command
+from stackyard.deploy import lock, releases
+from stackyard.engine import api, state
+from stackyard.env import ops as envops
+from stackyard.env.masking import mask
+from stackyard.errors import StackyardError
+from stackyard.lint import run as lint_run
+from stackyard.session import Session
+from stackyard.stack import db
+from stackyard.stack.ops import print_last_logs
+
+if TYPE_CHECKING:
+    from docker import DockerClient
+
+NEW = "<new container>"
+POLL = 0.5  # seconds between two looks at the new container's health
+
+
+@dataclass
+class Deploy:
+    """What the steps of one deploy share, and what they found as they ran."""
+
+    s: Session
+    history: pathlib.Path
+    # Given, so that the health gate is testable without waiting.
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    new: str = ""  # the container the api step started
+    locked: bool = False  # the lock step took the lock
+    backup: str = ""  # the backup step's file, relative to the project
+    reason: str = ""  # why the deploy failed, for the release history
+
+
+class Action(abc.ABC):
+    @abc.abstractmethod
+    def run(self, x: Deploy) -> None: ...
+
+    def commands(self) -> tuple[Command, ...]:
+        return ()
+
+
+@dataclass(frozen=True)
+class Preflight(Action):
+    """env.check (strict), the security rules of lint, a clean git tree."""
+
+    allow_dirty: bool
+
+    def run(self, x: Deploy) -> None:
+        s = x.s
+        envops.check(s, quiet_ok=True)
+        found = lint_run.security_findings(s)
+        for f in found:
+            s.print(str(f))
+        if found:
+            raise StackyardError(
+                f"{len(found)} security finding(s) in the {s.env.name} config", "fix them (nox -s lint)"
+            )
+        if not self.allow_dirty and s.read(gitcmds.changes(s.project.root), check=False).stdout.strip():
+            raise StackyardError("the git tree has uncommitted changes", "commit them, or deploy with --allow-dirty")
+
+
+@dataclass(frozen=True)
+class CheckImages(Action):
+    """The images of a release are still on the engine (a rollback builds nothing)."""
+
+    release: str
+
+    def run(self, x: Deploy) -> None:
+        for image in release_images(x.s, self.release):
+            if not api.image_exists(x.s.engine(), image):
+                raise StackyardError(
+                    f"image {image} of release {self.release} is not on the engine",
+                    "a rollback builds nothing: pick a release of the last "
+                    f"{releases.KEEP_IMAGES} (`inv releases`), or deploy its commit again",
+                )
+
+
+@dataclass(frozen=True)
+class TakeLock(Action):
+    """Create the lock container, labelled with who, when and which release."""
+
+    release: str
+
+    def run(self, x: Deploy) -> None:
+        held_by = lock.labels(releases.who(), releases.now().isoformat(timespec="seconds"), self.release)
+        lock.take(x.s, lock_image(x.s.config()), held_by)
+        x.locked = True
+
+
+@dataclass(frozen=True)
+class Unlock(Action):
+    """Remove the lock, if this deploy took it."""
+
+    def run(self, x: Deploy) -> None:
+        if x.locked:
+            lock.release(x.s)
+            x.locked = False
+
+
+@dataclass(frozen=True)
+class RecordFailed(Action):
+    """Record the release as failed, with the reason, if this deploy took the lock
+    (a deploy stopped by another one's lock changed nothing to record)."""
+
+    release: str
+    kind: releases.Kind
+
+    def run(self, x: Deploy) -> None:
+        if x.locked:
+            releases.record(x.history, _release(self.release, "failed", x.reason, x.backup, self.kind))
+            x.s.print(f"{self.release} recorded as failed in `inv releases`")
+
+
+@dataclass(frozen=True)
+class Stream(Action):
+    """A command whose output is shown as it comes (build, migrate, up)."""
+
+    cmd: Command
+
+    def run(self, x: Deploy) -> None:
+        x.s.stream(self.cmd)
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.cmd,)
+
+
+@dataclass(frozen=True)
+class Backup(Action):
+    """pg_dump to backups/<project>/<label>.dump, checked (stack/db.py); the file goes to x.backup."""
+
+    env: Environment
+    label: str
+
+    def run(self, x: Deploy) -> None:
+        x.backup = str(db.backup(x.s, self.label).relative_to(x.s.project.root))
+
+    def commands(self) -> tuple[Command, ...]:
+        return (db.dump(self.env),)
+
+
+@dataclass(frozen=True)
+class StartBeside(Action):
+    """`scale` starts one more container of `service`; the new one's name goes to x.new
+    (also when the command fails after creating it, so that the undo removes it)."""
+
+    scale: Command
+    service: str
+
+    def run(self, x: Deploy) -> None:
+        before = self._names(x)
+        try:
+            x.s.stream(self.scale)
+        finally:
+            x.new = min(self._names(x) - before, default="")
+        if not x.new:
+            raise StackyardError(f"the new {self.service} container did not start", "`inv logs` may say why")
+
+    def _names(self, x: Deploy) -> set[str]:
+        return {api.name(row) for row in api.containers(x.s.engine(), x.s.env.project, self.service)}
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.scale,)
+
+
+@dataclass(frozen=True)
+class WaitHealthy(Action):
+    """The health gate on the new container."""
+
+    timeout: int
+    log_lines: int
+
+    def run(self, x: Deploy) -> None:
+        wait_healthy(x.s.engine(), x.new, self.timeout, self.log_lines, clock=x.clock, sleep=x.sleep)
+
+
+def wait_healthy(
+    client: DockerClient,
+    container: str,
+    timeout: float,
+    log_lines: int,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    """Look at the container's health until it is healthy; fail at once when it
+    exits or turns unhealthy, and after `timeout` seconds."""
+    deadline = clock() + timeout
+    hint = f"its last {log_lines} log lines are above"
+    while True:
+        status, health = api.state(client, container)
+        if health == "healthy":
+            return
+        seen = " ".join(filter(None, (status, health)))
+        if status in ("exited", "dead", "gone") or health == "unhealthy":
+            raise StackyardError(f"the new container {container} is not healthy ({seen})", hint)
+        if clock() >= deadline:
+            raise StackyardError(f"the new container {container} is not healthy after {timeout:g} s ({seen})", hint)
+        sleep(POLL)
+
+
+@dataclass(frozen=True)
+class Switch(Action):
+    """Reload the proxy with `to` (None: the new container) as its upstream."""
+
+    env: Environment
+    proxy: str
+    to: str | None
+    port: int
+
+    def run(self, x: Deploy) -> None:
+        x.s.run(self._reload(self.to or x.new))
+
+    def _reload(self, container: str) -> Command:
+        return proxy.caddy_reload(self.env, self.proxy, f"{container}:{self.port}")
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self._reload(self.to or NEW),)
+
+
+@dataclass(frozen=True)
+class ShowNewLogs(Action):
+    """Print the new container's last log lines, secrets masked."""
+
+    lines: int
+
+    def run(self, x: Deploy) -> None:
+        if x.new:
+            text = api.logs(x.s.engine(), x.new, self.lines)
+            x.s.print(f"--- new container {x.new}: last {self.lines} log lines ---")
+            x.s.print(mask(text.rstrip(), x.s.env))
+
+
+@dataclass(frozen=True)
+class RemoveNew(Action):
+    """Remove the new container, if one was started."""
+
+    def run(self, x: Deploy) -> None:
+        if x.new:
+            x.s.run(dockercmds.remove(x.new, force=True))
+            x.new = ""
+
+
+@dataclass(frozen=True)
+class ShowLogs(Action):
+    """Print the last log lines of services, secrets masked."""
+
+    services: tuple[str, ...]
+    lines: int
+
+    def run(self, x: Deploy) -> None:
+        print_last_logs(x.s, self.services, self.lines)
+
+
+@dataclass(frozen=True)
+class Retire(Action):
+    """Stop containers that have no traffic left (letting them finish), and remove them."""
+
+    containers: tuple[str, ...]
+    grace: int
+
+    def run(self, x: Deploy) -> None:
+        for cmd in self.commands():
+            x.s.run(cmd)
+
+    def commands(self) -> tuple[Command, ...]:
+        return tuple(
+            cmd for c in self.containers for cmd in (dockercmds.stop(c, grace=self.grace), dockercmds.remove(c))
+        )
+
+
+@dataclass(frozen=True)
+class Record(Action):
+    """Append the release to the history as ok; with `keep`, remove the images of
+    other releases than the last `keep` good ones."""
+
+    release: str
+    kind: releases.Kind
+    keep: int | None = None
+
+    def run(self, x: Deploy) -> None:
+        releases.record(x.history, _release(self.release, "ok", "", x.backup, self.kind))
+        if self.keep is not None:
+            kept = {r.version for r in releases.good(releases.history(x.history))[-self.keep :]}
+            prune_images(x.s, release_images(x.s, self.release), kept)
+
+
+def prune_images(s: Session, images: Sequence[str], kept: set[str]) -> None:
+    """Remove the release tags of these images' repositories that are not kept
+    (an image a container still uses stays)."""
+    client = s.engine()
+    for repository in sorted({i.rsplit(":", 1)[0] for i in images}):
+        for tag in api.tags(client, repository):
+            if releases.is_release(tag) and tag not in kept and api.remove_image(client, f"{repository}:{tag}"):
+                s.print(f"removed image {repository}:{tag}")
+
+
+def release_images(s: Session, release: str) -> list[str]:
+    """The images the compose files name with the release's tag (the ones built here)."""
+    config = state.parse_config(s.read(compose.for_release(compose.config_json(s.env), release)).stdout)
+    found = {svc.get("image", "") for svc in (config.get("services") or {}).values()}
+    return sorted(i for i in found if i.endswith(f":{release}"))
+
+
+def lock_image(config: Mapping) -> str:
+    """An image for the lock container (never started): the first one the stack
+    pulls rather than builds, which the engine is likely to have already."""
+    services = config.get("services") or {}
+    pulled = [svc["image"] for _, svc in sorted(services.items()) if svc.get("image") and "build" not in svc]
+    return pulled[0] if pulled else "busybox"
+
+
+def _release(version: str, result: releases.Result, reason: str, backup: str, kind: releases.Kind) -> releases.Release:
+    return releases.Release(
+        version, releases.now().isoformat(timespec="seconds"), releases.who(), result, reason, backup, kind
+    )

@@ -1,0 +1,222 @@
+"""A fake target engine for the deploy's unit tests: a small stand-in for the part
+of the docker SDK's client that engine/api.py uses, and a runner whose compose
+and docker commands change it as the real ones change a real engine."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+
+import docker.errors
+
+from stackyard.core.command import Command
+from stackyard.core.runner import Result
+from tests.unit.fakes import FakeRunner, after_base
+
+PROJECT = "shop-prod"
+REPOSITORIES = {"api": "shop-app", "caddy": "shop-caddy"}  # the images the compose files build, by service
+DB_IMAGE = "postgres:17"
+
+
+def conflict(what: str) -> docker.errors.APIError:
+    response = SimpleNamespace(status_code=409, url=f"http+docker://localhost/{what}", reason="Conflict")
+    return docker.errors.APIError("Conflict", response=response, explanation=f"{what} is in use")
+
+
+class Container:
+    def __init__(
+        self,
+        name: str,
+        service: str,
+        image: str,
+        *,
+        status: str = "running",
+        health: Sequence[str] = ("healthy",),
+        labels: dict[str, str] | None = None,
+        logs: str = "",
+    ):
+        self.name, self.service, self.image, self.status = name, service, image, status
+        self.health = list(health)  # one per inspection; the last one stays
+        self.labels = dict(labels or {})
+        if service:
+            self.labels.update(
+                {
+                    "com.docker.compose.project": PROJECT,
+                    "com.docker.compose.service": service,
+                    "com.docker.compose.oneoff": "False",
+                }
+            )
+        self.logs = logs
+
+    def row(self) -> dict:
+        """As /containers/json lists it."""
+        return {"Names": [f"/{self.name}"], "Image": self.image, "State": self.status, "Labels": self.labels}
+
+    def inspect(self) -> dict:
+        """As /containers/{id}/json shows it."""
+        health = self.health.pop(0) if len(self.health) > 1 else self.health[0]
+        found = {"Status": self.status} | ({"Health": {"Status": health}} if health else {})
+        return {"Name": f"/{self.name}", "State": found, "Config": {"Image": self.image, "Labels": self.labels}}
+
+
+class Containers:
+    def __init__(self, engine: FakeClient):
+        self.engine = engine
+
+    def list(self, all: bool = False, filters: dict | None = None, sparse: bool = False):
+        assert sparse, "a list without sparse=True inspects every container: one request each"
+        wanted = [tuple(f.split("=", 1)) for f in (filters or {}).get("label", [])]
+        return [
+            SimpleNamespace(attrs=c.row())
+            for c in self.engine.store.values()
+            if (all or c.status == "running") and all_match(c.labels, wanted)
+        ]
+
+    def get(self, name: str):
+        if name not in self.engine.store:
+            raise docker.errors.NotFound(f"No such container: {name}")
+        c = self.engine.store[name]
+        return SimpleNamespace(
+            attrs=c.inspect(),
+            logs=lambda tail: "".join(c.logs.splitlines(keepends=True)[-tail:]).encode(),
+            remove=lambda force=False: self.engine.remove(name),
+        )
+
+    def create(self, image: str, command: list[str], name: str, labels: dict[str, str]):
+        if name in self.engine.store:
+            raise conflict(name)
+        if image not in self.engine.images.refs:
+            raise docker.errors.ImageNotFound(f"No such image: {image}")
+        self.engine.store[name] = Container(name, "", image, status="created", labels=labels)
+        self.engine.log.append(("create", name))
+        self.engine.created.append(self.engine.store[name])
+
+
+class Images:
+    def __init__(self, engine: FakeClient):
+        self.engine = engine
+        self.refs: set[str] = {DB_IMAGE}
+        self.in_use: set[str] = set()
+
+    def get(self, ref: str):
+        if ref not in self.refs:
+            raise docker.errors.ImageNotFound(f"No such image: {ref}")
+        return SimpleNamespace(tags=[ref])
+
+    def remove(self, ref: str):
+        if ref in self.in_use:
+            raise conflict(ref)
+        self.refs.remove(ref)
+        self.engine.log.append(("remove image", ref))
+
+    def pull(self, ref: str):
+        self.refs.add(ref)
+        self.engine.log.append(("pull", ref))
+
+
+class FakeClient:
+    """The containers and images of one engine, and a log of what was changed through the SDK."""
+
+    def __init__(self):
+        self.store: dict[str, Container] = {}
+        self.log: list[tuple[str, str]] = []
+        self.created: list[Container] = []  # by containers.create, even once removed
+        self.containers = Containers(self)
+        self.images = Images(self)
+        self.api = SimpleNamespace(images=self.image_rows)
+
+    def image_rows(self, name: str) -> list[dict]:
+        """As /images/json lists them (one tag an image, here)."""
+        return [{"RepoTags": [r]} for r in sorted(self.images.refs) if r.rsplit(":", 1)[0] == name]
+
+    def add(self, container: Container) -> None:
+        self.store[container.name] = container
+
+    def remove(self, name: str) -> None:
+        del self.store[name]
+        self.log.append(("remove", name))
+
+    def service(self, service: str) -> list[Container]:
+        return [c for c in self.store.values() if c.service == service]
+
+
+def all_match(labels: dict[str, str], wanted: list[tuple[str, ...]]) -> bool:
+    return all(labels.get(k) == v for k, v in wanted)
+
+
+def config_json(tag: str) -> str:
+    """`docker compose config --format json` of the stack, images tagged `tag` (APP_TAG)."""
+    services: dict[str, dict] = {s: {"image": f"{r}:{tag}", "build": {"context": "."}} for s, r in REPOSITORIES.items()}
+    services |= {"db": {"image": DB_IMAGE}, "worker": {"image": f"shop-app:{tag}"}}
+    return json.dumps({"name": PROJECT, "services": services})
+
+
+class EngineRunner(FakeRunner):
+    """Answers compose and docker commands by changing the fake engine like the real
+    ones would; `fail` may answer a command with a failure instead."""
+
+    def __init__(
+        self,
+        engine: FakeClient,
+        *,
+        new_health: Sequence[str] = ("starting", "healthy"),
+        new_logs: str = "",
+        fail: Callable[[Command], Result | None] = lambda cmd: None,
+        responses: dict[str, Result] | None = None,
+    ):
+        super().__init__(responses)
+        self.engine, self.new_health, self.new_logs, self.fail = engine, new_health, new_logs, fail
+        self.readonly: list[bool] = []
+
+    def run(self, cmd: Command, mode="capture", check: bool = True, quiet: bool = False, **kw) -> Result:
+        self.readonly.append(bool(kw.get("readonly")))
+        return super().run(cmd, mode=mode, check=check, quiet=quiet)
+
+    def run_files(self, cmd, *, stdin_path=None, stdout_path=None, check=True, readonly=False) -> Result:
+        self.commands.append(cmd)
+        self.modes.append("files")
+        self.readonly.append(readonly)
+        if stdout_path:
+            pathlib.Path(stdout_path).write_bytes(b"PGDMP")
+            return Result(0)
+        return Result(0, "; Archive\n1; 2615 2200 SCHEMA - public\n")
+
+    def changed(self) -> list[Command]:
+        """The commands that change something (not the reads)."""
+        return [c for c, ro in zip(self.commands, self.readonly, strict=True) if not ro]
+
+    def changes(self) -> list[tuple[str, ...]]:
+        """The commands that change something, compose ones from their subcommand on."""
+        return [short(c) for c in self.changed()]
+
+    def answer(self, cmd: Command) -> Result:
+        failed = self.fail(cmd)
+        if failed is not None:
+            return failed
+        tag = cmd.env.get("APP_TAG", "latest")
+        words = short(cmd)
+        if cmd.argv[:2] == ("docker", "compose") and words[:1] == ("config",) and "json" in words:
+            return Result(0, config_json(tag))
+        if words[:1] == ("build",):
+            self.engine.images.refs |= {f"{r}:{tag}" for r in REPOSITORIES.values()}
+        elif "--scale" in words:
+            service, count = words[words.index("--scale") + 1].split("=")
+            assert int(count) == len(self.engine.service(service)) + 1
+            name = f"{PROJECT}-{service}-{count}"
+            self.engine.add(Container(name, service, f"shop-app:{tag}", health=self.new_health, logs=self.new_logs))
+        elif words[:1] == ("up",):
+            for service in [w for w in words if w in ("api", "worker", "listener")] or ["api", "worker"]:
+                for c in self.engine.service(service) or [Container(f"{PROJECT}-{service}-1", service, "")]:
+                    c.image = f"shop-app:{tag}"
+                    self.engine.add(c)
+        elif cmd.argv[:2] == ("docker", "stop"):
+            self.engine.store[cmd.argv[-1]].status = "exited"
+        elif cmd.argv[:2] == ("docker", "rm"):
+            self.engine.remove(cmd.argv[-1])
+        return super().answer(cmd)
+
+
+def short(cmd: Command) -> tuple[str, ...]:
+    return after_base(cmd.argv) if cmd.argv[:2] == ("docker", "compose") else cmd.argv

@@ -1,0 +1,350 @@
+"""The deploy executor on a fake engine: what it runs, in which order, what it
+undoes when a step fails, and what it records. A recording runner answers the
+compose and docker commands, a fake SDK client stands for the Engine API, and a
+fake clock for time."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+
+import pytest
+
+from stackyard import config
+from stackyard.commands import compose, proxy
+from stackyard.core.command import Command
+from stackyard.core.runner import Result
+from stackyard.deploy import actions, releases
+from stackyard.deploy import lock as deploy_lock
+from stackyard.deploy import plan as deploy
+from stackyard.deploy import run as deploy_run
+from stackyard.errors import StackyardError
+from stackyard.session import Session
+from stackyard.stack import db
+from tests.unit.deploy.fakes import DB_IMAGE, PROJECT, Container, EngineRunner, FakeClient
+from tests.unit.fakes import tmp_env
+
+OLD = "0ff1ce0-20261121090909"
+NEW = "abc1234-20261122101010"
+OLDER = "0000aaa-20261120080808"
+
+
+class Clock:
+    """Time that passes only when the code sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@dataclasses.dataclass
+class Target:
+    s: Session
+    engine: FakeClient
+    runner: EngineRunner
+    clock: Clock
+
+    @property
+    def out(self) -> str:
+        return self.s.out.getvalue()
+
+    def history(self) -> list[releases.Release]:
+        return releases.history(releases.history_file(self.s.project.root, PROJECT))
+
+    def deploy(self, kind: releases.Kind = "deploy", release: str = NEW, previous: str | None = OLD) -> deploy.Plan:
+        """Make the plan for what runs and execute it (preflight left out: it reads the real project)."""
+        running = sorted(c.name for c in self.engine.service("api"))
+        plan = deploy.make(kind, self.s.env, release, previous if running else None, running)
+        if kind == "deploy":
+            plan = dataclasses.replace(plan, steps=plan.steps[1:])
+        history = releases.history_file(self.s.project.root, PROJECT)
+        deploy_run.execute(plan, actions.Deploy(self.s, history, self.clock, self.clock.sleep))
+        return plan
+
+
+def upstream(line: str) -> str:
+    """The switch's upstream, a name known only once the new container runs, left out."""
+    return re.sub(r"'UPSTREAM=[^']*'|UPSTREAM=\S*", "UPSTREAM=...", line)
+
+
+def target(tmp_path, *, serving: str | None = OLD, history=(OLD,), **runner_options) -> Target:
+    engine = FakeClient()
+    if serving:
+        engine.add(Container(f"{PROJECT}-api-1", "api", f"shop-app:{serving}"))
+        engine.add(Container(f"{PROJECT}-worker-1", "worker", f"shop-app:{serving}"))
+    for version in history:
+        engine.images.refs |= {f"shop-app:{version}", f"shop-caddy:{version}"}
+        releases.record(releases.history_file(tmp_path, PROJECT), releases.Release(version, "t", "me", "ok"))
+    project = config.Project(tmp_path, "shop", tmp_path / "compose", tmp_path / "env", "prod")
+    runner = EngineRunner(engine, **runner_options)
+    env = tmp_env(tmp_path, "prod", project=PROJECT)
+    return Target(Session(project, env, runner, out=io.StringIO(), client=engine), engine, runner, Clock())
+
+
+def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
+    t = target(tmp_path)
+    plan = t.deploy()
+    assert t.runner.changes() == [
+        ("build",),
+        ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
+        ("run", "--rm", "--no-deps", "--no-TTY", "migrate"),
+        ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *proxy.CADDY_RELOAD),
+        ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
+        ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
+        ("docker", "rm", f"{PROJECT}-api-1"),
+    ]
+    # The new release's images: every compose command of the deploy names them.
+    tagged = [c for c in t.runner.changed() if c.argv[1] == "compose" and "exec" not in c.argv]
+    assert {c.env.get("APP_TAG") for c in tagged} == {NEW}
+    # The executor ran exactly the commands the plan shows, the new container's name filled in.
+    shown = [compose.short(c, t.s.env) for step in plan.steps + plan.finish for c in step.action.commands()]
+    ran = [compose.short(c, t.s.env) for c in t.runner.changed()]
+    assert [upstream(line) for line in ran] == [upstream(line) for line in shown]
+    assert [line.split(":")[0] for line in t.out.splitlines() if line.startswith("==> ")] == [
+        f"==> {n}/11 {name}"
+        for n, name in enumerate(
+            ["lock", "build", "backup", "migrate", "api", "health", "switch", "workers", "retire", "record", "unlock"],
+            1,
+        )
+    ]
+    assert t.clock.slept == [actions.POLL]  # "starting", then "healthy"
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-2"]
+    assert t.engine.log[0] == ("create", deploy_lock.name(PROJECT))
+    assert ("remove", deploy_lock.name(PROJECT)) == t.engine.log[-1]
+    last = t.history()[-1]
+    assert (last.version, last.result, last.kind, last.backup) == (NEW, "ok", "deploy", f"backups/{PROJECT}/{NEW}.dump")
+    assert (tmp_path / last.backup).read_bytes() == b"PGDMP"
+
+
+def test_the_lock_names_its_holder_and_uses_an_image_the_stack_pulls(tmp_path):
+    t = target(tmp_path)
+    t.deploy()
+    (held,) = t.engine.created
+    assert (held.name, held.image, held.status) == (deploy_lock.name(PROJECT), DB_IMAGE, "created")
+    assert deploy_lock.holder(held.labels).startswith(f"{releases.who()} since 20")
+    assert deploy_lock.holder(held.labels).endswith(f"(deploying {NEW})")
+    assert deploy_lock.holder({}) == "? since ? (deploying ?)"
+    assert actions.lock_image({"services": {"api": {"image": "a:1", "build": {}}}}) == "busybox"
+
+
+def test_old_images_are_pruned_down_to_the_kept_releases(tmp_path):
+    versions = [f"{i:07x}-2026112{i}000000" for i in range(1, 8)]
+    t = target(tmp_path, history=versions)
+    t.engine.images.in_use.add(f"shop-app:{versions[0]}")  # a container still uses it: it stays
+    t.deploy(previous=versions[-1])
+    kept = [*versions[-(releases.KEEP_IMAGES - 1) :], NEW]
+    assert sorted(r.split(":")[1] for r in t.engine.images.refs if r.startswith("shop-app:")) == sorted(
+        [versions[0], *kept]
+    )
+    assert sorted(r.split(":")[1] for r in t.engine.images.refs if r.startswith("shop-caddy:")) == sorted(kept)
+
+
+def test_a_first_deploy_starts_the_whole_stack(tmp_path):
+    t = target(tmp_path, serving=None, history=())
+    plan = t.deploy(previous=None)
+    assert [s.name for s in plan.steps + plan.finish] == ["lock", "build", "start", "record", "unlock"]
+    assert t.runner.changes() == [("build",), ("up", "--detach", "--wait", "--wait-timeout", "120")]
+    assert t.runner.changed()[-1].env["APP_TAG"] == NEW
+    assert t.history()[-1].result == "ok" and t.history()[-1].backup == ""
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+
+
+def test_a_new_container_that_never_gets_healthy_gets_no_traffic_and_is_removed(tmp_path, monkeypatch):
+    monkeypatch.setenv("POSTGRES_PASSWORD", "pa55word-in-a-log-line")
+    t = target(
+        tmp_path,
+        new_health=("starting", "starting", "unhealthy"),
+        new_logs="boot\nconnecting with pa55word-in-a-log-line\nTraceback: broken on purpose\n",
+    )
+    with pytest.raises(StackyardError) as err:
+        t.deploy()
+    assert str(err.value) == (
+        f"deploy of {NEW} failed: the new container {PROJECT}-api-2 is not healthy (running unhealthy): "
+        f"its last 30 log lines are above: {OLD} still serves"
+    )
+    changes = t.runner.changes()
+    assert not [c for c in changes if "UPSTREAM" in " ".join(c)]  # no switch, no switch back
+    assert changes[-1] == ("docker", "rm", "--force", f"{PROJECT}-api-2")
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]
+    assert f"--- new container {PROJECT}-api-2: last 30 log lines ---" in t.out
+    assert "Traceback: broken on purpose" in t.out and "pa55word" not in t.out
+    assert "<== undo 5 api: print its last 30 log lines; remove it" in t.out
+    last = t.history()[-1]
+    assert (last.version, last.result) == (NEW, "failed")
+    assert (
+        last.reason
+        == f"the new container {PROJECT}-api-2 is not healthy (running unhealthy): its last 30 log lines are above"
+    )
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+
+
+def test_a_failure_after_the_switch_switches_back(tmp_path):
+    def workers_fail(cmd: Command) -> Result | None:
+        if "worker" in cmd.argv and cmd.env.get("APP_TAG") == NEW:
+            return Result(1, "", "container shop-prod-worker-1 is unhealthy")
+        return None
+
+    t = target(tmp_path, fail=workers_fail)
+    with pytest.raises(StackyardError, match=f"deploy of {NEW} failed: .* is unhealthy: {OLD} still serves"):
+        t.deploy()
+    changes = t.runner.changes()
+    workers = ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener")
+    assert changes[-4:] == [
+        workers,  # failed, with the new release
+        workers,  # back to the old one
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *proxy.CADDY_RELOAD),
+        ("docker", "rm", "--force", f"{PROJECT}-api-2"),
+    ]
+    assert t.runner.changed()[-3].env["APP_TAG"] == OLD
+    assert ("stop",) not in {c[1:2] for c in changes}  # the old api container keeps serving
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]
+    assert "--- worker: last 30 log lines ---" in t.out
+    out = t.out.splitlines()
+    undos = [line.split(":")[0] for line in out if line.startswith("<== ")]
+    assert undos == ["<== undo 8 workers", "<== undo 7 switch", "<== undo 5 api", "<== undo 1 lock"]
+    assert t.history()[-1].result == "failed"
+
+
+def test_a_failure_after_the_switch_still_undoes_everything_when_one_undo_fails(tmp_path):
+    def fail(cmd: Command) -> Result | None:
+        if "worker" in cmd.argv:  # the new release, and the old one again
+            return Result(1, "", "worker is unhealthy")
+        return None
+
+    t = target(tmp_path, fail=fail)
+    with pytest.raises(StackyardError):
+        t.deploy()
+    assert "undo of workers failed:" in t.out
+    assert t.runner.changes()[-1] == ("docker", "rm", "--force", f"{PROJECT}-api-2")
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+
+
+def test_another_deploy_holding_the_lock_stops_this_one_with_nothing_changed_or_recorded(tmp_path):
+    t = target(tmp_path)
+    t.engine.add(Container(deploy_lock.name(PROJECT), "", DB_IMAGE, labels=deploy_lock.labels("ann@ci", "10:00", OLD)))
+    before = t.history()
+    with pytest.raises(
+        StackyardError, match=f"another deploy holds the lock: ann@ci since 10:00 \\(deploying {OLD}\\)"
+    ):
+        t.deploy()
+    assert t.runner.changes() == []
+    assert t.history() == before
+    assert deploy_lock.name(PROJECT) in t.engine.store  # not ours: left alone
+
+
+def test_a_finishing_step_that_fails_is_reported_after_the_others_ran(tmp_path):
+    def stop_fails(cmd: Command) -> Result | None:
+        return Result(1, "", "Error response from daemon: timeout") if cmd.argv[:2] == ("docker", "stop") else None
+
+    t = target(tmp_path, fail=stop_fails)
+    with pytest.raises(StackyardError, match=f"^{NEW} serves prod, but retire: `docker stop --time ...` exited 1"):
+        t.deploy()
+    assert t.history()[-1].result == "ok"  # it serves: recorded as such
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+    assert not [line for line in t.out.splitlines() if line.startswith("<== ")]  # nothing undone
+
+
+def test_a_rollback_switches_back_to_the_previous_good_release(tmp_path):
+    t = target(tmp_path, serving=NEW, history=(OLD, NEW))
+    t.runner.responses["rev-parse"] = Result(0, "f00\n")
+    deploy_run.run(t.s, kind="rollback", clock=t.clock, sleep=t.clock.sleep)
+    assert t.runner.changes() == [
+        ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *proxy.CADDY_RELOAD),
+        ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
+        ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
+        ("docker", "rm", f"{PROJECT}-api-1"),
+    ]
+    assert {c.env.get("APP_TAG") for c in t.runner.changed() if "--scale" in c.argv} == {OLD}
+    assert t.engine.service("api")[0].image == f"shop-app:{OLD}"
+    last = t.history()[-1]
+    assert (last.version, last.result, last.kind) == (OLD, "ok", "rollback")
+    assert f"rollback: {OLD} serves prod" in t.out and "inv db.restore" in t.out
+    assert t.engine.images.refs >= {f"shop-app:{NEW}", f"shop-caddy:{NEW}"}  # a rollback prunes nothing
+
+
+def test_a_rollback_to_a_release_whose_images_are_gone_stops_before_the_lock(tmp_path):
+    t = target(tmp_path, serving=NEW, history=(OLD, NEW))
+    t.engine.images.refs.discard(f"shop-caddy:{OLD}")
+    with pytest.raises(StackyardError, match=f"image shop-caddy:{OLD} of release {OLD} is not on the engine"):
+        deploy_run.run(t.s, kind="rollback", clock=t.clock, sleep=t.clock.sleep)
+    assert t.runner.changes() == [] and t.engine.log == []
+    assert len(t.history()) == 2
+
+
+def test_a_dry_run_prints_the_plan_and_changes_nothing(tmp_path):
+    t = target(tmp_path)
+    t.runner.responses["rev-parse"] = Result(0, "abc1234def\n")
+    deploy_run.run(t.s, dry_run=True)
+    assert t.runner.changes() == [] and t.engine.log == []
+    steps = re.findall(r"^ +\d+\. (\S+)", t.out, flags=re.M)
+    assert steps[:3] == ["preflight", "lock", "build"] and steps[-1] == "unlock"
+    assert "replacing " + OLD in t.out.splitlines()[0]
+
+
+def test_inv_dry_is_a_dry_run_too(tmp_path):
+    t = target(tmp_path)
+    t.runner.dry = True
+    deploy_run.run(t.s, allow_dirty=True)
+    assert t.runner.changes() == [] and t.engine.log == []
+    assert "==> " not in t.out and " 12. unlock " in t.out
+
+
+def test_the_health_gate_waits_for_healthy():
+    engine = FakeClient()
+    engine.add(Container("new", "api", "app:1", health=["starting", "starting", "healthy"]))
+    clock = Clock()
+    actions.wait_healthy(engine, "new", 10, 30, clock=clock, sleep=clock.sleep)
+    assert clock.slept == [actions.POLL, actions.POLL]
+
+
+@pytest.mark.parametrize(
+    ("states", "error"),
+    [
+        (["starting", "unhealthy"], r"new is not healthy \(running unhealthy\): its last 30 log lines are above"),
+        ([""], r"new is not healthy after 3 s \(running\)"),  # no health check: never healthy
+        (["starting"], r"new is not healthy after 3 s \(running starting\)"),
+    ],
+)
+def test_the_health_gate_stops_at_unhealthy_or_at_the_timeout(states, error):
+    engine = FakeClient()
+    engine.add(Container("new", "api", "app:1", health=states))
+    clock = Clock()
+    with pytest.raises(StackyardError, match=error):
+        actions.wait_healthy(engine, "new", 3, 30, clock=clock, sleep=clock.sleep)
+    assert clock.now <= 3
+
+
+def test_the_health_gate_stops_at_once_when_the_container_exits_or_is_gone():
+    engine = FakeClient()
+    engine.add(Container("new", "api", "app:1", status="exited", health=[""]))
+    clock = Clock()
+    with pytest.raises(StackyardError, match=r"not healthy \(exited\)"):
+        actions.wait_healthy(engine, "new", 60, 30, clock=clock, sleep=clock.sleep)
+    with pytest.raises(StackyardError, match=r"not healthy \(gone\)"):
+        actions.wait_healthy(engine, "other", 60, 30, clock=clock, sleep=clock.sleep)
+    assert clock.slept == []
+
+
+def test_unlock_names_the_holder_and_needs_yes(tmp_path):
+    t = target(tmp_path)
+    deploy_run.unlock(t.s, yes=False)  # no lock: says so
+    assert "no deploy lock" in t.out
+    t.engine.add(Container(deploy_lock.name(PROJECT), "", DB_IMAGE, labels=deploy_lock.labels("ghost", "09:00", OLD)))
+    with pytest.raises(StackyardError, match=r"held by ghost since 09:00 .*--yes"):
+        deploy_run.unlock(t.s, yes=False)
+    t.runner.dry = True
+    deploy_run.unlock(t.s, yes=True)
+    assert deploy_lock.name(PROJECT) in t.engine.store
+    t.runner.dry = False
+    deploy_run.unlock(t.s, yes=True)
+    assert deploy_lock.name(PROJECT) not in t.engine.store

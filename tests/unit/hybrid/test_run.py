@@ -1,0 +1,386 @@
+"""hybrid.run: the executor walks the plan's steps in order and decides
+nothing; `inv --dry hybrid` prints every step and starts no process. Compose
+is a FakeRunner; the host processes a FakeProcs that logs into the same list,
+or real, short-lived Python processes. No Docker."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from stackyard import config
+from stackyard.config import HostProcess, Hybrid
+from stackyard.core.command import Command
+from stackyard.core.procs import Manager
+from stackyard.core.runner import Result, Runner
+from stackyard.errors import CommandError, Interrupted, StackyardError
+from stackyard.hybrid import plan as hybrid
+from stackyard.hybrid import run as hybrid_run
+from stackyard.session import Session
+from tests.unit.fakes import FakeRunner, after_base, tmp_env
+from tests.unit.hybrid.test_plan import PG, REDIS, dev_services, make_hybrid, mask
+
+WAIT = "wait for the first exit or Ctrl-C"
+
+
+class FakeProcs(Manager):
+    """Host processes that are only recorded, in the list the FakeRunner records
+    its Commands in: one list shows the order of everything that ran."""
+
+    def __init__(self, log: list, ending: tuple[str, int] = ("interrupt", 130), fail_on: str | None = None):
+        super().__init__(out=io.StringIO(), colour=False)
+        self.log, self.ending, self.fail_on = log, ending, fail_on
+        self.started: list[tuple[str, str | None]] = []
+        self.stops = 0
+
+    def start(self, name: str, cmd: Command, shown: str | None = None) -> None:
+        if name == self.fail_on:
+            raise StackyardError(f"cannot start {name}")
+        self.log.append(cmd)
+        self.started.append((name, shown))
+
+    def wait(self) -> tuple[str, int]:
+        self.log.append(WAIT)
+        return self.ending
+
+    def stop(self) -> None:
+        self.stops += 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def cwd(tmp_path):
+    (tmp_path / "app").mkdir()
+    return tmp_path / "app"
+
+
+@pytest.fixture
+def programs(tmp_path, monkeypatch):
+    """A PATH on which uvicorn and watchfiles are installed (as do-nothing scripts)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("uvicorn", "watchfiles"):
+        (bin_dir / name).write_text("#!/bin/sh\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    return bin_dir
+
+
+@pytest.fixture
+def api_port():
+    return free_port()
+
+
+def project(tmp_path, hybrid_table: Hybrid | None) -> config.Project:
+    return config.Project(tmp_path, "demo", tmp_path / "compose", tmp_path / "env", "dev", hybrid=hybrid_table)
+
+
+def session(tmp_path, runner: Runner, hybrid_table: Hybrid | None = None) -> Session:
+    return Session(project(tmp_path, hybrid_table), tmp_env(tmp_path), runner, out=io.StringIO())
+
+
+def dev_plan(tmp_path, cwd, api_port, **kw) -> hybrid.Plan:
+    return hybrid.make_plan(
+        tmp_env(tmp_path), dev_services(), make_hybrid(cwd), ["api", "worker"], {"API_PORT": str(api_port)}, **kw
+    )
+
+
+def ran(log: list) -> list:
+    """The log, readable: compose calls from their subcommand on, host processes by program."""
+    return [
+        entry if entry == WAIT else after_base(entry.argv) if entry.argv[:2] == ("docker", "compose") else entry.argv[0]
+        for entry in log
+    ]
+
+
+# --- the executor follows the steps ------------------------------------------------------
+
+
+def test_the_executed_commands_follow_the_plans_steps_in_order(tmp_path, cwd, programs, api_port):
+    plan = dev_plan(tmp_path, cwd, api_port, logs=True, down=True)
+    runner = FakeRunner()
+    procs = FakeProcs(runner.commands)
+    s = session(tmp_path, runner)
+    with pytest.raises(Interrupted):
+        hybrid_run.execute(s, plan, mask, procs)
+    expected: list = []
+    for step in plan.steps:
+        if isinstance(step, hybrid.RunCompose | hybrid.FollowLogs):
+            expected.append(step.command)
+        elif isinstance(step, hybrid.StartProcess):
+            expected.append(step.process.command)
+        elif isinstance(step, hybrid.Supervise):
+            expected += [WAIT, step.down]
+    assert runner.commands == expected
+    assert ran(runner.commands) == [
+        ("stop", "api", "worker"),
+        ("up", "--detach", "--build", "--wait", "--wait-timeout", "180", "db", "listener", "redis"),
+        ("run", "--rm", "--no-deps", "--no-TTY", "migrate"),
+        "uvicorn",
+        "watchfiles",
+        ("logs", "--timestamps", "--follow", "--tail", "0", "--no-color", "db", "listener", "redis"),
+        WAIT,
+        ("down", "--remove-orphans", "--timeout", "10"),
+    ]
+    assert runner.modes == ["stream"] * 4  # stop, up, run, down: their output shown as it comes
+    assert procs.started[0] == ("api", f"uvicorn refapp.api:app --port {api_port}")
+    assert procs.started[2] == ("containers", None)
+    assert s.out.getvalue() == "every host process stopped; the containers were removed (volumes kept)\n"
+    assert procs.stops == 1  # and once more by the executor, whatever happened
+
+
+def test_ctrl_c_without_down_keeps_the_containers(tmp_path, cwd, programs, api_port):
+    runner = FakeRunner()
+    s = session(tmp_path, runner)
+    with pytest.raises(Interrupted):
+        hybrid_run.execute(s, dev_plan(tmp_path, cwd, api_port), mask, FakeProcs(runner.commands))
+    assert ran(runner.commands)[-1] == WAIT
+    assert s.out.getvalue() == "every host process stopped; the containers keep running (`inv down` stops them)\n"
+
+
+@pytest.mark.parametrize(("code", "exit_code"), [(3, 3), (0, 1), (-9, 1), (300, 1)])
+def test_a_process_that_exits_ends_the_run_with_its_code(tmp_path, cwd, programs, api_port, code, exit_code):
+    runner = FakeRunner()
+    procs = FakeProcs(runner.commands, ending=("worker", code))
+    with pytest.raises(StackyardError) as info:
+        hybrid_run.execute(session(tmp_path, runner), dev_plan(tmp_path, cwd, api_port, down=True), mask, procs)
+    assert str(info.value) == (
+        f"worker exited with code {code}; every host process was stopped: "
+        "its output is above; the containers were removed"
+    )
+    assert info.value.exit_code == exit_code
+    assert ran(runner.commands)[-2:] == [WAIT, ("down", "--remove-orphans", "--timeout", "10")]
+
+
+def test_a_dependency_that_fails_to_start_is_named_and_nothing_starts(tmp_path, cwd, programs, api_port):
+    ps = (
+        '{"Name":"demo-dev-db-1","Service":"db","State":"running","Health":"unhealthy","ExitCode":0,'
+        '"Publishers":null}\n'
+    )
+    runner = FakeRunner(
+        {
+            " up --detach": Result(1, "", "container demo-dev-db-1 is unhealthy\n"),
+            " ps --all --format json": Result(0, ps),
+            " logs ": Result(0, "db-1  | FATAL: the log line\n"),
+        }
+    )
+    procs = FakeProcs(runner.commands)
+    s = session(tmp_path, runner)
+    with pytest.raises(StackyardError) as info:
+        hybrid_run.execute(s, dev_plan(tmp_path, cwd, api_port, down=True), mask, procs)
+    assert not isinstance(info.value, CommandError)
+    assert str(info.value) == "service db is unhealthy: its last 30 log lines are above; `inv logs -s db` shows more"
+    assert isinstance(info.value.__cause__, CommandError)
+    assert "FATAL: the log line" in s.out.getvalue()
+    assert [c[0] for c in ran(runner.commands)] == ["stop", "up", "ps", "logs"]  # no one-shot, no down
+    assert procs.started == []
+    assert procs.stops == 1
+
+
+def test_a_missing_program_stops_the_run_before_anything_changes(tmp_path, cwd, programs, api_port):
+    (programs / "watchfiles").unlink()
+    runner = FakeRunner()
+    with pytest.raises(StackyardError) as info:
+        hybrid_run.execute(session(tmp_path, runner), dev_plan(tmp_path, cwd, api_port), mask, FakeProcs([]))
+    assert str(info.value) == (
+        "watchfiles not found on the host: install the app's packages on the host: "
+        "pip install -r app/requirements.txt -r app/requirements-dev.txt"
+    )
+    assert runner.commands == []
+
+
+def test_a_taken_host_port_is_named_with_its_holder(tmp_path, cwd, programs, api_port):
+    runner = FakeRunner()
+    procs = FakeProcs(runner.commands)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", api_port))
+        listener.listen()
+        with pytest.raises(StackyardError) as info:
+            hybrid_run.execute(session(tmp_path, runner), dev_plan(tmp_path, cwd, api_port), mask, procs)
+    assert str(info.value).startswith(f"host port {api_port} for api is already taken by pid {os.getpid()} (")
+    assert str(info.value).endswith(": stop what holds it, or set another port (see `inv env.explain API_PORT`)")
+    assert [c[0] for c in ran(runner.commands)] == ["stop", "up", "run"]  # checked once api's container is gone
+    assert procs.started == []
+
+
+def test_a_process_that_cannot_start_stops_the_ones_already_started(tmp_path, cwd, programs, api_port):
+    runner = FakeRunner()
+    procs = FakeProcs(runner.commands, fail_on="worker")
+    with pytest.raises(StackyardError, match="cannot start worker"):
+        hybrid_run.execute(session(tmp_path, runner), dev_plan(tmp_path, cwd, api_port, down=True), mask, procs)
+    assert ran(runner.commands)[-1] == "uvicorn"  # no wait, no down
+    assert procs.stops == 1
+
+
+# --- --dry ----------------------------------------------------------------------------
+
+
+def test_a_dry_run_prints_every_step_in_order_and_starts_no_process(tmp_path, cwd, monkeypatch, api_port):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # not installed: under --dry, not checked
+    plan = dev_plan(tmp_path, cwd, api_port, logs=True, down=True)
+    out = io.StringIO()
+    s = Session(project(tmp_path, None), tmp_env(tmp_path), Runner(dry=True, echo=False, out=out), out=out)
+    procs = FakeProcs([])
+    hybrid_run.execute(s, plan, mask, procs)
+    expected = []
+    for step in plan.steps:
+        if isinstance(step, hybrid.RunCompose):
+            expected.append(f"[dry-run] $ {step.command}")
+        else:
+            expected.append(f"[dry-run] would {mask(step.what)}")
+        if isinstance(step, hybrid.Supervise):
+            expected.append(f"[dry-run] $ {step.down}")
+    lines = out.getvalue().splitlines()
+    assert lines == expected
+    assert [line.split("compose ", 1)[0] for line in lines] == [
+        "[dry-run] would check uvicorn, watchfiles are installed on the host",
+        "[dry-run] $ docker ",
+        "[dry-run] $ docker ",
+        "[dry-run] $ docker ",
+        f"[dry-run] would check host port {api_port} is free for api",
+        f"[dry-run] would start api on the host, in {cwd}: uvicorn refapp.api:app --port {api_port}",
+        f"[dry-run] would start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
+        "[dry-run] would follow the containers' logs in the same stream",
+        (
+            "[dry-run] would wait for Ctrl-C or a host process to exit, then stop every host process"
+            " and `down` the containers (volumes kept)"
+        ),
+        "[dry-run] $ docker ",
+    ]
+    assert procs.log == [] and procs.started == []
+
+
+def test_dry_run_steps_are_masked(tmp_path, cwd):
+    h = make_hybrid(cwd)
+    h.processes["worker"] = HostProcess("worker", ("celery", "--broker", "${CELERY_BROKER_URL}"))
+    plan = hybrid.make_plan(tmp_env(tmp_path), dev_services(), h, ["worker"], {})
+    s = session(tmp_path, FakeRunner(dry=True))
+    hybrid_run.execute(s, plan, mask, FakeProcs([]))
+    out = s.out.getvalue()
+    assert "[dry-run] would start worker on the host" in out and "redis://:****@127.0.0.1:16379/1" in out
+    assert REDIS not in out and PG not in out
+
+
+# --- with real host processes ---------------------------------------------------------------
+
+
+def python_plan(tmp_path, cwd, code: str) -> hybrid.Plan:
+    table = Hybrid(cwd=cwd, processes={"api": HostProcess("api", (sys.executable, "-c", code))})
+    return hybrid.make_plan(tmp_env(tmp_path), {}, table, ["api"], {})
+
+
+def test_real_processes_output_and_exit_code(tmp_path, cwd):
+    plan = python_plan(tmp_path, cwd, "import os; print('hello from', os.getcwd()); raise SystemExit(3)")
+    s = session(tmp_path, FakeRunner())
+    with pytest.raises(StackyardError) as info:
+        hybrid_run.execute(s, plan, mask)
+    assert info.value.exit_code == 3
+    lines = s.out.getvalue().splitlines()
+    assert re.fullmatch(rf"stackyard \| started api \(pid \d+\): {re.escape(str(plan.processes[0].command))}", lines[0])
+    assert f"api | hello from {os.path.realpath(cwd)}" in lines
+    assert "stackyard | api exited with code 3; stopping the others" in lines
+
+
+def test_sigterm_is_ctrl_c_and_the_previous_handler_comes_back(tmp_path, cwd):
+    # An IDE's stop button. Should the executor not catch it, this handler
+    # does (and the test fails) rather than SIGTERM ending pytest.
+    caught = []
+    previous = signal.signal(signal.SIGTERM, lambda *_: caught.append(1))
+    code = "import os, signal, time; time.sleep(0.3); os.kill(os.getppid(), signal.SIGTERM); time.sleep(5)"
+    try:
+        s = session(tmp_path, FakeRunner())
+        with pytest.raises(Interrupted):
+            hybrid_run.execute(s, python_plan(tmp_path, cwd, code), mask)
+        assert signal.getsignal(signal.SIGTERM) is not hybrid_run._raise_interrupt
+        assert caught == []
+        assert "stackyard | Ctrl-C: stopping every host process" in s.out.getvalue().splitlines()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# --- run: from the project to the executed plan ----------------------------------------------
+
+
+def config_runner(services: dict, dry: bool = False) -> FakeRunner:
+    return FakeRunner({" config --format json": Result(0, json.dumps({"services": services}))}, dry=dry)
+
+
+def no_popen(*args, **kwargs):
+    raise AssertionError("a process was started")
+
+
+def test_run_under_dry_prints_the_plan_then_every_step(tmp_path, cwd, monkeypatch, api_port):
+    monkeypatch.setenv("API_PORT", str(api_port))
+    monkeypatch.setenv("REDIS_PASSWORD", REDIS)  # a secret of the environment: masked wherever printed
+    monkeypatch.setattr(subprocess, "Popen", no_popen)
+    runner = config_runner(dev_services(), dry=True)
+    s = session(tmp_path, runner, make_hybrid(cwd))
+    hybrid_run.run(s, ["api"], down=True)
+    assert [c[0] for c in runner.subcommands()] == ["config", "stop", "up", "run", "down"]
+    api = f"uvicorn refapp.api:app --port {api_port}"
+    assert s.out.getvalue().splitlines() == [
+        "hybrid plan for dev:",
+        "  1. check uvicorn is installed on the host",
+        "  2. stop containers that run on the host instead: api",
+        "  3. start in containers, wait until healthy: db, listener, redis, worker",
+        "  4. run migrate once in a container (migrations) and wait for it to succeed",
+        f"  5. check host port {api_port} is free for api",
+        f"  6. start api on the host, in {cwd}: {api}",
+        "  7. wait for Ctrl-C or a host process to exit, then stop every host process and `down` the containers"
+        " (volumes kept)",
+        "rewritten for the host:",
+        "  api: DATABASE_URL: postgresql://app:p%40ss@db:5432/app?sslmode=disable"  # not a secret here
+        " -> postgresql://app:p%40ss@127.0.0.1:15432/app?sslmode=disable",
+        "  api: REDIS_URL: redis://:****@redis:6379/0 -> redis://:****@127.0.0.1:16379/0",
+        "  api: CELERY_BROKER_URL: redis://:****@redis:6379/1 -> redis://:****@127.0.0.1:16379/1",
+        "  api: CELERY_RESULT_BACKEND: redis://:****@redis:6379/2 -> redis://:****@127.0.0.1:16379/2",
+        # the compose steps are printed by the runner: here, a FakeRunner, which records them
+        "[dry-run] would check uvicorn is installed on the host",
+        f"[dry-run] would check host port {api_port} is free for api",
+        f"[dry-run] would start api on the host, in {cwd}: {api}",
+        "[dry-run] would wait for Ctrl-C or a host process to exit, then stop every host process and `down` the"
+        " containers (volumes kept)",
+    ]
+
+
+def test_run_print_env_prints_the_variables_and_runs_nothing_else(tmp_path, cwd, monkeypatch):
+    monkeypatch.delenv("API_PORT", raising=False)
+    runner = config_runner(dev_services())
+    s = session(tmp_path, runner, make_hybrid(cwd))
+    hybrid_run.run(s, None, print_only=True)
+    assert [c[0] for c in runner.subcommands()] == ["config"]
+    out = s.out.getvalue()
+    assert out.startswith(f"# api (cwd {cwd}): uvicorn refapp.api:app --port 8000\nAPP_ENV=dev\n")
+    assert f"# worker (cwd {cwd})" in out
+
+
+def test_run_names_the_compose_file_to_publish_a_port_in(tmp_path, cwd):
+    services = dev_services()
+    del services["db"]["ports"]
+    s = session(tmp_path, config_runner(services), make_hybrid(cwd))
+    with pytest.raises(StackyardError) as info:
+        hybrid_run.run(s, ["api"], print_only=True)
+    assert 'publish it in compose/compose.dev.yaml: ports: ["127.0.0.1:5432:5432"] under db' in str(info.value)
+
+
+def test_run_without_host_processes_says_what_to_add(tmp_path):
+    runner = FakeRunner()
+    with pytest.raises(StackyardError) as info:
+        hybrid_run.run(session(tmp_path, runner, None))
+    assert str(info.value) == (
+        "no host processes configured: add [tool.stackyard.hybrid.processes.<name>] command = [...] to pyproject.toml"
+    )
+    assert runner.commands == []

@@ -1,0 +1,95 @@
+"""The folder tree is the architecture: these tests keep it true.
+
+Layers, top to bottom (a module imports only from its own layer or below):
+
+    tasks.py                                   Invoke adapters
+    stack env hybrid deploy smoke lint         capabilities
+    session.py                                 the one door to running commands
+    commands/ engine/                          argv builders, reading the engine
+    core/ config.py errors.py                  running things, the project, errors
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import re
+
+import pytest
+
+from tests.unit.fakes import ROOT
+
+SRC = ROOT / "src" / "stackyard"
+LAYERS = [
+    {"core", "config", "errors", "__init__"},
+    {"commands", "engine"},
+    {"session"},
+    {"stack", "env", "hybrid", "deploy", "smoke", "lint"},
+    {"tasks"},
+]
+
+
+def layer_of(top: str) -> int:
+    return next(i for i, names in enumerate(LAYERS) if top in names)
+
+
+def modules() -> list[tuple[str, pathlib.Path]]:
+    out = []
+    for path in sorted(SRC.rglob("*.py")):
+        rel = path.relative_to(SRC).with_suffix("")
+        out.append((".".join(rel.parts), path))
+    return out
+
+
+def imported(path: pathlib.Path) -> list[str]:
+    """Every module an import statement names (absolute; the package uses no relative imports)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: within its own package (the app's); the toolkit uses none
+                assert not path.is_relative_to(SRC), f"{path}: relative import"
+                continue
+            out.append(node.module or "")
+            out += [f"{node.module}.{a.name}" for a in node.names]
+    return out
+
+
+def test_every_module_belongs_to_a_layer():
+    for name, _ in modules():
+        layer_of(name.split(".")[0])  # StopIteration: a new top-level module or folder not in LAYERS
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_nothing_imports_a_layer_above_its_own(name, path):
+    mine = layer_of(name.split(".")[0])
+    for target in imported(path):
+        parts = target.split(".")
+        if parts[0] != "stackyard" or len(parts) < 2:
+            continue
+        theirs = layer_of(parts[1])
+        assert theirs <= mine, f"{name} (layer {mine}) imports {target} (layer {theirs})"
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_only_core_starts_processes(name, path):
+    if name.startswith("core."):
+        return
+    starts = {t.split(".")[0] for t in imported(path)} & {"subprocess", "pty"}
+    assert not starts, f"{name} imports {starts}: run commands through the Session (core/ runs them)"
+
+
+def test_the_reference_app_never_imports_the_toolkit():
+    for path in (ROOT / "app").rglob("*.py"):
+        assert not any(t.split(".")[0] == "stackyard" for t in imported(path)), path
+
+
+def test_the_readme_architecture_section_matches_the_tree():
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `(\w+)/` \|", section, flags=re.M))
+    folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
+    assert listed == folders
+    for top in ("tasks.py", "session.py", "config.py", "errors.py"):
+        assert f"`{top}`" in section
