@@ -19,6 +19,7 @@ from invoke.exceptions import Exit
 import stackyard.core.runner
 from stackyard import tasks
 from stackyard.core.runner import Result
+from stackyard.deploy import plan
 from stackyard.stack import execs
 
 from .fakes import ROOT, FakeRunner, after_base
@@ -439,6 +440,4 @@ def test_verbose_through_the_invoke_program(fake, capsys):
 
 
 def test_prod_deploy_help_states_the_plans_health_timeout():
-    from stackyard.deploy import plan
-
     assert f"(default {plan.HEALTH_TIMEOUT})" in tasks.prod_deploy.help["health_timeout"]
