@@ -440,4 +440,7 @@ def test_verbose_through_the_invoke_program(fake, capsys):
 
 
 def test_prod_deploy_help_states_the_plans_health_timeout():
-    assert f"(default {plan.HEALTH_TIMEOUT})" in tasks.prod_deploy.help["health_timeout"]
+    # A fresh process: Invoke consumes a task's help texts when it parses its arguments.
+    code = "from stackyard import tasks; print(tasks.prod_deploy.help['health_timeout'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert f"(default {plan.HEALTH_TIMEOUT})" in proc.stdout
