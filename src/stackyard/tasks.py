@@ -92,9 +92,9 @@ def down(c, env=None, volumes=False, confirm_data_loss=False):
 @stackyard_task(name="ps", help={"env": ENV_HELP, "json": "print JSON instead of a table"})
 def ps_(c, env=None, json=False):
     """Services with state, health and published URLs."""
-    from stackyard.stack import ops as stack
+    from stackyard.stack import status
 
-    stack.ps(session(c, env), as_json=json)
+    status.ps(session(c, env), as_json=json)
 
 
 @stackyard_task(help={"services": SERVICES_HELP, "env": ENV_HELP})

@@ -58,6 +58,11 @@ class Runner:
     def _env(self, cmd: Command) -> dict[str, str] | None:
         return {**os.environ, **self.env, **cmd.env} if (cmd.env or self.env) else None
 
+    def _popen(self, cmd: Command, **options) -> subprocess.Popen:
+        """Start cmd with its environment and directory; no stdin unless given."""
+        options.setdefault("stdin", subprocess.DEVNULL)
+        return subprocess.Popen(cmd.argv, env=self._env(cmd), cwd=cmd.cwd, **options)
+
     def run(
         self,
         cmd: Command,
@@ -138,15 +143,7 @@ class Runner:
         live progress instead of one line per event."""
         if _isatty(sys.stderr):
             return self._stream_pty(cmd, timeout)
-        proc = subprocess.Popen(
-            cmd.argv,
-            env=self._env(cmd),
-            cwd=cmd.cwd,
-            stderr=subprocess.PIPE,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            bufsize=1,
-        )
+        proc = self._popen(cmd, stderr=subprocess.PIPE, text=True, bufsize=1)
         kept: list[str] = []
 
         def pump() -> None:
@@ -169,15 +166,7 @@ class Runner:
     def _stream_pty(self, cmd: Command, timeout: float | None = None) -> Result:
         primary, secondary = pty.openpty()
         _copy_window_size(sys.stderr.fileno(), secondary)
-        proc = subprocess.Popen(
-            cmd.argv,
-            env=self._env(cmd),
-            cwd=cmd.cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=secondary,
-            stderr=secondary,
-            close_fds=True,
-        )
+        proc = self._popen(cmd, stdout=secondary, stderr=secondary, close_fds=True)
         os.close(secondary)
         kept = bytearray()
         timer = threading.Timer(timeout, _stop, (proc,)) if timeout else None
@@ -213,16 +202,7 @@ class Runner:
         if self.dry:
             return
         try:
-            proc = subprocess.Popen(
-                cmd.argv,
-                env=self._env(cmd),
-                cwd=cmd.cwd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                stdin=subprocess.DEVNULL,
-            )
+            proc = self._popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, errors="replace")
         except FileNotFoundError as exc:
             raise _not_found(cmd, exc) from exc
         try:

@@ -48,7 +48,7 @@ def parse_hadolint(text: str) -> list[Finding]:
             int(r["line"]),
             r["code"],
             r["message"],
-            "error" if r["level"] in ("error", "warning") else "warning",
+            _severity(r["level"] in ("error", "warning")),
         )
         for r in json.loads(text)
     ]
@@ -87,6 +87,10 @@ def parse_ruff_format(text: str) -> list[Finding]:
 _GCC = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: (?P<level>\w+): (?P<msg>.+?)(?: \[(?P<code>SC\d+)\])?$")
 
 
+def _matches(pattern: re.Pattern, text: str) -> list[re.Match]:
+    return [m for m in map(pattern.match, text.splitlines()) if m]
+
+
 def parse_shellcheck(text: str) -> list[Finding]:
     return [
         Finding(
@@ -94,11 +98,14 @@ def parse_shellcheck(text: str) -> list[Finding]:
             int(m["line"]),
             m["code"] or "shellcheck",
             m["msg"],
-            "error" if m["level"] in ("error", "warning") else "warning",
+            _severity(m["level"] in ("error", "warning")),
         )
-        for m in map(_GCC.match, text.splitlines())
-        if m
+        for m in _matches(_GCC, text)
     ]
+
+
+def _severity(is_error: bool) -> str:
+    return "error" if is_error else "warning"
 
 
 _YAML = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?P<msg>.+?)(?: \((?P<rule>[\w-]+)\))?$")
@@ -107,12 +114,7 @@ _YAML = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):\d+: \[(?P<level>\w+)\] (?
 def parse_yamllint(text: str) -> list[Finding]:
     return [
         Finding(
-            m["file"],
-            int(m["line"]),
-            f"yamllint {m['rule'] or 'syntax'}",
-            m["msg"],
-            "error" if m["level"] == "error" else "warning",
+            m["file"], int(m["line"]), f"yamllint {m['rule'] or 'syntax'}", m["msg"], _severity(m["level"] == "error")
         )
-        for m in map(_YAML.match, text.splitlines())
-        if m
+        for m in _matches(_YAML, text)
     ]
