@@ -132,10 +132,12 @@ def create(client: DockerClient, container: str, image: str, labels: Mapping[str
 
 
 def remove(client: DockerClient, container: str) -> bool:
-    """Remove a container (running or not); False when there was none."""
+    """Remove a container (running or not) with its anonymous volumes (an image's
+    VOLUME, e.g. the lock's database image: kept, one would pile up per deploy);
+    named volumes are never touched. False when there was none."""
     with _explained():
         try:
-            client.containers.get(container).remove(force=True)
+            client.containers.get(container).remove(force=True, v=True)
         except _sdk().errors.NotFound:
             return False
     return True

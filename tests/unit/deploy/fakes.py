@@ -81,7 +81,7 @@ class Containers:
         return SimpleNamespace(
             attrs=c.inspect(),
             logs=lambda tail: "".join(c.logs.splitlines(keepends=True)[-tail:]).encode(),
-            remove=lambda force=False: self.engine.remove(name),
+            remove=lambda force=False, v=False: self.engine.remove(name),
         )
 
     def create(self, image: str, command: list[str], name: str, labels: dict[str, str]):

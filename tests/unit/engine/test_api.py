@@ -152,3 +152,17 @@ def test_an_engine_that_goes_away_is_the_unreachable_line(engine):
     e.__exit__()
     with pytest.raises(api.Unreachable, match=r"^Docker engine not reachable .*`inv doctor` checks it$"):
         api.containers(client, "p")
+
+
+def test_removing_a_container_takes_its_anonymous_volumes(engine):
+    # The lock is made from the database image, whose VOLUME would otherwise stay behind.
+    e, client = engine(
+        {
+            "GET /containers/p-deploy-lock/json": (200, {"Id": "abc", "Name": "/p-deploy-lock"}),
+            "DELETE /containers/abc": (200, {}),
+        }
+    )
+    assert api.remove(client, "p-deploy-lock") is True
+    deleted = [s for s in e.seen if s.startswith("DELETE")]
+    assert len(deleted) == 1
+    assert "v=True" in deleted[0] or "v=1" in deleted[0]
