@@ -2,7 +2,8 @@
 
 Conventions: `compose/compose.yaml` + `compose/compose.<env>.yaml` for each
 environment, env files in `env/`. `[tool.stackyard]` in pyproject.toml can name
-environments, their files, profiles, URL and health path, and the project name.
+environments, their files, profiles, URL and health path, the project name,
+and what runs after a database restore.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from typing import Any
 
 from stackyard.errors import ConfigError
 
+
+class TableList(list):
+    """Type marker for _check_keys: a list of tables (`[{...}, ...]` or `[[...]]`)."""
+
+
 TOP_KEYS = {
     "name": str,
     "compose_dir": str,
@@ -26,6 +32,7 @@ TOP_KEYS = {
     "environments": dict,
     "hybrid": dict,
     "smoke": dict,
+    "db": dict,
 }
 SMOKE_KEYS = {"checks": list}  # smoke checks to run, by name (stackyard.smoke.CHECKS)
 HYBRID_KEYS = {
@@ -36,6 +43,8 @@ HYBRID_KEYS = {
     "processes": dict,  # name -> {command = [...], port = "..."}
 }
 PROCESS_KEYS = {"command": list, "port": str}
+DB_KEYS = {"after_restore": TableList}  # commands run once a backup is restored over the database
+HOOK_KEYS = {"service": str, "command": list}  # `compose exec` of command (argv) in the running service
 ENV_KEYS = {
     "files": list,  # compose files, relative to compose_dir, merged in order
     "profiles": list,  # compose profiles enabled for this environment
@@ -78,6 +87,15 @@ class Hybrid:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A command run with `compose exec` in a running service (e.g. drop a cache
+    after a restore); it reads any secret it needs inside the container."""
+
+    service: str
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Project:
     root: pathlib.Path
     name: str
@@ -87,6 +105,7 @@ class Project:
     environments: dict[str, Environment] = field(default_factory=dict)
     hybrid: Hybrid | None = None
     smoke_checks: tuple[str, ...] = ()
+    after_restore: tuple[Hook, ...] = ()
 
     def environment(self, name: str | None) -> Environment:
         """The named environment (or STACKYARD_ENV, or the default); an unknown one is an error."""
@@ -143,16 +162,19 @@ def _check_keys(table: dict, allowed: dict[str, type], where: str) -> None:
             hint = f"did you mean {near[0]!r}?" if near else f"known keys: {', '.join(sorted(allowed))}"
             raise ConfigError(f"pyproject.toml: [{where}] unknown key {key!r}", hint)
         want = allowed[key]
-        if not isinstance(value, want):
+        if not isinstance(value, list if want is TableList else want):
             raise ConfigError(
                 f"pyproject.toml: [{where}] {key} must be a {_type_name(want)}, not {_type_name(type(value))}"
             )
         if want is list and not all(isinstance(v, str) for v in value):
             raise ConfigError(f"pyproject.toml: [{where}] {key} must be a list of strings")
+        if want is TableList and not all(isinstance(v, dict) for v in value):
+            raise ConfigError(f"pyproject.toml: [{where}] {key} must be a list of tables")
 
 
 def _type_name(t: type) -> str:
-    return {str: "string", list: "list", dict: "table", bool: "boolean", int: "integer"}.get(t, t.__name__)
+    names = {str: "string", list: "list", dict: "table", bool: "boolean", int: "integer", TableList: "list of tables"}
+    return names.get(t, t.__name__)
 
 
 def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
@@ -195,7 +217,33 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
     hybrid = _hybrid(root, settings.get("hybrid"))
     smoke = settings.get("smoke", {})
     _check_keys(smoke, SMOKE_KEYS, "tool.stackyard.smoke")
-    return Project(root, name, compose_dir, env_dir, default_env, environments, hybrid, tuple(smoke.get("checks", ())))
+    return Project(
+        root,
+        name,
+        compose_dir,
+        env_dir,
+        default_env,
+        environments,
+        hybrid,
+        tuple(smoke.get("checks", ())),
+        _after_restore(settings.get("db", {})),
+    )
+
+
+def _after_restore(table: dict) -> tuple[Hook, ...]:
+    where = "tool.stackyard.db"
+    _check_keys(table, DB_KEYS, where)
+    hooks = []
+    for i, hook in enumerate(table.get("after_restore", [])):
+        at = f"{where}.after_restore #{i + 1}"
+        _check_keys(hook, HOOK_KEYS, at)
+        if not hook.get("service") or not hook.get("command"):
+            raise ConfigError(
+                f"pyproject.toml: [{at}] needs a service and a command",
+                'e.g. {service = "cache", command = ["sh", "-c", "..."]}',
+            )
+        hooks.append(Hook(hook["service"], tuple(hook["command"])))
+    return tuple(hooks)
 
 
 def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:
@@ -234,8 +282,21 @@ class Layer:
 
 
 def layer_files(env_dir: pathlib.Path, env_name: str, root: pathlib.Path | None = None) -> list[Layer]:
-    """All four file layers of an environment, existing or not, lowest first."""
-    names = [("base.env", False), ("local.env", True), (f"{env_name}.env", False), (f"{env_name}.local.env", True)]
+    """All four file layers of an environment, existing or not, lowest first.
+
+    This is the one statement of the precedence (a later layer wins; Compose
+    gets the files as --env-file options in this order, and lets the process
+    environment win over all of them):
+
+        1. env/base.env          committed    shared by every environment
+        2. env/<env>.env         committed    non-secret values of one environment
+        3. env/local.env         git-ignored  your personal overrides, every environment
+        4. env/<env>.local.env   git-ignored  secrets and overrides of one environment
+        5. the process environment
+
+    A personal (local) file wins over every committed file, and the more
+    specific local file over the general one."""
+    names = [("base.env", False), (f"{env_name}.env", False), ("local.env", True), (f"{env_name}.local.env", True)]
     out = []
     for name, local in names:
         path = env_dir / name
@@ -249,6 +310,6 @@ def layer_files(env_dir: pathlib.Path, env_name: str, root: pathlib.Path | None 
 
 def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:
     """The env files Compose reads for an environment, lowest precedence first
-    (see env/layers.py); only those that exist (a missing local file is normal)."""
+    (see layer_files); only those that exist (a missing local file is normal)."""
 
     return tuple(layer.path for layer in layer_files(env_dir, env_name) if layer.path.is_file())

@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import pathlib
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
@@ -82,6 +82,19 @@ class Session:
             return self.runner.run_files(
                 cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly
             )
+
+    def for_env(self, env: Environment) -> Session:
+        """A session on another environment of the project, with the same runner and output."""
+        return Session(self.project, env, self.runner, self.out, client=self.client)
+
+    def announce(self, line: str) -> None:
+        """Echo an action that is not a command (an Engine API write) as commands are echoed."""
+        self.runner.announce(line)
+
+    def add_variables(self, values: Mapping[str, str]) -> None:
+        """Variables given to every command from now on, above the env files (a throwaway
+        project's ports, the stand-in secrets a dry run's reads need)."""
+        self.runner.env.update(values)
 
     @contextlib.contextmanager
     def _explained(self) -> Iterator[None]:

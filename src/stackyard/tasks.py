@@ -1,6 +1,8 @@
 """The Invoke tasks: adapters that parse options and call one package function.
 
 Heavy modules are imported inside the task bodies so that `inv --list` stays fast.
+Every task answers `inv TASK --help` (and `-h`), positional arguments or not: see
+cli.py, which fixes that in Invoke's parser where it needs fixing.
 """
 
 from __future__ import annotations
@@ -8,25 +10,16 @@ from __future__ import annotations
 import shlex
 import sys
 
-from invoke import Collection, task
+from invoke import Collection, Exit
 
-from stackyard.errors import adapter
+from stackyard.cli import DeployTask, stackyard_task
 
-ENV_HELP = "environment (default: $STACKYARD_ENV or dev)"
-VERBOSE_HELP = "show the traceback of an error"
+ENV_HELP = "environment (default: dev, or $STACKYARD_ENV)"
+# The db.* tasks sit beside the deploy tasks in the README, but act on dev unless told.
+DB_ENV_HELP = "environment to act on (default: dev, or $STACKYARD_ENV; prod only with --env prod)"
 # Invoke takes every bare word as a task name, so services come as a flag:
 # `inv logs -s api,worker`.
 SERVICES_HELP = "services, comma-separated (default: all)"
-
-
-def stackyard_task(*, help: dict[str, str] | None = None, **options):
-    """@task for every stackyard task: Invoke's options, plus a --verbose flag (with
-    its help) and the one-line error handling of errors.adapter."""
-
-    def decorate(body):
-        return task(help={**(help or {}), "verbose": VERBOSE_HELP}, **options)(adapter(body))
-
-    return decorate
 
 
 def session(c, env, host=None):
@@ -91,7 +84,7 @@ def down(c, env=None, volumes=False, confirm_data_loss=False):
 
 @stackyard_task(name="ps", help={"env": ENV_HELP, "json": "print JSON instead of a table"})
 def ps_(c, env=None, json=False):
-    """Services with state, health and published URLs."""
+    """Services with state, health and published URLs; whether the environment is up, or what does not run."""
     from stackyard.stack import status
 
     status.ps(session(c, env), as_json=json)
@@ -99,7 +92,7 @@ def ps_(c, env=None, json=False):
 
 @stackyard_task(help={"services": SERVICES_HELP, "env": ENV_HELP})
 def build(c, services=None, env=None):
-    """Build the images of the environment (or of some services)."""
+    """Build the images of the environment, or those some services run (a shared image: its builder)."""
     from stackyard.stack import ops as stack
 
     stack.build(session(c, env), split(services))
@@ -115,7 +108,7 @@ def restart(c, services=None, env=None):
 
 @stackyard_task(help={"env": ENV_HELP})
 def config(c, env=None):
-    """Print the merged, rendered compose config of an environment (secrets masked)."""
+    """Print the merged, rendered compose config of an environment (secrets masked, with their length)."""
     from stackyard.stack import ops as stack
 
     stack.show_config(session(c, env))
@@ -151,23 +144,27 @@ def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=N
     help={"service": "the service to run in", "env": ENV_HELP},
 )
 def exec_(c, service, env=None):
-    """Run a command in a service: inv exec SERVICE -- COMMAND [ARGS...]"""
+    """Run a command in a running service: inv exec SERVICE -- COMMAND [ARGS...]; exits with its code."""
     from stackyard.stack import execs
 
-    execs.run(session(c, env), service, remainder(c))
+    code = execs.run(session(c, env), service, remainder(c))
+    if code:  # the command's own code; its output already said why
+        raise Exit(code=code)
 
 
 @stackyard_task(positional=["service"], help={"service": "the service to open a shell in", "env": ENV_HELP})
 def shell(c, service, env=None):
-    """Open a shell (bash if the image has it, else sh) in a running service."""
+    """Open a shell (bash if the image has it, else sh) in a running service; exits with its code."""
     from stackyard.stack import execs
 
-    execs.shell(session(c, env), service)
+    code = execs.shell(session(c, env), service)
+    if code:
+        raise Exit(code=code)
 
 
 @stackyard_task(help={"env": ENV_HELP})
 def doctor(c, env=None):
-    """Check the engine, Compose, BuildKit, the environment's host ports and disk space."""
+    """Check the engine, Compose, BuildKit, the environment's variables and host ports, and disk space."""
     from stackyard.stack import doctor as doctor_
 
     doctor_.run(session(c, env))
@@ -175,18 +172,22 @@ def doctor(c, env=None):
 
 @stackyard_task(
     help={
-        "host": "processes to run on the host, comma-separated (default: api,worker)",
+        "host": "processes stackyard runs on the host, comma-separated (default: [tool.stackyard.hybrid] default, "
+        "less those given to --ide)",
+        "ide": "processes you start from your IDE, comma-separated: their containers stop, their port is checked, "
+        "their command and variables are printed and written to .stackyard/hybrid/<env>-<name>.env",
         "env": ENV_HELP,
         "logs": "also stream the containers' logs",
         "down": "remove the containers at the end (volumes kept)",
-        "print_env": "print each host process's variables (secrets masked) and exit",
+        "print_env": "print the variables of every process that leaves its container (secrets masked) and exit",
     }
 )
-def hybrid(c, host=None, env=None, logs=False, down=False, print_env=False):
-    """API and worker on the host (reload, debugger), PostgreSQL and Redis in containers."""
+def hybrid(c, host=None, ide=None, env=None, logs=False, down=False, print_env=False):
+    """The app's processes on the host (reload, debugger) or in your IDE, their dependencies in containers."""
     from stackyard.hybrid import run as hybrid_run
 
-    hybrid_run.run(session(c, env), split(host) or None, logs=logs, down=down, print_only=print_env)
+    hosts = split(host) if host is not None else None
+    hybrid_run.run(session(c, env), hosts, ide=split(ide), logs=logs, down=down, print_only=print_env)
 
 
 @stackyard_task(help={"env": ENV_HELP, "json": "print JSON instead of a table"})
@@ -237,11 +238,12 @@ HOST_HELP = "the target engine, in DOCKER_HOST form (ssh://user@host); default: 
 
 @stackyard_task(
     name="prod-deploy",
+    klass=DeployTask,
     auto_shortflags=False,
     help={
         "host": HOST_HELP,
         "env": PROD_HELP,
-        "dry_run": "print the plan and change nothing",
+        "dry_run": "make the read-only checks, print the plan; change nothing (as `inv --dry`)",
         "allow_dirty": "deploy even with uncommitted changes",
         "health_timeout": "seconds the new version has to become healthy (default 120)",
     },
@@ -256,16 +258,17 @@ def prod_deploy(c, env="prod", host=None, dry_run=False, allow_dirty=False, heal
 
 
 @stackyard_task(
+    klass=DeployTask,
     auto_shortflags=False,
     positional=["release"],
     help={
-        "release": "the release to go back to (default: the previous good one)",
+        "release": "the release to go back to, as `inv releases` lists it (default: the previous good one)",
         "env": PROD_HELP,
         "host": HOST_HELP,
-        "dry_run": "print the plan and change nothing",
+        "dry_run": "make the read-only checks, print the plan; change nothing (as `inv --dry`)",
     },
 )
-def rollback(c, release="", env="prod", host=None, dry_run=False):
+def rollback(c, release=None, env="prod", host=None, dry_run=False):
     """Back to an earlier release with the same zero-downtime switch; no rebuild; the database is untouched."""
     from stackyard.deploy import run as deploy_run
 
@@ -281,6 +284,7 @@ def releases(c, env="prod"):
 
 
 @stackyard_task(
+    klass=DeployTask,
     auto_shortflags=False,
     help={"env": PROD_HELP, "host": HOST_HELP, "yes": "confirm: remove the lock"},
 )
@@ -291,26 +295,25 @@ def unlock(c, env="prod", host=None, yes=False):
     deploy_run.unlock(session(c, env, host), yes=yes)
 
 
-@stackyard_task(help={"env": ENV_HELP})
+@stackyard_task(help={"env": DB_ENV_HELP})
 def backup(c, env=None):
     """pg_dump (custom format) to backups/<project>/, checked with pg_restore --list."""
-    from stackyard.deploy import releases as rel
     from stackyard.stack import db
 
-    db.backup(session(c, env), "manual-" + rel.now().strftime("%Y%m%d%H%M%S"))
+    db.manual_backup(session(c, env))
 
 
 @stackyard_task(
     positional=["file"],
     help={
         "file": "a .dump file from db.backup",
-        "env": ENV_HELP,
+        "env": DB_ENV_HELP,
         "confirm_data_loss": "second flag needed on a protected env (prod)",
         "database": "restore into this database instead (it must exist)",
     },
 )
 def restore(c, file, env=None, confirm_data_loss=False, database=None):
-    """Restore a backup over the database (refused on prod without --confirm-data-loss)."""
+    """Restore a backup over the database, then [tool.stackyard.db] after_restore; prod needs --confirm-data-loss."""
     import pathlib
 
     from stackyard.stack import db
@@ -318,15 +321,17 @@ def restore(c, file, env=None, confirm_data_loss=False, database=None):
     db.restore(session(c, env), pathlib.Path(file), confirm_data_loss=confirm_data_loss, database=database)
 
 
-@stackyard_task(name="shell", help={"env": ENV_HELP})
+@stackyard_task(name="shell", help={"env": DB_ENV_HELP})
 def db_shell(c, env=None):
     """psql in the db container, as the app's user."""
     from stackyard.stack import db, execs
 
-    db.shell(session(c, env), tty=execs.has_tty())
+    code = db.shell(session(c, env), tty=execs.has_tty())
+    if code:
+        raise Exit(code=code)
 
 
-@stackyard_task(help={"env": ENV_HELP})
+@stackyard_task(help={"env": DB_ENV_HELP})
 def migrate(c, env=None):
     """Run the migrations (the migrate service) once."""
     from stackyard.stack import db

@@ -108,22 +108,40 @@ def prod():
     inv = Inv(
         "deploy", HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1", **TEST_SECRETS
     )
+    project = inv.env["STACKYARD_PROJECT"]
+    inv.env.update(APP_IMAGE=f"{project}-app", CADDY_APP_IMAGE=f"{project}-caddy")  # its own: removed at the end
     try:
         inv("prod-deploy", "--allow-dirty")  # v1: the first deploy starts the stack
         yield inv
     finally:
         inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
-        shutil.rmtree(ROOT / ".stackyard", ignore_errors=True)
-        shutil.rmtree(ROOT / "backups" / inv.env["STACKYARD_PROJECT"], ignore_errors=True)
+        (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
+        shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
+        images = subprocess.run(
+            ["docker", "images", "--filter", f"reference={project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if images:
+            subprocess.run(["docker", "rmi", *images], capture_output=True)
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(prod):
-    before = subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout
-    proc = prod("prod-deploy", "--dry-run")
+    ps = [
+        "docker",
+        "ps",
+        "-a",
+        "--filter",
+        f"name=^{prod.env['STACKYARD_PROJECT']}-",
+        "--format",
+        "{{.Names}} {{.State}}",
+    ]
+    before = subprocess.run(ps, capture_output=True, text=True).stdout
+    proc = prod("prod-deploy", "--dry-run", "--allow-dirty")
     assert "deploy " in proc.stdout and "replacing" in proc.stdout
     for step in ("preflight", "lock", "build", "backup", "migrate", "api", "switch", "workers", "retire"):
         assert f". {step}" in proc.stdout, step
-    assert subprocess.run(["docker", "ps", "-aq"], capture_output=True, text=True).stdout == before
+    assert subprocess.run(ps, capture_output=True, text=True).stdout == before
     assert len(history(ROOT, prod.env["STACKYARD_PROJECT"])) == 1
 
 
@@ -251,6 +269,11 @@ def test_rollback_under_load_has_zero_failed_requests(prod):
     assert version(prod) == releases[-2]["version"]
     assert (load.failed, load.errors) == (0, 0), vars(load)
     assert "db.restore" in proc.stdout  # says how to undo a migration
+    # The one serving now is no release to go back to, dry run or not (the word form, as the README writes it).
+    for dry in ((), ("--dry-run",)):
+        again = prod("rollback", releases[-2]["version"], *dry, check=False)
+        assert again.returncode == 1
+        assert f"release {releases[-2]['version']} already serves prod: `inv releases --env prod`" in again.stderr
 
 
 def test_a_second_deploy_fails_at_once_naming_the_holder(prod):

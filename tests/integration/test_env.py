@@ -1,11 +1,15 @@
 """Env layering on the real engine: what containers get is what env.show
-reports; prod refuses weak secrets before anything starts; a secret never
-shows in task output, in `docker inspect` command lines or in image history."""
+reports; a personal env/local.env wins over the committed files, for Compose
+as for env.show; prod refuses weak secrets before anything starts; a secret
+never shows in task output, in `docker inspect` command lines or in image
+history."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -114,6 +118,28 @@ def test_dev_containers_get_what_env_show_reports():
         assert_no_secret_anywhere(inv, ["stackyard-app:dev"])
     finally:
         inv("down", "--volumes", check=False)
+
+
+def test_a_personal_local_env_wins_over_the_committed_env_file_for_compose_too(tmp_path):
+    # A copy of the project (the checkout's own env files are not touched), with a personal override.
+    clone = tmp_path / "clone"
+    ignore = shutil.ignore_patterns(".git", ".nox", ".venv", ".stackyard", "backups", "__pycache__", "*.local.env")
+    shutil.copytree(ROOT, clone, ignore=ignore)
+    (clone / "env" / "local.env").write_text("LOG_LEVEL=warning\n")
+    assert "LOG_LEVEL=debug" in (clone / "env" / "dev.env").read_text()
+    env = {k: v for k, v in Inv().env.items() if k != "LOG_LEVEL"} | TEST_SECRETS
+
+    def inv(*args: str) -> str:
+        proc = subprocess.run(
+            [sys.executable, "-m", "invoke", *args], cwd=clone, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    row = {r["key"]: r for r in json.loads(inv("env.show", "--json"))}["LOG_LEVEL"]
+    assert (row["value"], row["from"], row["overrides"]) == ("warning", "env/local.env:1", "env/dev.env:4")
+    # What Compose renders for the containers (the env files in the same order) agrees.
+    assert "LOG_LEVEL: warning" in inv("config") and "LOG_LEVEL: debug" not in inv("config")
 
 
 def test_prod_refuses_a_placeholder_secret_before_anything_starts():

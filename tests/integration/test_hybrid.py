@@ -1,19 +1,26 @@
 """`inv hybrid` on the real engine: API and worker on the host, PostgreSQL and
-Redis in containers; reload on edit; Ctrl-C leaves no host process behind."""
+Redis in containers; reload on edit; Ctrl-C leaves no host process behind;
+the API handed to an IDE (`--ide api`) with a port left free and variables
+that work; `inv --dry hybrid` on a fresh clone."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import shlex
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
 import uuid
 
 import pytest
+from dotenv import dotenv_values
 
+from stackyard.engine.ports import is_free
 from tests.conftest import ROOT
 from tests.support import free_port, http, unique_project, wait_for
 
@@ -230,3 +237,99 @@ def test_unpublished_dependency_is_named(env, tmp_path):
     )
     assert proc.returncode != 0
     assert "points at db:5432, but db publishes no port in dev" in proc.stderr
+
+
+def local_secrets() -> list[str]:
+    return [
+        ln.split("=", 1)[1]
+        for ln in (ROOT / "env/dev.local.env").read_text().splitlines()
+        if ln.startswith(("POSTGRES_PASSWORD=", "REDIS_PASSWORD="))
+    ]
+
+
+@contextlib.contextmanager
+def kept(path):
+    """The file as it was before the test (a developer's own IDE env file is put back)."""
+    before = path.read_bytes() if path.exists() else None
+    try:
+        yield path
+    finally:
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            path.write_bytes(before)
+
+
+def test_ide_api_leaves_its_port_free_and_its_printed_env_runs_it(env):
+    url = f"http://127.0.0.1:{env['API_PORT']}"
+    with kept(ROOT / ".stackyard" / "hybrid" / "dev-api.env") as env_file:
+        run = Hybrid(env, "--ide", "api", "--host", "worker")
+        ide = None
+        try:
+            wait_for(lambda: "started worker (pid" in run.output, timeout=180, what="the host worker:\n" + run.output)
+            assert set(run.host_pids()) == {"worker"}
+            states = compose_states(env)
+            assert states.get("api") != "running" and states.get("worker") != "running"
+            assert states.get("db") == "running" and states.get("redis") == "running"
+            assert is_free(int(env["API_PORT"]), "127.0.0.1")
+
+            # What the IDE is told: the command and working directory, and the file with the variables.
+            head = re.search(r"^# api \(in your IDE\), in (\S+): (.+)$", run.output, re.M)
+            assert head, run.output
+            assert (
+                "# secrets are masked here; the real values are in .stackyard/hybrid/dev-api.env (mode 600)"
+                in run.output
+            )
+            assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+            assert not any(secret in run.output for secret in local_secrets())
+
+            # Start the API as the IDE would, with exactly those.
+            ide = subprocess.Popen(
+                shlex.split(head.group(2)),
+                cwd=head.group(1),
+                env={**os.environ, **dotenv_values(env_file)},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            wait_for(lambda: http("GET", url + "/health")[0] == 200, timeout=60, interval=0.5, what="the IDE's API")
+            status, body = http("GET", url + "/ready")
+            assert status == 200, body  # PostgreSQL, Redis and the broker reached through the rewritten URLs
+        finally:
+            if ide is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(ide.pid, signal.SIGKILL)
+                ide.wait(timeout=10)
+            code = run.interrupt() if run.proc.poll() is None else run.proc.returncode
+            run.kill()
+        assert code == 130, run.output
+
+
+def test_dry_run_on_a_fresh_clone_says_it_would_create_the_local_file(tmp_path):
+    clone = tmp_path / "clone"
+    shutil.copytree(
+        ROOT,
+        clone,
+        ignore=shutil.ignore_patterns(
+            ".git", ".nox", ".venv", ".stackyard", "backups", "__pycache__", "*.local.env", "local.env"
+        ),
+    )
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("STACKYARD_", "POSTGRES_", "REDIS_", "GRAFANA_"))}
+    e["STACKYARD_PROJECT"] = unique_project("hybrid-fresh")
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "--dry", "hybrid", "--ide", "api"],
+        cwd=clone,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "[dry-run] would create env/dev.local.env (3 secrets generated)"
+    assert "hand api to your IDE" in proc.stdout
+    # The commands are the real run's: they read the file the real run creates first.
+    compose = [line for line in proc.stderr.splitlines() if line.startswith("[dry-run] $ docker compose")]
+    assert compose and all(f"--env-file {clone}/env/dev.local.env" in line for line in compose)
+    assert not (clone / "env" / "dev.local.env").exists() and not (clone / ".stackyard").exists()
+    assert "****@127.0.0.1:" in proc.stdout  # throwaway secrets are masked like real ones
+    assert compose_states(e) == {}

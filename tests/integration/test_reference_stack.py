@@ -1,15 +1,18 @@
 """The reference stack with plain `docker compose`: dev and prod up and healthy,
-jobs, cache invalidation, persistence, and a worker killed mid-task."""
+jobs, cache invalidation, persistence, a worker killed mid-task, and Flower
+(profile flower) answering on its published port in dev."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import urllib.request
 import uuid
 
 import pytest
 
+from stackyard.engine.ports import free_port
 from tests.support import Stack, http, wait_for
 
 pytestmark = pytest.mark.integration
@@ -126,6 +129,21 @@ def test_data_survives_down_and_up(dev):
     dev.compose("up", "--detach", "--wait", "--wait-timeout", "180")
     status, body = http("GET", f"{dev.base_url}/items/{key}")
     assert (status, body["value"]) == (200, "persisted")
+
+
+def test_dev_flower_answers_on_its_published_port():
+    stack = Stack.make("dev", "ref-flower")
+    stack.ports["FLOWER_PORT"] = free_port()
+    url = f"http://127.0.0.1:{stack.ports['FLOWER_PORT']}/healthcheck"
+    try:
+        # Healthy is not enough: on an internal network only, the port binding is dropped.
+        stack.compose("--profile", "flower", "up", "--build", "--detach", "--wait", "--wait-timeout", "180")
+        out = stack.compose("ps", "--format", "{{.Service}} {{.Ports}}", "flower").stdout
+        assert f"127.0.0.1:{stack.ports['FLOWER_PORT']}->5555/tcp" in out, out
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            assert (resp.status, resp.read()) == (200, b"OK")
+    finally:
+        stack.compose("--profile", "flower", "down", "--remove-orphans", "-v", "-t", "5", check=False, timeout=180)
 
 
 def test_prod_behind_caddy_over_https_hardened():

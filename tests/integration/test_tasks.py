@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +17,7 @@ import time
 import uuid
 
 import pytest
+from dotenv import dotenv_values
 
 from tests.conftest import ROOT
 from tests.support import Inv, free_port, http, unique_project, wait_for
@@ -28,6 +32,7 @@ def inv():
         yield runner
     finally:
         runner("down", "--volumes", check=False, timeout=180)
+        shutil.rmtree(ROOT / "backups" / runner.env["STACKYARD_PROJECT"], ignore_errors=True)
 
 
 def test_dev_brings_the_stack_to_healthy_and_prints_urls(inv):
@@ -70,11 +75,30 @@ def test_exec_psql_without_a_tty(inv):
     assert "--no-TTY" in proc.stderr
 
 
-def test_exec_failure_exits_non_zero_with_one_line(inv):
+def test_exec_failure_exits_with_the_commands_code_and_its_own_words(inv):
     proc = inv("exec", "db", "--", "psql", "-U", "app", "-d", "app", "-c", "select nonsense", check=False)
-    assert proc.returncode != 0
+    assert proc.returncode == 1  # psql's
     assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("stackyard: error: `psql")
+    assert 'column "nonsense" does not exist' in proc.stderr
+    assert "stackyard: error" not in proc.stderr  # psql said why
+
+
+def test_exec_gives_back_the_exit_code_of_the_command(inv):
+    assert inv("exec", "api", "--", "sh", "-c", "exit 7", check=False).returncode == 7
+
+
+def test_shell_gives_back_the_exit_code_of_its_last_command(inv):
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "shell", "api"],
+        cwd=ROOT,
+        env=inv.env,
+        input="echo in-the-shell\nfalse\n",  # no TTY: the shell reads its commands from stdin
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.strip() == "in-the-shell"
 
 
 def test_down_keeps_the_database_volume_and_data_survives(inv):
@@ -161,3 +185,78 @@ def test_logs_follow_ends_on_ctrl_c_with_130_and_no_traceback(inv):
         ["pgrep", "-f", f"--project-name {inv.env['STACKYARD_PROJECT']}.*logs"], capture_output=True, text=True
     ).stdout
     assert leftovers == ""
+
+
+# --- a half-started environment: what runs and what does not, said truthfully ---
+
+
+def test_a_half_started_environment(inv):
+    project = inv.env["STACKYARD_PROJECT"]
+    subprocess.run(["docker", "stop", "--time", "5", f"{project}-listener-1"], check=True, capture_output=True)
+    try:
+        last = inv("ps").stdout.strip().splitlines()[-1]
+        assert re.fullmatch(r"dev is not up: listener exited \(\d+\); `inv logs -s listener` shows why", last), last
+
+        # logs shows what there is, the stopped service's lines too
+        services = {ln.split("-")[0] for ln in inv("logs", "--tail", "3").stdout.splitlines() if ln.strip()}
+        assert {"api", "listener"} <= services
+
+        for args in (["exec", "listener", "--", "true"], ["shell", "listener"]):
+            proc = inv(*args, check=False)
+            assert proc.returncode == 1
+            assert proc.stderr.strip() == (
+                f"stackyard: error: service listener is not running in dev (project {project}; "
+                "its container is exited): start it with `inv up -s listener`"
+            )
+    finally:
+        inv("up", "-s", "listener", "--no-build")
+    assert inv("ps").stdout.strip().splitlines()[-1].startswith(f"dev is up: {inv.url}")
+
+
+def test_a_stopped_environment_has_no_logs_and_says_how_to_start_it(inv):
+    env = dict(inv.env, STACKYARD_PROJECT=unique_project("stopped"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "logs"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"stackyard: error: no containers in project {env['STACKYARD_PROJECT']} (dev): no logs to show: "
+        "start it with `inv up`"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "ps"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.stdout == f"no containers in project {env['STACKYARD_PROJECT']} (dev); start it with `inv up`\n"
+
+
+# --- db.restore: the restored values are what the API serves, not its cache ---
+
+
+def test_restore_drops_the_cache_of_the_old_values(inv):
+    key = "restore" + uuid.uuid4().hex[:8]
+    url = f"{inv.url}/items/{key}"
+    assert http("PUT", url, {"value": "backed up"})[0] == 200
+    proc = inv("db.backup")
+    assert f"db.backup: backing up the database of dev (project {inv.env['STACKYARD_PROJECT']})" in proc.stderr
+    dump = re.search(r"^backup: (\S+\.dump) ", proc.stdout, flags=re.M).group(1)
+
+    # a value written after the backup, read until the API serves it from its cache
+    assert http("PUT", url, {"value": "written later"})[0] == 200
+
+    def served() -> tuple[str, bool]:
+        status, body = http("GET", url)
+        assert status == 200, body
+        return body["value"], body["cached"]
+
+    wait_for(lambda: served() == ("written later", True), 10, what="the value from the cache")
+
+    proc = inv("db.restore", dump)
+    assert f"db.restore: restoring {pathlib.Path(dump).name} into the database of dev (project " in proc.stderr
+    assert "db.restore: after_restore: running its command in redis" in proc.stderr
+    assert re.search(r"^redis: [1-9]\d* cached items dropped$", proc.stdout, flags=re.M), proc.stdout
+    assert served() == ("backed up", False)  # from the database, as restored
+
+    # the hook read the Redis password inside the container: it is on no command line we printed
+    local = dotenv_values(ROOT / "env" / "dev.local.env")
+    password = inv.env.get("REDIS_PASSWORD") or local.get("REDIS_PASSWORD")
+    assert password and password not in proc.stdout + proc.stderr

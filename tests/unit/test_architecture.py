@@ -2,7 +2,7 @@
 
 Layers, top to bottom (a module imports only from its own layer or below):
 
-    tasks.py                                   Invoke adapters
+    tasks.py cli.py                            Invoke adapters, and their glue
     stack env hybrid deploy smoke lint         capabilities
     session.py                                 the one door to running commands
     commands/ engine/                          argv builders, reading the engine
@@ -25,7 +25,7 @@ LAYERS = [
     {"commands", "engine"},
     {"session"},
     {"stack", "env", "hybrid", "deploy", "smoke", "lint"},
-    {"tasks"},
+    {"tasks", "cli"},
 ]
 
 
@@ -91,5 +91,17 @@ def test_the_readme_architecture_section_matches_the_tree():
     listed = set(re.findall(r"^\| `(\w+)/` \|", section, flags=re.M))
     folders = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").is_file()}
     assert listed == folders
-    for top in ("tasks.py", "session.py", "config.py", "errors.py"):
+    for top in ("tasks.py", "cli.py", "session.py", "config.py", "errors.py"):
         assert f"`{top}`" in section
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_commands_run_through_the_session_only(name, path):
+    if name.startswith("core.") or name in ("session", "tasks") or name.endswith("__main__"):
+        return  # the runner itself, the door, and the entry points that make the one Runner
+    touched = [
+        node.lineno
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr == "runner"
+    ]
+    assert not touched, f"{name}:{touched[0]} reaches the runner: go through the Session (run, read, stream, ...)"

@@ -120,9 +120,15 @@ def test_find_root_walks_up(tmp_path):
 
 
 def test_env_files_lowest_precedence_first(tmp_path):
-    for f in ("qa.local.env", "qa.env", "base.env", "dev.env"):
+    for f in ("qa.local.env", "local.env", "qa.env", "base.env", "dev.env"):
         (tmp_path / f).write_text("")
-    assert config.env_files(tmp_path, "qa") == (tmp_path / "base.env", tmp_path / "qa.env", tmp_path / "qa.local.env")
+    # The personal local.env wins over every committed file; qa's own local file over it.
+    assert config.env_files(tmp_path, "qa") == (
+        tmp_path / "base.env",
+        tmp_path / "qa.env",
+        tmp_path / "local.env",
+        tmp_path / "qa.local.env",
+    )
 
 
 def test_env_files_lists_only_existing_ones(tmp_path):
@@ -222,3 +228,68 @@ def test_invalid_toml_is_a_config_error(tmp_path):
     msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard\nname = \n"))
     assert msg.startswith("pyproject.toml: ")
     assert "fix the TOML syntax" in msg
+
+
+# --- [tool.stackyard.db]: what runs after a restore ---------------------------
+
+
+def test_after_restore_hooks_are_read_in_order(tmp_path):
+    root = make_project(
+        tmp_path,
+        pyproject=(
+            "[[tool.stackyard.db.after_restore]]\n"
+            'service = "cache"\ncommand = ["sh", "-c", "redis-cli FLUSHDB"]\n'
+            "[[tool.stackyard.db.after_restore]]\n"
+            'service = "search"\ncommand = ["reindex", "--all"]\n'
+        ),
+    )
+    assert config.load(root).after_restore == (
+        config.Hook("cache", ("sh", "-c", "redis-cli FLUSHDB")),
+        config.Hook("search", ("reindex", "--all")),
+    )
+
+
+def test_no_db_table_means_no_hook(tmp_path):
+    assert config.load(make_project(tmp_path)).after_restore == ()
+
+
+def test_the_reference_stack_drops_its_item_cache_after_a_restore():
+    (hook,) = config.load(ROOT).after_restore
+    assert hook.service == "redis"
+    # the cached items only (not Celery's queue), the password read inside the container
+    assert '"item:*"' in hook.command[2] and "-n 0" in hook.command[2]
+    assert "FLUSHALL" not in " ".join(hook.command) and '"$REDIS_PASSWORD"' in hook.command[2]
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        (
+            "[tool.stackyard.db]\nafter_restor = []\n",
+            "pyproject.toml: [tool.stackyard.db] unknown key 'after_restor': did you mean 'after_restore'?",
+        ),
+        (
+            '[[tool.stackyard.db.after_restore]]\nservce = "redis"\ncommand = ["true"]\n',
+            "pyproject.toml: [tool.stackyard.db.after_restore #1] unknown key 'servce': did you mean 'service'?",
+        ),
+        (
+            '[tool.stackyard.db]\nafter_restore = ["redis-cli FLUSHDB"]\n',
+            "pyproject.toml: [tool.stackyard.db] after_restore must be a list of tables",
+        ),
+        (
+            '[tool.stackyard.db]\nafter_restore = {service = "redis"}\n',
+            "pyproject.toml: [tool.stackyard.db] after_restore must be a list of tables, not table",
+        ),
+        (
+            '[[tool.stackyard.db.after_restore]]\nservice = "redis"\ncommand = "redis-cli FLUSHDB"\n',
+            "pyproject.toml: [tool.stackyard.db.after_restore #1] command must be a list, not string",
+        ),
+        (
+            '[[tool.stackyard.db.after_restore]]\nservice = "redis"\n',
+            "pyproject.toml: [tool.stackyard.db.after_restore #1] needs a service and a command: "
+            'e.g. {service = "cache", command = ["sh", "-c", "..."]}',
+        ),
+    ],
+)
+def test_after_restore_mistakes_name_the_key(tmp_path, toml, expected):
+    assert error_of(make_project(tmp_path, pyproject=toml)) == expected

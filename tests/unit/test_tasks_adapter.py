@@ -17,7 +17,7 @@ import pytest
 from invoke.exceptions import Exit
 
 import stackyard.core.runner
-from stackyard import tasks
+from stackyard import cli, tasks
 from stackyard.core.runner import Result
 from stackyard.deploy import plan
 from stackyard.stack import execs
@@ -39,13 +39,31 @@ LOG_LINES = [
 # ENV012 (a secret's value in a tracked file) would rightly refuse it.
 SECRETS = {key: secrets.token_urlsafe(32) for key in ("POSTGRES_PASSWORD", "REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")}
 ENGINE = '{"Client":{"Version":"27.3.1"},"Server":{"Version":"27.3.1","ApiVersion":"1.47"}}'
+# The rendered config of the stack PS_JSON_LINES shows: api and db running, migrate (a
+# one-shot api waits for) done, and migrate builds the image api runs.
+STACK_CONFIG = json.dumps(
+    {
+        "services": {
+            "api": {
+                "image": "stackyard-app:dev",
+                "depends_on": {"migrate": {"condition": "service_completed_successfully"}},
+                "ports": [{"host_ip": "127.0.0.1", "target": 8000, "published": "8000", "protocol": "tcp"}],
+            },
+            "db": {
+                "image": "pgvector/pgvector:pg17",
+                "ports": [{"host_ip": "127.0.0.1", "target": 5432, "published": "5432", "protocol": "tcp"}],
+            },
+            "migrate": {"image": "stackyard-app:dev", "build": {"context": ".."}},
+        }
+    }
+)
 
 
 @pytest.fixture
 def fake(monkeypatch):
     """The FakeRunner every task in the test gets; the cwd is the repo root, as for `inv`."""
     monkeypatch.chdir(ROOT)
-    runner = FakeRunner(log_lines=LOG_LINES)
+    runner = FakeRunner({" config --format json": Result(0, STACK_CONFIG)}, log_lines=LOG_LINES)
 
     def make_runner(dry: bool = False, **kwargs):
         runner.dry = dry
@@ -82,11 +100,15 @@ def assert_targets(cmd, env: str) -> None:
 
 def test_dev_builds_starts_and_waits_then_shows_the_status(fake, c, capsys):
     tasks.dev(c, env="dev")
-    up, ps = fake.commands
+    up, *status = fake.commands
     assert_targets(up, "dev")
     assert after_base(up.argv) == ("up", "--detach", "--build", "--wait", "--wait-timeout", "180")
     assert fake.modes[0] == "stream"
-    assert after_base(ps.argv) == ("ps", "--all", "--format", "json")
+    # the containers and the config (which services should run), read side by side
+    assert sorted(after_base(cmd.argv) for cmd in status) == [
+        ("config", "--format", "json"),
+        ("ps", "--all", "--format", "json"),
+    ]
     assert "dev is up: http://127.0.0.1:8000" in capsys.readouterr().out
 
 
@@ -175,10 +197,12 @@ def test_ps_prints_a_table(fake, c, capsys):
     assert "migrate  exited (0)" in out
 
 
-@pytest.mark.parametrize("services", ["api,worker", "api, worker", "api worker"])
-def test_build_services(fake, c, services):
+@pytest.mark.parametrize("services", ["api,migrate", "api, migrate", "api migrate"])
+def test_build_services_builds_the_service_that_builds_their_image(fake, c, services, capsys):
     tasks.build(c, services=services)
-    assert fake.subcommands() == [("config", "--services"), ("build", "api", "worker")]
+    # api runs the image migrate builds: migrate is built, once
+    assert fake.subcommands() == [("config", "--format", "json"), ("build", "migrate")]
+    assert "api runs stackyard-app:dev, which migrate builds: building migrate" in capsys.readouterr().out
 
 
 def test_build_everything(fake, c):
@@ -215,15 +239,25 @@ def test_logs_options_and_grep(fake, c, capsys):
 
 def test_logs_without_grep_prints_every_line(fake, c, capsys):
     tasks.logs(c)
-    assert fake.subcommands() == [("logs", "--timestamps", "--no-color")]
+    assert fake.subcommands() == [("ps", "--all", "--format", "json"), ("logs", "--timestamps", "--no-color")]
     assert capsys.readouterr().out == "".join(LOG_LINES)
+
+
+def test_logs_of_a_stopped_environment_says_so_and_exits_1(fake, c, capsys):
+    fake.responses = {" ps --all --format json": Result(0, "")}
+    with pytest.raises(Exit) as info:
+        tasks.logs(c)
+    assert info.value.code == 1
+    assert capsys.readouterr().err == (
+        "stackyard: error: no containers in project stackyard-dev (dev): no logs to show: start it with `inv up`\n"
+    )
 
 
 def test_exec_with_the_words_after_double_dash(fake, c, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["inv", "exec", "db", "--", "psql", "-c", "select 1"])
     tasks.exec_(c, "db")
-    check, exec_ = fake.commands
-    assert after_base(check.argv) == ("config", "--services")
+    ps, exec_ = fake.commands
+    assert after_base(ps.argv) == ("ps", "--all", "--format", "json")  # db runs
     assert after_base(exec_.argv) == ("exec", "--no-TTY", "db", "psql", "-c", "select 1")
     assert str(exec_).endswith("exec --no-TTY db psql -c 'select 1'")
     assert fake.modes[1] == "interactive"
@@ -244,15 +278,32 @@ def test_exec_without_a_command_says_how(fake, c, monkeypatch, capsys):
     assert fake.commands == []
 
 
-def test_exec_failure_in_the_container_exits_non_zero(c, monkeypatch, capsys):
-    fake = FakeRunner({" exec ": Result(2)})
-    monkeypatch.chdir(ROOT)
-    monkeypatch.setattr(stackyard.core.runner, "Runner", lambda dry=False, **_: fake)
-    monkeypatch.setattr(sys, "argv", ["inv", "exec", "db", "--", "false"])
+def test_exec_exits_with_the_commands_code_and_adds_no_line(fake, c, monkeypatch, capsys):
+    fake.responses = {" exec ": Result(7), **fake.responses}
+    monkeypatch.setattr(sys, "argv", ["inv", "exec", "db", "--", "sh", "-c", "exit 7"])
     with pytest.raises(Exit) as info:
         tasks.exec_(c, "db")
+    assert info.value.code == 7
+    assert capsys.readouterr().err == ""  # the command's own output said why
+
+
+def test_exec_in_a_stopped_service_says_so_and_runs_nothing(fake, c, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["inv", "exec", "migrate", "--", "true"])
+    with pytest.raises(Exit) as info:
+        tasks.exec_(c, "migrate")
     assert info.value.code == 1
-    assert "`false` in db exited 2" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "stackyard: error: service migrate is not running in dev (project stackyard-dev; its container is exited): "
+        "start it with `inv up -s migrate`\n"
+    )
+    assert not [cmd for cmd in fake.subcommands() if cmd[0] == "exec"]
+
+
+def test_shell_exits_with_the_shells_code(fake, c):
+    fake.responses = {" exec ": Result(3), **fake.responses}
+    with pytest.raises(Exit) as info:
+        tasks.shell(c, "api")
+    assert info.value.code == 3
 
 
 def test_shell(fake, c):
@@ -294,7 +345,7 @@ def test_config_masks_the_secrets(fake, c, capsys):
     fake.responses = {" config": Result(0, f"services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: {secret}\n")}
     tasks.config(c)
     out = capsys.readouterr().out
-    assert "POSTGRES_PASSWORD: ****" in out and secret not in out
+    assert f"POSTGRES_PASSWORD: **** ({len(secret)} chars)" in out and secret not in out
 
 
 def doctor_runner(monkeypatch, tmp_path) -> FakeRunner:
@@ -323,6 +374,22 @@ def test_doctor_all_ok(c, monkeypatch, tmp_path, capsys):
     # api's and db's ports are held by this stack's own containers (ps): fine
     assert "127.0.0.1:8000 for api: in use by this stack" in out
     assert "FAIL" not in out
+
+
+def test_doctor_before_env_init_names_the_fix(c, monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("DOCKER_BUILDKIT", raising=False)
+    monkeypatch.delenv("POSTGRES_PASSWORD", raising=False)
+    fake = doctor_runner(monkeypatch, tmp_path)
+    missing = (
+        "error while interpolating services.db.environment.POSTGRES_PASSWORD: required variable "
+        "POSTGRES_PASSWORD is missing a value: set POSTGRES_PASSWORD (see .env.example)\n"
+    )
+    fake.responses[" config --format json"] = Result(1, "", missing)
+    with pytest.raises(Exit):
+        tasks.doctor(c, env="prod")
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "variables" in ln)
+    assert line.split()[:2] == ["FAIL", "variables"]
+    assert "POSTGRES_PASSWORD is not set for prod  -> `inv env.init --env prod` writes env/prod.local.env" in line
 
 
 def test_doctor_failing_check_exits_non_zero(c, monkeypatch, tmp_path, capsys):
@@ -425,7 +492,7 @@ def test_every_task_has_verbose_with_its_help():
     proc = subprocess.run([sys.executable, "-c", VERBOSE_OF_EVERY_TASK], capture_output=True, text=True, check=True)
     found = {name: (names, text) for name, names, text in json.loads(proc.stdout)}
     assert len(found) == 25
-    assert {text for _, text in found.values()} == {tasks.VERBOSE_HELP}
+    assert {text for _, text in found.values()} == {cli.VERBOSE_HELP}
     assert found["up"][0] == ["v", "verbose"]
     assert found["prod-deploy"][0] == ["verbose"]  # auto_shortflags=False: the long flag only
 
@@ -444,3 +511,142 @@ def test_prod_deploy_help_states_the_plans_health_timeout():
     code = "from stackyard import tasks; print(tasks.prod_deploy.help['health_timeout'])"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert f"(default {plan.HEALTH_TIMEOUT})" in proc.stdout
+
+
+# --- `inv TASK --help` and `-h`: every task, positional arguments or not ---
+
+# Each task's name and option help texts, read in a fresh process (Invoke hands them over once).
+HELP_OF_EVERY_TASK = """
+import json
+from stackyard import tasks
+
+def walk(collection, prefix=""):
+    for name, t in collection.tasks.items():
+        yield prefix + name, {a.name: a.help for a in t.get_arguments()}
+    for name, sub in collection.collections.items():
+        yield from walk(sub, prefix + name + ".")
+
+print(json.dumps(dict(walk(tasks.namespace))))
+"""
+
+
+def squeezed(text: str) -> str:
+    """Text without whitespace: Invoke wraps long help texts (and may break at a hyphen)."""
+    return "".join(text.split())
+
+
+def listed_tasks() -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list", "--list-format", "json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def names(coll, prefix=""):
+        for t in coll["tasks"]:
+            yield prefix + t["name"]
+        for sub in coll["collections"]:
+            yield from names(sub, prefix + sub["name"] + ".")
+
+    return list(names(json.loads(out)))
+
+
+def test_every_task_answers_help_with_its_usage_and_options():
+    helps = json.loads(
+        subprocess.run([sys.executable, "-c", HELP_OF_EVERY_TASK], capture_output=True, text=True, check=True).stdout
+    )
+    names = listed_tasks()
+    assert sorted(names) == sorted(helps) and len(names) == 25
+    # these wait for a positional argument: where Invoke took --help for its value
+    assert {"exec", "shell", "env.explain", "env.diff", "db.restore"} <= set(names)
+    runs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "invoke", name, "--help"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for name in names
+    }
+    for name, proc in runs.items():
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, f"inv {name} --help: {err}"
+        assert out.startswith(f"Usage: inv[oke] [--core-opts] {name} "), f"inv {name} --help: {out}"
+        for option, text in helps[name].items():
+            assert squeezed(text) in squeezed(out), f"inv {name} --help: no help for --{option}"
+
+
+# `inv TASK -h` for every task, in one fresh process: each run parses a copy of the
+# namespace, whose help texts Invoke has not handed over yet.
+SHORT_HELP_OF_EVERY_TASK = """
+import contextlib, copy, io, json, sys
+import invoke
+from stackyard import tasks
+
+out = {}
+for name in sys.argv[1:]:
+    program = invoke.Program(namespace=copy.deepcopy(tasks.namespace), version="test")
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        try:
+            program.run(["inv", name, "-h"])
+            code = None
+        except SystemExit as exc:
+            code = exc.code
+    out[name] = [code, text.getvalue()]
+print(json.dumps(out))
+"""
+
+
+def test_every_task_answers_h_as_help():
+    helps = json.loads(
+        subprocess.run([sys.executable, "-c", HELP_OF_EVERY_TASK], capture_output=True, text=True, check=True).stdout
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", SHORT_HELP_OF_EVERY_TASK, *helps], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    for name, (code, out) in json.loads(proc.stdout).items():
+        assert code == 0, f"inv {name} -h: {out}"
+        assert out.startswith(f"Usage: inv [--core-opts] {name} "), f"inv {name} -h: {out}"
+        for option, text in helps[name].items():
+            assert squeezed(text) in squeezed(out), f"inv {name} -h: no help for --{option}"
+
+
+def test_help_after_a_missing_positional_through_the_invoke_program(capsys):
+    program = invoke.Program(namespace=tasks.namespace, version="test")
+    with pytest.raises(SystemExit) as info:
+        program.run(["inv", "env.diff", "--help"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.startswith("Usage: inv [--core-opts] env.diff [--options]")
+
+
+def test_a_core_flag_after_the_task_is_read_as_one_not_as_its_argument(fake, monkeypatch):
+    """`inv exec --dry db -- true` is a dry run in db (pyinvoke/invoke#1084: --dry became the service)."""
+    monkeypatch.setattr(sys, "argv", ["inv", "exec", "--dry", "db", "--", "true"])
+    program = invoke.Program(namespace=tasks.namespace, version="test")
+    program.run(["inv", "exec", "--dry", "db", "--", "true"], exit=False)
+    assert fake.dry is True
+    assert after_base(fake.commands[-1].argv) == ("exec", "--no-TTY", "db", "true")
+
+
+def test_no_task_takes_h_for_itself():
+    # hybrid's --host would have taken -h: it is -o
+    code = "from stackyard import tasks; print(sorted(next(a for a in tasks.hybrid.get_arguments() if a.name == 'host').names))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "['host', 'o']"
+
+
+def test_the_db_tasks_state_their_default_environment():
+    code = "from stackyard import tasks; print(tasks.restore.help['env']); print(tasks.backup.help['env'])"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.splitlines() == [tasks.DB_ENV_HELP] * 2
+    assert "default: dev, or $STACKYARD_ENV" in tasks.DB_ENV_HELP and "--env prod" in tasks.DB_ENV_HELP
+
+
+def test_the_parser_fix_is_in_place_and_would_not_be_installed_twice():
+    # what the guard asks before installing it: true now, on this Invoke, thanks to it
+    assert cli._invoke_reads_help_first()

@@ -51,9 +51,14 @@ class Runner:
         self.env = dict(env or {})
 
     def _announce(self, cmd: Command) -> None:
+        self.announce(str(cmd))
+
+    def announce(self, line: str) -> None:
+        """Echo what is about to run (a command line, or an Engine API change), as
+        `$ line`, and as `[dry-run] $ line` under dry-run."""
         if self.echo or self.dry:
             prefix = "[dry-run] $ " if self.dry else "$ "
-            print(prefix + str(cmd), file=self.out, flush=True)
+            print(prefix + line, file=self.out, flush=True)
 
     def _env(self, cmd: Command) -> dict[str, str] | None:
         return {**os.environ, **self.env, **cmd.env} if (cmd.env or self.env) else None

@@ -1,9 +1,12 @@
 """What the steps of a deploy plan do: one small frozen dataclass per kind of
 action, bound to its inputs when the plan is made. `run(x)` does it, with what
 the steps share (`Deploy`: the session, and what earlier steps found, such as
-the new container's name); `commands()` are the commands it runs that change
-something, as the plan shows them (a name known only while it runs shows as
-NEW). Reads (the Engine API, git, `compose config`) are not shown."""
+the new container's name); `check(x)` is what a dry run does in its place: the
+read-only checks the real step would make (the preflight, the images of a
+rollback, the lock being free), so that a dry run fails where the real one
+would, having changed nothing; `commands()` are the commands it runs that
+change something, as the plan shows them (a name known only while it runs shows
+as NEW). Reads (the Engine API, git, `compose config`) are not shown."""
 
 from __future__ import annotations
 
@@ -20,14 +23,15 @@ from stackyard.commands import git as gitcmds
 from stackyard.config import Environment
 from stackyard.core.command import Command
 from stackyard.deploy import lock, releases
+from stackyard.deploy.engine_changes import change
 from stackyard.engine import api, state
 from stackyard.env import ops as envops
 from stackyard.env.masking import mask
-from stackyard.errors import StackyardError
+from stackyard.errors import CommandError, StackyardError
 from stackyard.lint import run as lint_run
 from stackyard.session import Session
 from stackyard.stack import db
-from stackyard.stack.ops import print_last_logs
+from stackyard.stack.ops import print_last_logs, startup_failure
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -55,6 +59,10 @@ class Action(abc.ABC):
     @abc.abstractmethod
     def run(self, x: Deploy) -> None: ...
 
+    def check(self, x: Deploy) -> None:
+        """A dry run's part: the read-only checks run() makes first (most steps make none)."""
+        return
+
     def commands(self) -> tuple[Command, ...]:
         return ()
 
@@ -78,6 +86,9 @@ class Preflight(Action):
         if not self.allow_dirty and s.read(gitcmds.changes(s.project.root), check=False).stdout.strip():
             raise StackyardError("the git tree has uncommitted changes", "commit them, or deploy with --allow-dirty")
 
+    def check(self, x: Deploy) -> None:
+        self.run(x)  # it only reads
+
 
 @dataclass(frozen=True)
 class CheckImages(Action):
@@ -94,6 +105,9 @@ class CheckImages(Action):
                     f"{releases.KEEP_IMAGES} (`inv releases`), or deploy its commit again",
                 )
 
+    def check(self, x: Deploy) -> None:
+        self.run(x)  # it only reads
+
 
 @dataclass(frozen=True)
 class TakeLock(Action):
@@ -105,6 +119,9 @@ class TakeLock(Action):
         held_by = lock.labels(releases.who(), releases.now().isoformat(timespec="seconds"), self.release)
         lock.take(x.s, lock_image(x.s.config()), held_by)
         x.locked = True
+
+    def check(self, x: Deploy) -> None:
+        lock.check_free(x.s)
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,24 @@ class Stream(Action):
 
     def run(self, x: Deploy) -> None:
         x.s.stream(self.cmd)
+
+    def commands(self) -> tuple[Command, ...]:
+        return (self.cmd,)
+
+
+@dataclass(frozen=True)
+class StartAll(Action):
+    """`up --wait` of the whole stack (a first deploy). A failure names the service
+    that failed, with its last log lines, as `inv up` does."""
+
+    cmd: Command
+    timeout: int
+
+    def run(self, x: Deploy) -> None:
+        try:
+            x.s.stream(self.cmd)
+        except CommandError as err:  # no known cause (those come out explained): find the failed service
+            raise startup_failure(x.s, err, self.timeout) from err
 
     def commands(self) -> tuple[Command, ...]:
         return (self.cmd,)
@@ -291,7 +326,7 @@ class Retire(Action):
 @dataclass(frozen=True)
 class Record(Action):
     """Append the release to the history as ok; with `keep`, remove the images of
-    other releases than the last `keep` good ones."""
+    this project's releases but the last `keep` good ones."""
 
     release: str
     kind: releases.Kind
@@ -300,18 +335,23 @@ class Record(Action):
     def run(self, x: Deploy) -> None:
         releases.record(x.history, _release(self.release, "ok", "", x.backup, self.kind))
         if self.keep is not None:
-            kept = {r.version for r in releases.good(releases.history(x.history))[-self.keep :]}
-            prune_images(x.s, release_images(x.s, self.release), kept)
+            history = releases.history(x.history)
+            kept = {r.version for r in releases.good(history)[-self.keep :]}
+            prune_images(x.s, release_images(x.s, self.release), {r.version for r in history} - kept)
 
 
-def prune_images(s: Session, images: Sequence[str], kept: set[str]) -> None:
-    """Remove the release tags of these images' repositories that are not kept
-    (an image a container still uses stays)."""
+def prune_images(s: Session, images: Sequence[str], dropped: set[str]) -> None:
+    """Remove the tags `dropped` (releases of this project's history) of these images'
+    repositories. Only those: another project (staging beside prod) may share the
+    repositories, and its releases are its own. An image a container still uses stays."""
     client = s.engine()
     for repository in sorted({i.rsplit(":", 1)[0] for i in images}):
         for tag in api.tags(client, repository):
-            if releases.is_release(tag) and tag not in kept and api.remove_image(client, f"{repository}:{tag}"):
-                s.print(f"removed image {repository}:{tag}")
+            if tag in dropped:
+                image = f"{repository}:{tag}"
+                removed = change(s, f"remove image {image}", lambda image=image: api.remove_image(client, image))
+                if removed is False:
+                    s.print(f"kept image {image}: a container still uses it")
 
 
 def release_images(s: Session, release: str) -> list[str]:
@@ -323,9 +363,11 @@ def release_images(s: Session, release: str) -> list[str]:
 
 def lock_image(config: Mapping) -> str:
     """An image for the lock container (never started): the first one the stack
-    pulls rather than builds, which the engine is likely to have already."""
-    services = config.get("services") or {}
-    pulled = [svc["image"] for _, svc in sorted(services.items()) if svc.get("image") and "build" not in svc]
+    pulls rather than builds, which the engine is likely to have already. (Services
+    may share a built image, with the build on one of them only.)"""
+    services = [svc for _, svc in sorted((config.get("services") or {}).items()) if svc.get("image")]
+    built = {svc["image"] for svc in services if "build" in svc}
+    pulled = [svc["image"] for svc in services if svc["image"] not in built]
     return pulled[0] if pulled else "busybox"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from stackyard.deploy.engine_changes import change
 from stackyard.engine import api
 from stackyard.errors import StackyardError
 from stackyard.session import Session
@@ -21,20 +22,44 @@ def labels(who: str, when: str, version: str) -> dict[str, str]:
     return {f"{PREFIX}who": who, f"{PREFIX}when": when, f"{PREFIX}version": version}
 
 
-def holder(found: Mapping[str, str] | None) -> str:
-    """'who since when (deploying version)' from the lock's labels."""
-    get = (found or {}).get
-    return f"{get(PREFIX + 'who', '?')} since {get(PREFIX + 'when', '?')} (deploying {get(PREFIX + 'version', '?')})"
+def holder(found: Mapping[str, str]) -> str:
+    """'who since when (deploying version)' from the lock's labels, with what they do
+    not say left out (a lock made by hand may have none)."""
+    get = found.get
+    who = get(PREFIX + "who") or "an unknown holder (the lock has no who label)"
+    since = f" since {get(PREFIX + 'when')}" if get(PREFIX + "when") else ""
+    version = f" (deploying {get(PREFIX + 'version')})" if get(PREFIX + "version") else ""
+    return who + since + version
+
+
+def held_error(found: Mapping[str, str]) -> StackyardError:
+    return StackyardError(
+        f"another deploy holds the lock: {holder(found)}", "wait for it; `inv deploy.unlock` clears a stale lock"
+    )
 
 
 def take(s: Session, image: str, held_by: Mapping[str, str]) -> None:
-    """Create the lock with these labels, or fail naming who holds it."""
+    """Create the lock with these labels (pulling its image if the engine lacks it),
+    or fail naming who holds it."""
     client = s.engine()
-    if not api.create(client, name(s.env.project), image, held_by):
-        raise StackyardError(
-            f"another deploy holds the lock: {holder(api.labels(client, name(s.env.project)))}",
-            "wait for it; `inv deploy.unlock` clears a stale lock",
-        )
+    lock = name(s.env.project)
+    if not api.image_exists(client, image):
+        change(s, f"pull image {image}", lambda: api.pull(client, image))
+    shown = ", ".join(f"{k.removeprefix(PREFIX)}={v}" for k, v in held_by.items())
+    taken = change(
+        s,
+        f"create container {lock} from {image}, never started ({shown})",
+        lambda: api.create(client, lock, image, held_by),
+    )
+    if taken is False:
+        raise held_error(api.labels(client, lock) or {})
+
+
+def check_free(s: Session) -> None:
+    """Fail, as taking it would, when another deploy holds the lock (a dry run's check)."""
+    found = held(s)
+    if found is not None:
+        raise held_error(found)
 
 
 def held(s: Session) -> dict[str, str] | None:
@@ -42,6 +67,7 @@ def held(s: Session) -> dict[str, str] | None:
     return api.labels(s.engine(), name(s.env.project))
 
 
-def release(s: Session) -> bool:
-    """Remove the lock; False when there was none."""
-    return api.remove(s.engine(), name(s.env.project))
+def release(s: Session) -> None:
+    """Remove the lock, with the anonymous volume its image may make."""
+    lock = name(s.env.project)
+    change(s, f"remove container {lock} and its anonymous volumes", lambda: api.remove(s.engine(), lock))

@@ -56,6 +56,8 @@ class Plan:
     steps: tuple[Step, ...]
     #: After every step succeeded, with the release serving: never undone.
     finish: tuple[Step, ...]
+    #: What serves when a step failed and the undos ran.
+    after_failure: str
     #: Printed when it is done.
     note: str = ""
 
@@ -72,7 +74,7 @@ class Plan:
             lines += step.lines(number, self.env)
         lines.append(
             f"  on a failure in steps 1-{len(self.steps)}: the undo of each step begun runs, newest first; "
-            f"{self.previous or 'nothing'} serves; exit 1"
+            f"{self.after_failure}; exit 1"
         )
         return "\n".join(lines)
 
@@ -94,7 +96,7 @@ def make(
         before.append(
             Step(
                 "preflight",
-                "env.check (strict), the prod security rules, a clean git tree"
+                "env.check (strict), the security rules of `nox -s lint`, a clean git tree"
                 + (" (skipped: --allow-dirty)" if allow_dirty else ""),
                 "any problem stops the deploy before anything changes",
                 actions.Preflight(allow_dirty),
@@ -150,10 +152,13 @@ def make(
                 "start",
                 f"up --wait the whole stack with {release} ({MIGRATE} runs first: the app services depend on it)",
                 "nothing runs yet",
-                actions.Stream(tagged(compose.up(env, timeout=health_timeout))),
+                actions.StartAll(tagged(compose.up(env, timeout=health_timeout)), health_timeout),
+                undo=(actions.Stream(tagged(compose.stop(env))),),
+                undo_what="stop the stack's containers (kept, with their logs, for `inv logs`; the data is kept)",
             ),
         ]
-        return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, ()))
+        after = "nothing served before, nothing serves after (the containers started are stopped)"
+        return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, ()), after)
     workers = " and ".join(WORKERS)
     steps = [
         *before,
@@ -197,7 +202,9 @@ def make(
             "the database was not touched; to undo a migration, restore the backup taken before it: "
             f"inv db.restore backups/{env.project}/<release>.dump --env {env.name} --confirm-data-loss"
         )
-    return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, running), note)
+    return Plan(
+        kind, env, release, previous, tuple(steps), _finish(kind, release, running), f"{previous} still serves", note
+    )
 
 
 def _workers(env: Environment, timeout: int) -> Command:
@@ -221,7 +228,7 @@ def _finish(kind: releases.Kind, release: str, old: Sequence[str]) -> tuple[Step
         Step(
             "record",
             f"append {release} to the release history"
-            + (f"; remove the images of other releases than the last {keep} good ones" if keep else ""),
+            + (f"; remove the images of this project's releases but the last {keep} good ones" if keep else ""),
             "inv releases shows it",
             actions.Record(release, kind, keep),
         ),

@@ -10,7 +10,6 @@ import datetime as dt
 import getpass
 import json
 import pathlib
-import re
 import socket
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -35,10 +34,6 @@ class Release:
 
 def name(sha: str, when: dt.datetime, dirty: bool = False) -> str:
     return f"{sha[:7]}-{when.strftime('%Y%m%d%H%M%S')}" + ("-dirty" if dirty else "")
-
-
-def is_release(tag: str) -> bool:
-    return bool(re.match(r"^[0-9a-f]{7}-\d{14}(-dirty)?$", tag))
 
 
 def who() -> str:

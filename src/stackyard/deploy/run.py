@@ -3,7 +3,10 @@
 A deploy reads the state, makes the plan (deploy/plan.py), prints it, and
 runs its steps in order: the executor decides nothing. When a step fails, the
 undo of each step begun runs, newest first (traffic back on the old release,
-the new container removed, the release recorded as failed, the lock removed)."""
+the new container removed, the release recorded as failed, the lock removed).
+A dry run (`--dry-run` or `inv --dry`) makes each step's read-only checks
+instead, then prints the plan: it fails where the real run would, and changes
+nothing, on the engine or here."""
 
 from __future__ import annotations
 
@@ -32,23 +35,31 @@ def run(
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Plan a deploy of the working tree (or a rollback to `target`, default the
-    previous good release), print the plan, and, unless a dry run, carry it out."""
+    previous good release) and print it; carry it out, or, for a dry run, only
+    make its read-only checks (first: they may stop it, as they would stop the real run)."""
     path = releases.history_file(s.project.root, s.env.project)
     history = releases.history(path)
-    release = release_name(s) if kind == "deploy" else rollback_target(history, target)
-    dry = dry_run or s.dry
-    running = serving(s, lenient=dry)
-    cur = releases.current(history)
-    previous = cur.version if cur else (image_tag(s, running[0]) if running else None)
+    running = serving(s)
+    previous = image_tag(s, running[0]) if running else None  # what serves, whoever deployed it
+    release = release_name(s) if kind == "deploy" else rollback_target(history, target, previous, s.env.name)
     plan = deploy.make(kind, s.env, release, previous, running, allow_dirty=allow_dirty, health_timeout=health_timeout)
-    s.print(plan.text())
-    if dry:
+    x = Deploy(s, path, clock, sleep)
+    if dry_run or s.dry:
+        check(plan, x)
+        s.print(plan.text())
         return
+    s.print(plan.text())
     started = clock()
-    execute(plan, Deploy(s, path, clock, sleep))
+    execute(plan, x)
     s.print(f"{kind}: {release} serves {s.env.name} ({clock() - started:.1f} s)")
     if plan.note:
         s.print(plan.note)
+
+
+def check(plan: deploy.Plan, x: Deploy) -> None:
+    """A dry run: each step's read-only checks, in order; the first failure stops it."""
+    for step in plan.steps:
+        step.action.check(x)
 
 
 def execute(plan: deploy.Plan, x: Deploy) -> None:
@@ -66,9 +77,7 @@ def execute(plan: deploy.Plan, x: Deploy) -> None:
         x.reason = _reason(exc)
         for number, step in reversed(begun):
             _undo(x, number, step)
-        raise StackyardError(
-            f"{plan.kind} of {plan.release} failed: {x.reason}", f"{plan.previous or 'nothing'} still serves"
-        ) from exc
+        raise StackyardError(f"{plan.kind} of {plan.release} failed: {x.reason}", plan.after_failure) from exc
     problems = []
     for number, step in numbered[len(plan.steps) :]:
         _announce(x, number, len(numbered), step)
@@ -111,24 +120,29 @@ def release_name(s: Session) -> str:
     return releases.name(head.stdout.strip() if head.ok else "0000000", releases.now(), dirty)
 
 
-def rollback_target(history: list[releases.Release], target: str | None) -> str:
-    cur = releases.current(history)
-    earlier = releases.last_good(history, before=cur.version) if cur else None
-    chosen = target or (earlier.version if earlier else None)
-    if not chosen:
-        raise StackyardError("no earlier good release to roll back to", "`inv releases` lists them")
-    return chosen
+def rollback_target(history: list[releases.Release], target: str | None, serving: str | None, env: str) -> str:
+    """The release to roll back to: `target`, a good release of the history other than
+    the one `serving`; by default the good one before the current one."""
+    listed = f"`inv releases --env {env}` lists them"
+    if not target:
+        cur = releases.current(history)
+        earlier = releases.last_good(history, before=cur.version) if cur else None
+        if earlier is None:
+            raise StackyardError(f"no earlier good release of {env} to roll back to", listed)
+        return earlier.version
+    found = [r for r in history if r.version == target]
+    if not found:
+        raise StackyardError(f"no release {target!r} in the release history of {env}", listed)
+    if target == serving:
+        raise StackyardError(f"release {target} already serves {env}", listed)
+    if not releases.good(found):
+        raise StackyardError(f"release {target} never served {env} (its {found[-1].kind} failed)", listed)
+    return target
 
 
-def serving(s: Session, *, lenient: bool) -> list[str]:
-    """The running api containers; `lenient` (a dry run): none when the engine cannot say."""
-    try:
-        rows = api.containers(s.engine(), s.env.project, deploy.API, running=True)
-    except StackyardError as exc:
-        if not lenient:
-            raise
-        s.print(f"(the state of {s.env.project} cannot be read: {exc}; planned as if nothing ran)")
-        return []
+def serving(s: Session) -> list[str]:
+    """The running api containers."""
+    rows = api.containers(s.engine(), s.env.project, deploy.API, running=True)
     return sorted(api.name(row) for row in rows)
 
 
@@ -166,8 +180,5 @@ def unlock(s: Session, yes: bool) -> None:
     holder = lock.holder(held)
     if not yes:
         raise StackyardError(f"the lock is held by {holder}", "if that deploy is dead, run again with --yes")
-    if s.dry:
-        s.print(f"[dry-run] the lock of {holder} would be removed")
-        return
     lock.release(s)
-    s.print(f"lock of {holder} removed")
+    s.print(f"[dry-run] the lock of {holder} would be removed" if s.dry else f"lock of {holder} removed")

@@ -116,19 +116,21 @@ def labels(client: DockerClient, container: str) -> dict[str, str] | None:
 
 
 def create(client: DockerClient, container: str, image: str, labels: Mapping[str, str]) -> bool:
-    """Create (never start) a container of that name; False when the name is taken.
-    The image is pulled first if the engine does not have it."""
-    errors = _sdk().errors
+    """Create (never start) a container of that name from an image the engine has;
+    False when the name is taken."""
     with _explained():
         try:
-            if not image_exists(client, image):
-                client.images.pull(image)
             client.containers.create(image, ["true"], name=container, labels=dict(labels))
-        except errors.APIError as exc:
+        except _sdk().errors.APIError as exc:
             if exc.status_code == 409:  # Conflict: the name is in use
                 return False
             raise
     return True
+
+
+def pull(client: DockerClient, image: str) -> None:
+    with _explained():
+        client.images.pull(image)
 
 
 def remove(client: DockerClient, container: str) -> bool:

@@ -32,6 +32,22 @@ _NO_SERVICE = re.compile(r"no such service: (?P<name>[\w.-]+)")
 _YAML = re.compile(r"yaml: (line (?P<line>\d+): )?(?P<msg>.+)")
 _UNHEALTHY = re.compile(r"container (?P<name>[\w.-]+) (is unhealthy|exited \((?P<code>\d+)\))")
 _OLD_FLAG = re.compile(r"unknown flag: (--wait|--wait-timeout|--format)")
+_MISSING_VARIABLE = re.compile(r"required variable (?P<name>\w+) is missing a value")
+
+
+class MissingVariable(StackyardError):
+    """A variable the compose files require (`${X:?...}`) is set in no layer."""
+
+    def __init__(self, variable: str, env_name: str | None = None):
+        self.variable = variable
+        if env_name:
+            init = f"`inv env.init --env {env_name}` writes env/{env_name}.local.env"
+        else:
+            init = "`inv env.init` (with your --env) writes the environment's local env file"
+        super().__init__(
+            f"required variable {variable} is not set" + (f" for {env_name}" if env_name else ""),
+            f"{init} (secrets generated, required values to fill); or set {variable} in an env file or the shell",
+        )
 
 
 def needs_config(text: str) -> bool:
@@ -87,6 +103,9 @@ def explain(
             f"host port {port}{' on ' + ip if ip else ''}{who} is already taken{by}",
             f"stop what holds it, or {fix}; `inv doctor` checks every port",
         )
+    m = _MISSING_VARIABLE.search(text)
+    if m:
+        return MissingVariable(m.group("name"))
     stopped = not_running(text)
     if stopped:
         return stopped

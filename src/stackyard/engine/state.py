@@ -12,6 +12,11 @@ from stackyard.errors import StackyardError
 # Container ports that are HTTP(S) by convention: shown as URLs in tables.
 HTTP_PORTS = {80, 3000, 5000, 5555, 8000, 8080, 8888, 9000}
 HTTPS_PORTS = {443, 8443}
+# How Compose and the engine write "every address of the host".
+ANY_ADDRESS = ("", "0.0.0.0", "::")
+# Compose's label listing a container's depends_on: "migrate:service_completed_successfully:false,db:...".
+DEPENDS_ON = "com.docker.compose.depends_on"
+_WAITS_FOR = re.compile(r"([\w.-]+):service_completed_successfully")
 
 
 @dataclass(frozen=True)
@@ -22,8 +27,15 @@ class Port:
     target: int
     protocol: str = "tcp"
 
+    @property
+    def all_interfaces(self) -> bool:
+        """Published on every address of the host (reachable from other machines)."""
+        return self.host_ip in ANY_ADDRESS
+
     def url(self) -> str:
-        host = self.host_ip if self.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+        """Where to reach it from this machine: a clickable URL (an all-interfaces
+        binding is reached at 127.0.0.1)."""
+        host = "127.0.0.1" if self.all_interfaces else self.host_ip
         if ":" in host:
             host = f"[{host}]"
         if self.target in HTTPS_PORTS:
@@ -31,6 +43,10 @@ class Port:
         if self.target in HTTP_PORTS:
             return f"http://{host}:{self.published}"
         return f"{host}:{self.published}/{self.protocol}"
+
+    def shown(self) -> str:
+        """The URL as a status table shows it: an all-interfaces binding says so."""
+        return self.url() + (" (all interfaces)" if self.all_interfaces else "")
 
 
 @dataclass(frozen=True)
@@ -41,6 +57,9 @@ class Container:
     health: str  # healthy, unhealthy, starting, or "" when there is no check
     exit_code: int
     ports: tuple[Port, ...]
+    #: Services this container waits for to complete (depends_on: service_completed_successfully):
+    #: one-shots such as migrations, which exit 0 when done.
+    waits_for: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -82,16 +101,23 @@ def parse_ps(text: str) -> list[Container]:
                 health=r.get("Health", "") or "",
                 exit_code=int(r.get("ExitCode", 0) or 0),
                 ports=ports,
+                # `ps` gives the labels as one "k=v,k=v" string; the depends_on value has commas too.
+                waits_for=waits_for(r.get("Labels") or ""),
             )
         )
     return sorted(out, key=lambda c: (c.service, c.name))
+
+
+def waits_for(labels: str) -> tuple[str, ...]:
+    """The services named with `service_completed_successfully` in Compose's depends_on label."""
+    return tuple(_WAITS_FOR.findall(labels))
 
 
 def _unique(ports: tuple[Port, ...]) -> tuple[Port, ...]:
     """One Port per binding: "0.0.0.0" and "::" (any address) count as one."""
     seen: dict[tuple, Port] = {}
     for p in ports:
-        host = "" if p.host_ip in ("", "0.0.0.0", "::") else p.host_ip
+        host = "" if p.all_interfaces else p.host_ip
         seen.setdefault((host, p.published, p.target, p.protocol), p)
     return tuple(seen.values())
 
@@ -126,6 +152,30 @@ def services(config: dict) -> list[str]:
     return sorted(config.get("services", {}))
 
 
+def one_shot_services(config: dict) -> set[str]:
+    """Services another one waits for to complete (`service_completed_successfully`):
+    they run once and exit 0 (migrations); every other service is meant to keep running."""
+    return {
+        name
+        for svc in config.get("services", {}).values()
+        for name, cond in (svc.get("depends_on") or {}).items()
+        if (cond or {}).get("condition") == "service_completed_successfully"
+    }
+
+
+def builders(config: dict, service: str) -> list[str]:
+    """The services whose build makes `service`'s image: itself when it has a `build:`,
+    else those that build the same `image:` (Compose builds a shared image once)."""
+    services = config.get("services", {})
+    svc = services.get(service, {})
+    if svc.get("build"):
+        return [service]
+    image = svc.get("image")
+    return [
+        name for name, other in sorted(services.items()) if image and other.get("build") and other.get("image") == image
+    ]
+
+
 _HEALTH = {"(healthy)": "healthy", "(unhealthy)": "unhealthy", "(health: starting)": "starting"}
 
 
@@ -154,6 +204,7 @@ def parse_engine(rows: list[dict]) -> list[Container]:
                 health=health,
                 exit_code=int(m.group(1)) if m else 0,
                 ports=ports,
+                waits_for=waits_for(labels.get(DEPENDS_ON, "")),
             )
         )
     return sorted(out, key=lambda c: (c.service, c.name))

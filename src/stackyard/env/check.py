@@ -127,10 +127,12 @@ def check(
         if not layer.path.is_file():
             continue
         try:
-            entries = envfile.parse(layer.path, layer.label)
-        except envfile.EnvFileError as exc:
-            findings.append(_unreadable(layer, exc))
+            entries, malformed = envfile.scan(layer.path, layer.label)
+        except envfile.EnvFileError as exc:  # the whole file: not there, not text
+            findings.append(_malformed(exc))
             continue
+        # A bad line is reported and skipped: the rest of the file is still checked.
+        findings += [_malformed(exc) for exc in malformed]
         parsed.append((layer, entries))
         for w in envfile.divergences(entries, layer.label):
             findings.append(Finding(w.path, w.line, "ENV002", f"{w.key}: {w.message}", "warning"))
@@ -181,13 +183,8 @@ def check(
     return findings
 
 
-def _unreadable(layer: Layer, exc: envfile.EnvFileError) -> Finding:
-    # The message is "label:line: what" ("label: what" when the whole file is unreadable).
-    where, _, what = exc.message.partition(": ")
-    line = where.removeprefix(layer.label).removeprefix(":")
-    return Finding(
-        layer.label, int(line) if line.isdigit() else 0, "ENV001", f"{what}: {exc.hint}" if exc.hint else what
-    )
+def _malformed(exc: envfile.EnvFileError) -> Finding:
+    return Finding(exc.path, exc.line, "ENV001", f"{exc.what}: {exc.hint}" if exc.hint else exc.what)
 
 
 def _where(s: Setting, lines: Mapping[tuple[str, str], int]) -> tuple[str, int]:

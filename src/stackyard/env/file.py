@@ -3,7 +3,9 @@ errors that never show the value, and warnings for what Compose and
 python-dotenv read differently.
 
 python-dotenv's own lexer finds the lines (it keeps line numbers and marks a
-malformed line instead of skipping it as `dotenv_values` does silently)."""
+malformed line instead of skipping it as `dotenv_values` does silently). A
+malformed line ends at its newline: `scan` reports it and reads on, so one bad
+line hides nothing after it."""
 
 from __future__ import annotations
 
@@ -14,17 +16,23 @@ from dataclasses import dataclass
 
 from dotenv.parser import parse_stream
 
-from stackyard.errors import ConfigError
+from stackyard.errors import ConfigError, StackyardError
 
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept a trailing newline
 # ${VAR-d} ${VAR?e} ${VAR:?e} ${VAR+a} ${VAR:+a}: Compose only; python-dotenv knows ${VAR} and ${VAR:-d}.
 _COMPOSE_ONLY = re.compile(r"\$\{\w+(-|\?|:\?|\+|:\+)")
 _UNBRACED = re.compile(r"(?<!\$)\$[A-Za-z_]\w*")
-_BRACED = re.compile(r"\$\{")
 
 
 class EnvFileError(ConfigError):
-    """A line that is not KEY=VALUE: `path:line: reason`; the value is never shown."""
+    """A line that is not KEY=VALUE (`path:line: what`), or a file that cannot
+    be read (`path: what`, line 0); the value is never shown."""
+
+    def __init__(self, path: str, line: int, what: str, hint: str | None = None):
+        super().__init__(f"{path}:{line}: {what}" if line else f"{path}: {what}", hint)
+        self.path = path
+        self.line = line
+        self.what = what
 
 
 @dataclass(frozen=True)
@@ -46,14 +54,18 @@ class Warning_:
         return f"{self.path}:{self.line}: {self.key}: {self.message}"
 
 
-def parse_text(text: str, path: str = "<env>") -> list[Entry]:
-    """Entries of an env file's text, in order; EnvFileError on a malformed line."""
-
-    entries = []
+def scan_text(text: str, path: str = "<env>") -> tuple[list[Entry], list[EnvFileError]]:
+    """Entries of an env file's text, in order, and an error for each malformed
+    line (skipped: the lines after it are still read)."""
+    entries: list[Entry] = []
+    errors: list[EnvFileError] = []
+    after_cr = False
     for b in parse_stream(io.StringIO(text)):
-        line = _line_of(b.original)
+        line = _line_of(b.original, after_cr)
+        after_cr = b.original.string.endswith("\r")
         if b.error:
-            raise EnvFileError(f"{path}:{line}: not a KEY=VALUE line", _why(b.original.string))
+            errors.append(EnvFileError(path, line, "not a KEY=VALUE line", _why(b.original.string)))
+            continue
         if b.key is None:  # blank line or comment
             continue
         if not KEY.match(b.key):
@@ -64,26 +76,49 @@ def parse_text(text: str, path: str = "<env>") -> list[Entry]:
                 if name == b.key
                 else f"invalid character {b.key[len(name)]!r} in a variable name, after {name[:40]!r}"
             )
-            raise EnvFileError(f"{path}:{line}: {what}", "use letters, digits and _ (not starting with a digit)")
+            errors.append(EnvFileError(path, line, what, "use letters, digits and _ (not starting with a digit)"))
+            continue
         entries.append(Entry(b.key, b.value, line, _quote_of(b.original.string)))
+    return entries, errors
+
+
+def parse_text(text: str, path: str = "<env>") -> list[Entry]:
+    """Entries of an env file's text, in order; EnvFileError on the first malformed line."""
+    entries, errors = scan_text(text, path)
+    if errors:
+        raise errors[0]
     return entries
 
 
-def _line_of(original) -> int:
+def _line_of(original, after_cr: bool = False) -> int:
     # dotenv's line is where the blank lines before a binding begin; count them
-    # (with dotenv's own idea of a newline) to get the binding's own line.
+    # (with dotenv's own idea of a newline) to get the binding's own line. A "\r\n"
+    # that dotenv split between two bindings (after a malformed line) is one newline.
     lead = re.match(r"\s*", original.string).group()
-    return original.line + len(re.findall(r"\r\n|\n|\r", lead))
+    newlines = len(re.findall(r"\r\n|\n|\r", lead))
+    if after_cr and lead.startswith("\n"):
+        newlines -= 1
+    return original.line + newlines
+
+
+def _read(path: pathlib.Path, label: str) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError as exc:
+        raise EnvFileError(label, 0, "file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise EnvFileError(label, 0, "not UTF-8 text") from exc
+
+
+def scan(path: pathlib.Path, label: str | None = None) -> tuple[list[Entry], list[EnvFileError]]:
+    """scan_text of a file; EnvFileError when the file itself cannot be read."""
+    label = label or str(path)
+    return scan_text(_read(path, label), label)
 
 
 def parse(path: pathlib.Path, label: str | None = None) -> list[Entry]:
-    try:
-        text = path.read_text()
-    except FileNotFoundError as exc:
-        raise EnvFileError(f"{label or path}: file not found") from exc
-    except UnicodeDecodeError as exc:
-        raise EnvFileError(f"{label or path}: not UTF-8 text") from exc
-    return parse_text(text, label or str(path))
+    label = label or str(path)
+    return parse_text(_read(path, label), label)
 
 
 def _why(original: str) -> str:
@@ -173,3 +208,25 @@ def interpolate(value: str, lookup: dict[str, str]) -> str:
         return val or ""  # ${VAR}, $VAR, and ${VAR?err} when set
 
     return _REF.sub(sub, value)
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_@%+=:,./?&~-]*\Z")
+
+
+def format_line(key: str, value: str) -> str:
+    """A `KEY=value` line that python-dotenv, Compose and IDEs' env-file readers
+    read back as exactly `value`: bare when nothing in it is special, else in
+    single quotes (no interpolation), else in double quotes with escapes."""
+    if _PLAIN.match(value):
+        return f"{key}={value}"
+    if "'" not in value and "\\" not in value:  # python-dotenv reads \' and \\ as escapes even in single quotes
+        return f"{key}='{value}'"
+    # Double quotes: a backslash and a quote are escaped; a "$" would be interpolated, so keep it out.
+    if "$" in value:
+        raise StackyardError(
+            f"cannot write {key} to an env file: its value holds a quote or a backslash and a $, "
+            "which env-file readers read differently",
+            "change the value",
+        )
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{key}="{escaped}"'

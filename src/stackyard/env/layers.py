@@ -1,16 +1,7 @@
 """Env layering: which files, in which order, and where each value came from.
 
-Precedence, lowest first (later wins), as Compose applies its --env-file
-options, with the process environment above every file:
-
-    1. env/base.env          committed   shared by every environment
-    2. env/local.env         git-ignored personal overrides, every environment
-    3. env/<env>.env         committed   non-secret values of one environment
-    4. env/<env>.local.env   git-ignored secrets and overrides of one environment
-    5. the process environment
-
-(The order of Vite and dotenv-flow: the more specific file wins, a local file
-wins over its committed twin.)"""
+The files and their precedence are stated once, in config.layer_files; the
+process environment sits above every file, as Compose applies it."""
 
 from __future__ import annotations
 

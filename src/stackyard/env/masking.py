@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping
 
 from dotenv import dotenv_values
 
@@ -27,8 +28,21 @@ def secret_values(env: Environment, environ: dict[str, str] | None = None) -> se
     return {v for k, v in values.items() if v and len(v) >= 4 and is_secret_name(k)}
 
 
-def mask(text: str, env: Environment, environ: dict[str, str] | None = None) -> str:
+def rendered_secrets(services: Mapping[str, Mapping]) -> set[str]:
+    """Values of secret-named variables in the services of a rendered compose
+    config: what Compose interpolated, wherever it came from (a file, the
+    process, the throwaway values of a dry run)."""
+    return {
+        str(v)
+        for svc in services.values()
+        for k, v in (svc.get("environment") or {}).items()
+        if v and len(str(v)) >= 4 and is_secret_name(k)
+    }
+
+
+def mask(text: str, env: Environment, environ: dict[str, str] | None = None, extra: Iterable[str] = ()) -> str:
+    """`text` with every secret value of the environment (and `extra` ones) replaced by ****."""
     # Longest first, so that a secret containing another is masked whole.
-    for value in sorted(secret_values(env, environ), key=len, reverse=True):
+    for value in sorted(secret_values(env, environ) | set(extra), key=len, reverse=True):
         text = text.replace(value, MASK)
     return text

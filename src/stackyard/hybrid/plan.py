@@ -1,11 +1,13 @@
-"""`inv hybrid`, the plan: the app's processes on the host, their dependencies
-in containers. Pure: which services stay in containers, which variables are
-rewritten to published ports, and the steps in order, each carrying the action
-it performs. hybrid/run.py walks the steps; `inv --dry hybrid` prints them."""
+"""`inv hybrid`, the plan: the app's processes on the host (or in your IDE),
+their dependencies in containers. Pure: which services stay in containers,
+which variables are rewritten to published ports, and the steps in order, each
+carrying the action it performs. hybrid/run.py walks the steps; `inv --dry
+hybrid` prints them."""
 
 from __future__ import annotations
 
 import os
+import pathlib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +21,9 @@ from stackyard.errors import StackyardError
 
 LOOPBACK = "127.0.0.1"
 UP_TIMEOUT = 180  # seconds `up --wait` gives the dependencies to become healthy
+# Under the project root, git-ignored with the rest of .stackyard/: `--ide` writes
+# each process's variables there, real secrets included (mode 600).
+IDE_DIR = pathlib.Path(".stackyard") / "hybrid"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,7 @@ class Planned:
     cwd: str
     env: dict[str, str]  # what the process gets on top of the inherited environment
     port: int | None
+    port_variable: str | None = None  # "API_PORT" for port = "${API_PORT:-8000}"
 
     @property
     def command(self) -> Command:
@@ -73,6 +79,7 @@ class CheckPort:
 
     process: str
     port: int
+    variable: str | None = None  # the variable the port comes from ("API_PORT"), to name in the fix
 
     @property
     def what(self) -> str:
@@ -87,6 +94,26 @@ class StartProcess:
     def what(self) -> str:
         p = self.process
         return f"start {p.name} on the host, in {p.cwd}: {Command(p.argv)}"
+
+
+@dataclass(frozen=True)
+class HandToIde:
+    """A process you run from your IDE: its container is stopped like a host
+    process's; its variables are written to `env_file` (mode 600, real values)
+    for the IDE's run configuration, and its command, working directory and
+    variables (masked) are printed."""
+
+    process: Planned
+    env_file: pathlib.Path
+    rewrites: tuple[Rewrite, ...] = ()  # its variables rewritten for the host
+
+    @property
+    def what(self) -> str:
+        p = self.process
+        return (
+            f"hand {p.name} to your IDE: write its variables to {self.env_file} (mode 600), "
+            f"print its command, working directory and variables (secrets masked)"
+        )
 
 
 @dataclass(frozen=True)
@@ -106,14 +133,18 @@ class Supervise:
     process, then `down` the containers when asked."""
 
     down: Command | None
+    hosts: bool = True  # any host process to stop (none: every process runs in the IDE)
 
     @property
     def what(self) -> str:
+        if not self.hosts:
+            end = ", then `down` the containers (volumes kept)" if self.down else "; the containers keep running"
+            return f"wait for Ctrl-C{end}"
         end = " and `down` the containers (volumes kept)" if self.down else "; the containers keep running"
         return f"wait for Ctrl-C or a host process to exit, then stop every host process{end}"
 
 
-Step = CheckInstalled | RunCompose | CheckPort | StartProcess | FollowLogs | Supervise
+Step = CheckInstalled | RunCompose | CheckPort | HandToIde | StartProcess | FollowLogs | Supervise
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,11 @@ class Plan:
     def processes(self) -> tuple[Planned, ...]:
         """The host processes, in the order they start."""
         return tuple(step.process for step in self.steps if isinstance(step, StartProcess))
+
+    @property
+    def ide(self) -> tuple[Planned, ...]:
+        """The processes you run from your IDE."""
+        return tuple(step.process for step in self.steps if isinstance(step, HandToIde))
 
     def text(self, mask: Callable[[str], str] = lambda text: text) -> str:
         lines = [f"hybrid plan for {self.env_name}:"]
@@ -230,6 +266,11 @@ def _referenced_ports(value: str, svc: str) -> list[int]:
     return [int(m.group("port")) for m in re.finditer(_HOSTPORT.format(svc=re.escape(svc)), value)]
 
 
+def ide_env_file(ide_dir: pathlib.Path, env_name: str, process: str) -> pathlib.Path:
+    """Where `--ide` writes a process's variables for the IDE."""
+    return ide_dir / f"{env_name}-{process}.env"
+
+
 def make_plan(
     env: Environment,
     services: Mapping[str, dict],
@@ -237,25 +278,35 @@ def make_plan(
     host: Sequence[str],
     lookup: Mapping[str, str],
     *,
+    ide: Sequence[str] = (),
+    ide_dir: pathlib.Path = IDE_DIR,
     logs: bool = False,
     down: bool = False,
     compose_file_hint: str = "",
 ) -> Plan:
-    """Everything `inv hybrid` will do, computed from the rendered compose config."""
-    unknown = [h for h in host if h not in hybrid.processes]
+    """Everything `inv hybrid` will do, computed from the rendered compose config.
+    `host` processes are started on the host; `ide` ones are left for you to
+    start from your IDE (their variables written under `ide_dir`)."""
+    unknown = [h for h in (*host, *ide) if h not in hybrid.processes]
     if unknown:
         raise StackyardError(
             f"no host command for {', '.join(unknown)}",
             f"known: {', '.join(hybrid.processes)} ([tool.stackyard.hybrid.processes])",
         )
-    host_set = set(host)
+    both = [name for name in host if name in ide]
+    if both:
+        raise StackyardError(
+            f"{', '.join(both)} given to both --host and --ide",
+            "each runs in one place: on the host (stackyard starts it) or in your IDE (you do)",
+        )
+    leaving = set(host) | set(ide)  # every process that leaves its container
     # Only compose services have containers to stop (a host process may be an extra one).
-    stop = sorted((host_set & set(services)) | dependents(services, host_set))
+    stop = sorted((leaving & set(services)) | dependents(services, leaving))
     before = tuple(b for b in hybrid.before if b in services)
     containers = tuple(sorted(set(services) - set(stop) - set(before)))
     ports = container_ports(services, containers)
     processes, rewrites = [], []
-    for name in host:
+    for name in (*host, *ide):
         spec = hybrid.processes[name]
         svc_env = {k: v for k, v in (services.get(name, {}).get("environment") or {}).items() if v is not None}
         changed: dict[str, str] = {}
@@ -284,8 +335,14 @@ def make_plan(
                     f"[tool.stackyard.hybrid.processes.{name}] port {spec.port!r} is not a number here ({text!r})"
                 )
             port = int(text)
-        processes.append(Planned(name, argv, str(hybrid.cwd), proc_env, port))
-    steps = _steps(env, stop, containers, before, processes, logs=logs, down=down, hint=_install_hint(hybrid))
+        variable = state.variable_of(spec.port or "")
+        processes.append(Planned(name, argv, str(hybrid.cwd), proc_env, port, variable))
+    on_host, in_ide = processes[: len(host)], processes[len(host) :]
+    handed = [
+        HandToIde(p, ide_env_file(ide_dir, env.name, p.name), tuple(r for r in rewrites if r.process == p.name))
+        for p in in_ide
+    ]
+    steps = _steps(env, stop, containers, before, on_host, handed, logs=logs, down=down, hint=_install_hint(hybrid))
     return Plan(env.name, steps, tuple(rewrites))
 
 
@@ -306,14 +363,16 @@ def _steps(
     containers: Sequence[str],
     before: Sequence[str],
     processes: Sequence[Planned],
+    handed: Sequence[HandToIde],
     *,
     logs: bool,
     down: bool,
     hint: str,
 ) -> tuple[Step, ...]:
     """In the order they run: nothing changes before every check that can be
-    made first has passed, and the host ports are checked once the containers
-    that held them are stopped."""
+    made first has passed, the host ports (the IDE's too) are checked once the
+    containers that held them are stopped, and what the IDE needs is printed
+    before the host processes' output begins."""
     steps: list[Step] = []
     if processes:
         steps.append(CheckInstalled(tuple(dict.fromkeys(p.argv[0] for p in processes)), hint))
@@ -332,11 +391,12 @@ def _steps(
         RunCompose(f"run {b} once in a container (migrations) and wait for it to succeed", compose.run_once(env, b))
         for b in before
     ]
-    steps += [CheckPort(p.name, p.port) for p in processes if p.port]
+    steps += [CheckPort(p.name, p.port, p.port_variable) for p in (*processes, *(h.process for h in handed)) if p.port]
+    steps += handed
     steps += [StartProcess(p) for p in processes]
     if logs:
         steps.append(FollowLogs(compose.logs(env, containers, follow=True, tail=0, color=False)))
-    steps.append(Supervise(compose.down(env) if down else None))
+    steps.append(Supervise(compose.down(env) if down else None, hosts=bool(processes)))
     return tuple(steps)
 
 

@@ -1,10 +1,11 @@
 """`inv hybrid`, the executor: walks the plan's steps in order and decides
-nothing. Under `inv --dry` every step says what it would do, and no process
-starts."""
+nothing. Under `inv --dry` every step says what it would do, no process
+starts and no file is written."""
 
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import signal
 from collections.abc import Callable, Sequence
@@ -12,20 +13,27 @@ from collections.abc import Callable, Sequence
 from stackyard.core.command import Command
 from stackyard.core.procs import Manager
 from stackyard.engine import ports as host_ports
+from stackyard.env import file as envfile
+from stackyard.env import generate as envgenerate
 from stackyard.env import masking
 from stackyard.env import ops as envops
 from stackyard.errors import CommandError, Interrupted, StackyardError
 from stackyard.hybrid.plan import (
+    IDE_DIR,
     LOOPBACK,
     UP_TIMEOUT,
     CheckInstalled,
     CheckPort,
     FollowLogs,
+    HandToIde,
     Plan,
+    Planned,
+    Rewrite,
     RunCompose,
     StartProcess,
     Step,
     Supervise,
+    ide_env_file,
     make_plan,
 )
 from stackyard.session import Session
@@ -35,28 +43,51 @@ Mask = Callable[[str], str]
 
 
 def run(
-    s: Session, host: Sequence[str] | None = None, *, logs: bool = False, down: bool = False, print_only: bool = False
+    s: Session,
+    host: Sequence[str] | None = None,
+    *,
+    ide: Sequence[str] = (),
+    logs: bool = False,
+    down: bool = False,
+    print_only: bool = False,
 ) -> None:
     """Plan from the rendered compose config, print the plan, run it (or, with
-    `print_only`, print each host process's variables instead)."""
+    `print_only`, print the variables of every process that leaves its
+    container instead). Without `host`, the configured default processes run
+    on the host, less those given to `ide`."""
     hybrid = s.project.hybrid
     if hybrid is None or not hybrid.processes:
         raise StackyardError(
             "no host processes configured",
             "add [tool.stackyard.hybrid.processes.<name>] command = [...] to pyproject.toml",
         )
-    prepare_env(s)  # as `inv up`: local secrets made on first use, env.check for a protected env
+    # As `inv up`: local secrets made on first use (announced, not written, under --dry),
+    # env.check for a protected env. The commands name the env as prepare_env returns it.
+    env = prepare_env(s)
     services = s.config().get("services", {})
     lookup = {k: v.value for k, v in envops.settings(s).items() if v.value is not None}
     lookup.update(os.environ)
     last = s.env.files[-1] if s.env.files else None
     hint = str(last.relative_to(s.project.root)) if last and last.is_relative_to(s.project.root) else str(last or "")
+    host = list(host) if host is not None else [name for name in hybrid.default if name not in ide]
     plan = make_plan(
-        s.env, services, hybrid, list(host or hybrid.default), lookup, logs=logs, down=down, compose_file_hint=hint
+        env,
+        services,
+        hybrid,
+        host,
+        lookup,
+        ide=list(ide),
+        ide_dir=s.project.root / IDE_DIR,
+        logs=logs,
+        down=down,
+        compose_file_hint=hint,
     )
 
+    # The rendered config's own secrets too: under --dry, they are throwaway values no file holds.
+    rendered = masking.rendered_secrets(services)
+
     def mask(text: str) -> str:
-        return masking.mask(text, s.env)
+        return masking.mask(text, s.env, extra=rendered)
 
     if print_only:
         print_env(s, plan, mask)
@@ -98,13 +129,22 @@ def perform(s: Session, step: Step, procs: Manager, mask: Mask) -> None:
             missing = [name for name in programs if shutil.which(name) is None]
             if missing:
                 raise StackyardError(f"{', '.join(missing)} not found on the host", hint)
-        case CheckPort(process=name, port=port):
+        case CheckPort(process=name, port=port, variable=variable):
             if not host_ports.is_free(port, LOOPBACK):
                 who = host_ports.holder(port)
+                other = (
+                    f"set {variable} to a free port (`inv env.explain {variable}` shows where it is set)"
+                    if variable
+                    else f"change `port` in [tool.stackyard.hybrid.processes.{name}]"
+                )
                 raise StackyardError(
                     f"host port {port} for {name} is already taken" + (f" by {who}" if who else ""),
-                    "stop what holds it, or set another port (see `inv env.explain API_PORT`)",
+                    f"stop what holds it, or {other}",
                 )
+        case HandToIde(process=p, env_file=path, rewrites=rewrites):
+            envgenerate.write(path, env_file_text(p), force=True)  # rewritten each run: ports and secrets may change
+            real = f"the real values are in {_shown(s, path)} (mode 600): give it to your IDE's run configuration"
+            s.print(describe(s, p, rewrites, mask, "in your IDE", real))
         case StartProcess(process=p):
             procs.start(p.name, p.command, shown=mask(str(Command(p.argv))))
         case FollowLogs(command=cmd):
@@ -139,12 +179,36 @@ def _raise_interrupt(signum, frame):
 
 
 def print_env(s: Session, plan: Plan, mask: Mask) -> None:
-    """The variables each host process gets (secrets masked), for an IDE's run configuration."""
-    rewritten = {(r.process, r.key): r for r in plan.rewrites}
-    for p in plan.processes:
-        s.print(f"# {p.name} (cwd {p.cwd}): {mask(str(Command(p.argv)))}")
-        for key in sorted(p.env):
-            r = rewritten.get((p.name, key))
-            note = f"    # was {mask(r.before)}" if r else ""
-            s.print(f"{key}={mask(p.env[key])}{note}")
-        s.print()
+    """The variables of every process that leaves its container (on the host or
+    in your IDE), secrets masked, for an IDE's run configuration."""
+    for where, processes in (("on the host", plan.processes), ("in your IDE", plan.ide)):
+        for p in processes:
+            file = _shown(s, ide_env_file(s.project.root / IDE_DIR, plan.env_name, p.name))
+            secrets = f"`inv hybrid --ide {p.name}` writes the real values to {file} (mode 600)"
+            s.print(describe(s, p, [r for r in plan.rewrites if r.process == p.name], mask, where, secrets))
+
+
+def describe(s: Session, p: Planned, rewrites: Sequence[Rewrite], mask: Mask, where: str, secrets: str) -> str:
+    """A process's command, working directory and variables (masked), as printed
+    for an IDE; `secrets` says where the real values are."""
+    rewritten = {r.key: r for r in rewrites}
+    lines = [f"# {p.name} ({where}), in {p.cwd}: {mask(str(Command(p.argv)))}", f"# secrets are masked here; {secrets}"]
+    for key in sorted(p.env):
+        r = rewritten.get(key)
+        note = f"    # was {mask(r.before)}" if r else ""
+        lines.append(f"{key}={mask(p.env[key])}{note}")
+    return "\n".join(lines) + "\n"
+
+
+def env_file_text(p: Planned) -> str:
+    """The env file an IDE reads for `p`: its real variables, secrets included."""
+    head = [
+        f"# {p.name} for your IDE, made by `inv hybrid --ide {p.name}` (rewritten on each run).",
+        "# Secrets inside: mode 600, git-ignored (.stackyard/); never commit or share it.",
+        f"# Working directory: {p.cwd}",
+    ]
+    return "\n".join(head + [envfile.format_line(key, p.env[key]) for key in sorted(p.env)]) + "\n"
+
+
+def _shown(s: Session, path: pathlib.Path) -> str:
+    return str(path.relative_to(s.project.root)) if path.is_relative_to(s.project.root) else str(path)

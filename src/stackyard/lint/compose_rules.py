@@ -1,7 +1,9 @@
-"""Security rules over a merged, rendered compose config (`config --format json`).
+"""Rules over a merged, rendered compose config (`config --format json`).
 
-Each rule has an id, a message that says what to do, and a test under
-tests/unit/test_lint_compose_rules.py. Exemptions are labels on the service,
+The security rules (SY001-SY012, `check`) hold for a protected environment
+(staging, prod); SY013 (`unreachable`) is a mistake in any environment. Each
+rule has an id, a message that says what to do, and a test under
+tests/unit/lint/test_compose_rules.py. Exemptions are labels on the service,
 stating the reason: dev.stackyard.read-only-exempt, dev.stackyard.root-exempt,
 dev.stackyard.docker-socket; dev.stackyard.proxy marks the one service that
 may publish ports to the world."""
@@ -25,9 +27,36 @@ RULES = {
     "SY010": "publishes a port to the world: only the proxy (label dev.stackyard.proxy) may; bind others to 127.0.0.1",
     "SY011": "long-running service without a healthcheck",
     "SY012": "image not taken from a variable: write ${X_IMAGE:-official/image:tag}",
+    "SY013": "publishes ports but joins only internal networks, so Docker drops them without a word: "
+    "attach it to a non-internal network too (as api joins `edge`)",
 }
 SOCKET = "/var/run/docker.sock"
 SOCKETS = {SOCKET, "/run/docker.sock"}
+# What `cap_add` may give back after `cap_drop: [ALL]`: Docker's default set, the
+# capabilities its container isolation is designed around. Anything beyond it
+# is reported: each one is a known way out of the container or a power over the
+# host (SYS_ADMIN is nearly root on the host, SYS_PTRACE reads other processes'
+# memory, NET_ADMIN rewrites routes and firewalls and sniffs traffic,
+# SYS_MODULE loads kernel code, DAC_READ_SEARCH opens host files by handle,
+# SYS_RAWIO, SYS_TIME, BPF, ...), and a misspelt name is caught on the way.
+DOCKER_DEFAULT_CAPS = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "NET_RAW",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
 
 
 def _labels(svc: Mapping) -> dict:
@@ -49,7 +78,7 @@ def one_shots(services: Mapping[str, Mapping]) -> set[str]:
 
 def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None) -> list[tuple[str, str]]:
     """(rule, message) for one service of a protected environment's config."""
-    out = []
+    out: list[str | tuple[str, str]] = []  # a rule, or a rule with a message naming what it found
     labels = _labels(svc)
     user = str(svc.get("user") or "")
     # uid 0 is root whatever the group: "0:1000" and "root:1000" too.
@@ -59,6 +88,14 @@ def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None
         out.append("SY002")
     if "ALL" not in [c.upper() for c in svc.get("cap_drop") or []]:
         out.append("SY003")
+    elif extra := dangerous_caps(svc):
+        out.append(
+            (
+                "SY003",
+                f"cap_add gives {', '.join(extra)}, beyond Docker's default capabilities: remove it "
+                "(after cap_drop: [ALL], add back only defaults such as NET_BIND_SERVICE)",
+            )
+        )
     opts = {o.replace(" ", "").replace("=", ":") for o in svc.get("security_opt") or []}
     if not opts & {"no-new-privileges:true", "no-new-privileges"}:
         out.append("SY004")
@@ -87,7 +124,28 @@ def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None
         out.append("SY011")
     if raw_image is not None and "${" not in raw_image:
         out.append("SY012")
-    return [(rule, RULES[rule]) for rule in out]
+    return [item if isinstance(item, tuple) else (item, RULES[item]) for item in out]
+
+
+def dangerous_caps(svc: Mapping) -> list[str]:
+    """The capabilities `cap_add` gives that Docker does not grant by default ("ALL" included)."""
+    added = [c.upper().removeprefix("CAP_") for c in svc.get("cap_add") or []]
+    return sorted({c for c in added if c not in DOCKER_DEFAULT_CAPS})
+
+
+def unreachable(config: Mapping) -> dict[str, list[tuple[str, str]]]:
+    """SY013, in any environment: a service that publishes ports while every
+    network it joins is internal. Docker drops such a binding without a word
+    (the container is healthy, the port answers nothing)."""
+    networks = config.get("networks") or {}
+    out = {}
+    for name, svc in sorted((config.get("services") or {}).items()):
+        joined = list(svc.get("networks") or {})  # none (network_mode, or the default network): not ours to judge
+        internal = [n for n in joined if (networks.get(n) or {}).get("internal")]
+        if svc.get("ports") and joined and internal == joined:
+            message = RULES["SY013"].replace("internal networks", f"internal networks ({', '.join(joined)})", 1)
+            out[name] = [("SY013", message)]
+    return out
 
 
 def check(config: Mapping, raw: Mapping) -> dict[str, list[tuple[str, str]]]:

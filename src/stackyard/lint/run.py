@@ -69,18 +69,20 @@ def placeholder_secrets(project: Project) -> dict[str, str]:
     return {k: "lint-placeholder-not-a-secret" for k, v in envschema.load(project.root).items() if v.secret}
 
 
-def profiles_of(s: Session, stand_ins: Mapping[str, str]) -> list[str]:
-    """Every profile a service of the environment names."""
+def rendered_config(s: Session, stand_ins: Mapping[str, str]) -> dict | None:
+    """The environment's merged config with every profile on; None when it does not render."""
     res = s.read(compose.config_json(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins), check=False)
-    if not res.ok:
-        return []
-    services = state.parse_config(res.stdout).get("services", {})
+    return state.parse_config(res.stdout) if res.ok else None
+
+
+def profiles_of(rendered: Mapping | None) -> list[str]:
+    """Every profile a service of the environment names."""
+    services = (rendered or {}).get("services") or {}
     return sorted({p for svc in services.values() for p in svc.get("profiles") or []})
 
 
-def config_findings(s: Session, stand_ins: Mapping[str, str]) -> list[Finding]:
+def config_findings(s: Session, stand_ins: Mapping[str, str], profiles: Sequence[str]) -> list[Finding]:
     """`config --quiet` of the environment with every combination of its profiles."""
-    profiles = profiles_of(s, stand_ins)
     out = []
     for combo in (c for n in range(len(profiles) + 1) for c in itertools.combinations(profiles, n)):
         res = s.read(compose.config_check(s.env, profiles=combo, extra_env=stand_ins), check=False)
@@ -94,12 +96,21 @@ def config_findings(s: Session, stand_ins: Mapping[str, str]) -> list[Finding]:
 def security_findings(s: Session) -> list[Finding]:
     """The security rules (lint/compose_rules.py) on the environment's config, every profile on."""
     stand_ins = placeholder_secrets(s.project)
-    rendered = s.read(compose.config_json(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins), check=False)
+    rendered = rendered_config(s, stand_ins)
+    return [] if rendered is None else rule_findings(s, rendered, stand_ins)
+
+
+def rule_findings(s: Session, rendered: Mapping, stand_ins: Mapping[str, str]) -> list[Finding]:
+    """The security rules on a rendered config; the raw one (before interpolation) shows literal images."""
     raw = s.read(compose.config_json_raw(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins), check=False)
-    if not rendered.ok or not raw.ok:
+    if not raw.ok:
         return []  # reported by the `config --quiet` pass
+    return located(s, compose_rules.check(rendered, state.parse_config(raw.stdout)))
+
+
+def located(s: Session, found: Mapping[str, Sequence[tuple[str, str]]]) -> list[Finding]:
+    """Findings per service -> Findings at the line that defines the service, most specific file first."""
     out = []
-    found = compose_rules.check(state.parse_config(rendered.stdout), state.parse_config(raw.stdout))
     for service, problems in found.items():
         file, line = compose_rules.locate(s.env.files, service)
         for rule, message in problems:
@@ -109,16 +120,20 @@ def security_findings(s: Session) -> list[Finding]:
 
 def per_environment(s: Session) -> list[Session]:
     """A Session for each environment of the project (the same runner and output)."""
-    return [Session(s.project, env, s.runner, s.out) for env in s.project.environments.values()]
+    return [s.for_env(env) for env in s.project.environments.values()]
 
 
 def compose_findings(s: Session) -> list[Finding]:
     out: list[Finding] = []
     stand_ins = placeholder_secrets(s.project)
     for each in per_environment(s):
-        out += config_findings(each, stand_ins)
+        rendered = rendered_config(each, stand_ins)  # read once: profiles, SY013, the security rules
+        out += config_findings(each, stand_ins, profiles_of(rendered))
+        if rendered is None:
+            continue  # reported by the `config --quiet` pass
+        out += located(each, compose_rules.unreachable(rendered))  # in every environment
         if each.env.protected:
-            out += security_findings(each)
+            out += rule_findings(each, rendered, stand_ins)
     return out
 
 

@@ -81,14 +81,24 @@ def check_ready(ctx: Context, health_path: str) -> None:
 def check_jobs(ctx: Context, health_path: str) -> None:
     body = _expect("jobs", ctx.target.request("POST", "/jobs", {"numbers": [1, 2, 3, 4]}), 202, ("api",), "POST /jobs")
     job = body["id"]
+    last = ["no answer"]  # what the last poll got: the wait itself gives back nothing on a timeout
 
     def done():
-        _, b = ctx.target.request("GET", f"/jobs/{job}")
+        try:
+            code, b = ctx.target.request("GET", f"/jobs/{job}")
+        except OSError as exc:
+            last[0] = f"no answer ({exc})"
+            raise
+        last[0] = f"{code} {json.dumps(b)[:300]}"
         return isinstance(b, dict) and b.get("status") == "done" and b
 
     result = ctx.wait(done, 30)
-    if not result or result.get("result", {}).get("sum") != 10:
-        raise CheckFailed("jobs", f"job {job} not done by the worker in 30 s: {result!r}", ("api", "worker"))
+    if not result:
+        raise CheckFailed(
+            "jobs", f"job {job} not done by the worker in 30 s: last GET /jobs/{job} -> {last[0]}", ("api", "worker")
+        )
+    if (result.get("result") or {}).get("sum") != 10:
+        raise CheckFailed("jobs", f"job {job} done with a wrong result: {json.dumps(result)[:300]}", ("worker",))
 
 
 def check_cache(ctx: Context, health_path: str) -> None:

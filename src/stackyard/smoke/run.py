@@ -67,7 +67,7 @@ def session(project: Project, env_name: str, runner: Runner) -> Session:
     command of the run its variables (overrides), so no Command is rewritten."""
     s = Session(project, throwaway(project, project.environment(env_name)), runner)
     raw = state.parse_config(s.read(compose.config_json_raw(s.env)).stdout)
-    runner.env.update(overrides(project, s.env, raw, os.environ))
+    s.add_variables(overrides(project, s.env, raw, os.environ))
     return s
 
 

@@ -1,14 +1,19 @@
 """`inv db.*`: backup, restore, shell and migrations of the stack's PostgreSQL.
 
+Each task first says which environment and compose project it acts on: they
+default to dev, like every everyday task, while prod is one `--env` away.
 Credentials never cross our process: each command reads POSTGRES_USER and
 POSTGRES_DB inside the db container."""
 
 from __future__ import annotations
 
+import datetime as dt
 import pathlib
+import shlex
+import sys
 
 from stackyard.commands import compose
-from stackyard.config import Environment
+from stackyard.config import Environment, Hook
 from stackyard.core.command import Command
 from stackyard.errors import StackyardError
 from stackyard.session import Session
@@ -34,8 +39,31 @@ def restore_cmd(env: Environment, database: str | None = None) -> Command:
     return in_db(env, RESTORE, *([database] if database else []))
 
 
+def hook_cmd(env: Environment, hook: Hook) -> Command:
+    return compose.exec_(env, hook.service, hook.command, tty=False)
+
+
+def target(s: Session) -> str:
+    """The environment and compose project a data task acts on, as it names them."""
+    return f"{s.env.name} (project {s.env.project})"
+
+
+def announce(text: str) -> None:
+    """Say what a data task is about to do, on stderr beside the echoed commands
+    (stdout stays the task's output: psql's, a report)."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def backup_dir(s: Session) -> pathlib.Path:
     return s.project.root / "backups" / s.env.project
+
+
+def manual_backup(s: Session) -> pathlib.Path:
+    """`inv db.backup`: a backup labelled manual-<UTC time>, announced first."""
+    label = "manual-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
+    where = (backup_dir(s) / f"{label}.dump").relative_to(s.project.root)
+    announce(f"db.backup: backing up the database of {target(s)} to {where}")
+    return backup(s, label)
 
 
 def backup(s: Session, label: str) -> pathlib.Path:
@@ -59,20 +87,48 @@ def backup(s: Session, label: str) -> pathlib.Path:
 
 
 def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, database: str | None = None) -> None:
+    """pg_restore a backup over the database (or into `database`), then run the
+    project's after_restore hooks ([tool.stackyard.db]): what caches the old data
+    must forget it. Into another database, nothing is cached: no hook runs."""
     if not file.is_file():
-        raise StackyardError(f"{file}: no such backup file")
+        raise StackyardError(
+            f"{file}: no such backup file",
+            f"`inv db.backup` makes one, in {backup_dir(s).relative_to(s.project.root)}/",
+        )
     if s.env.protected and not confirm_data_loss and database is None:
         raise StackyardError(
             f"refusing to overwrite the database of protected environment {s.env.name!r}",
             "add --confirm-data-loss as well if you really mean it",
         )
+    into = f"database {database}" if database else "the database"
+    announce(f"db.restore: restoring {file.name} into {into} of {target(s)}")
     s.run_files(restore_cmd(s.env, database), stdin_path=file)
-    s.print(f"restored {file.name} into {database or 'the database'} of {s.env.name}")
+    hooks = s.project.after_restore if database is None else ()
+    for hook in hooks:
+        run_hook(s, hook, file)
+    if not s.dry:
+        s.print(f"restored {file.name} into {into} of {s.env.name}")
+
+
+def run_hook(s: Session, hook: Hook, file: pathlib.Path) -> None:
+    announce(f"db.restore: after_restore: running its command in {hook.service}")
+    try:
+        res = s.run(hook_cmd(s.env, hook))
+    except StackyardError as exc:
+        raise StackyardError(
+            f"{file.name} was restored, but its after_restore command in {hook.service} failed ({exc})",
+            f"until it runs, what {hook.service} holds may be stale: fix it and run "
+            f"`inv exec {hook.service} -- {shlex.join(hook.command)}`",
+        ) from exc
+    for line in (res.stdout + res.stderr).splitlines():
+        s.print(f"{hook.service}: {line}")
 
 
 def shell(s: Session, tty: bool) -> int:
+    announce(f"db.shell: psql in the database of {target(s)}")
     return s.run(in_db(s.env, SHELL, tty=tty), mode="interactive", check=False).returncode
 
 
 def migrate(s: Session) -> None:
+    announce(f"db.migrate: migrating the database of {target(s)}")
     s.stream(compose.run_once(s.env, "migrate"))

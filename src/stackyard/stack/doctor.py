@@ -111,7 +111,6 @@ def check_disk(free_bytes: int | None, path: str) -> Check:
 
 
 def gather(s: Session) -> list[Check]:
-
     if shutil.which("docker") is None:
         return [Check("docker", "fail", "docker CLI not on PATH", "install Docker")]
     res = s.read(docker.version_json(), check=False)
@@ -125,8 +124,11 @@ def gather(s: Session) -> list[Check]:
     try:
         cfg = s.config()
         ours = {p.published for c in s.containers() for p in c.ports}
+    except diagnose.MissingVariable as exc:  # e.g. prod before `inv env.init --env prod`
+        named = diagnose.MissingVariable(exc.variable, s.env.name)
+        return checks + [Check("variables", "fail", named.message, named.hint or "")]
     except StackyardError as exc:
-        return checks + [Check("compose files", "fail", str(exc))]
+        return checks + [Check("compose files", "fail", exc.message, exc.hint or "")]
     checks += check_ports(state.published_ports(cfg), ours, ports.is_free, ports.holder)
     res = s.read(docker.root_dir(), check=False)
     root = res.stdout.strip() if res.ok else ""

@@ -6,7 +6,9 @@ import re
 from collections.abc import Callable, Sequence
 
 from stackyard.commands import compose
+from stackyard.errors import StackyardError
 from stackyard.session import Session
+from stackyard.stack.status import env_option
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -28,7 +30,16 @@ def stream(
     tail: int | None = None,
     grep: str | None = None,
 ) -> None:
+    """Stream the logs of what has containers (running or not). Compose prints
+    nothing for a project without containers: that is an error saying so."""
     s.check_services(services)
+    present = {c.service for c in s.containers()}
+    if not (present & set(services) if services else present):
+        what = f"no container of {', '.join(services)}" if services else "no containers"
+        raise StackyardError(
+            f"{what} in project {s.env.project} ({s.env.name}): no logs to show",
+            f"start it with `inv up{' -s ' + ','.join(services) if services else ''}{env_option(s)}`",
+        )
     color = s.out.isatty()
     cmd = compose.logs(s.env, services, follow=follow, since=since, tail=tail, color=color)
     try:

@@ -36,8 +36,10 @@ class Container:
         health: Sequence[str] = ("healthy",),
         labels: dict[str, str] | None = None,
         logs: str = "",
+        exit_code: int = 0,
     ):
         self.name, self.service, self.image, self.status = name, service, image, status
+        self.exit_code = exit_code
         self.health = list(health)  # one per inspection; the last one stays
         self.labels = dict(labels or {})
         if service:
@@ -52,7 +54,14 @@ class Container:
 
     def row(self) -> dict:
         """As /containers/json lists it."""
-        return {"Names": [f"/{self.name}"], "Image": self.image, "State": self.status, "Labels": self.labels}
+        status = f"Exited ({self.exit_code}) 2 seconds ago" if self.status == "exited" else "Up 2 seconds"
+        return {
+            "Names": [f"/{self.name}"],
+            "Image": self.image,
+            "State": self.status,
+            "Status": status,
+            "Labels": self.labels,
+        }
 
     def inspect(self) -> dict:
         """As /containers/{id}/json shows it."""

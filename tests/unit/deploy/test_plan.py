@@ -39,7 +39,7 @@ def test_deploy_plan_over_a_running_release(tmp_path):
     assert "the new version gets no traffic before it is healthy" in text
     assert "  then, " + NEW + " serving (never undone):" in text
     assert text.splitlines()[-1] == (
-        f"  on a failure in steps 1-9: the undo of each step begun runs, newest first; {OLD} serves; exit 1"
+        f"  on a failure in steps 1-9: the undo of each step begun runs, newest first; {OLD} still serves; exit 1"
     )
 
 
@@ -89,11 +89,24 @@ def test_the_kept_releases_are_one_number_in_the_text_and_the_pruning(tmp_path):
 
 def test_first_deploy_starts_the_whole_stack_without_backup_or_separate_migration(tmp_path):
     e = env(tmp_path)
-    plan = deploy.make("deploy", e, NEW, None, [])
+    plan = deploy.make("deploy", e, NEW, None, [], health_timeout=60)
     assert step_names(plan.text()) == ["preflight", "lock", "build", "start", "record", "unlock"]
-    assert plan.steps[-1].action == actions.Stream(compose.for_release(compose.up(e, timeout=120), NEW))
+    start = plan.steps[-1]
+    # Its failure is explained as `inv up` explains one (the failed service, its logs).
+    assert start.action == actions.StartAll(compose.for_release(compose.up(e, timeout=60), NEW), 60)
     assert "replacing" not in plan.text().splitlines()[0]
-    assert plan.text().endswith("nothing serves; exit 1")
+
+
+def test_a_first_deploy_that_fails_says_what_is_left_nothing_serving_and_stopped_containers(tmp_path):
+    e = env(tmp_path)
+    plan = deploy.make("deploy", e, NEW, None, [])
+    start = plan.steps[-1]
+    assert start.undo == (actions.Stream(compose.for_release(compose.stop(e), NEW)),)
+    assert "undo: stop the stack's containers (kept, with their logs, for `inv logs`; the data is kept)" in plan.text()
+    assert plan.text().splitlines()[-1] == (
+        "  on a failure in steps 1-4: the undo of each step begun runs, newest first; "
+        "nothing served before, nothing serves after (the containers started are stopped); exit 1"
+    )
 
 
 def test_rollback_plan_builds_nothing_and_touches_no_data(tmp_path):
@@ -110,7 +123,6 @@ def test_release_names_and_history(tmp_path):
     when = dt.datetime(2026, 11, 22, 10, 10, 10, tzinfo=dt.UTC)
     assert releases.name("abcdef0123456789", when) == "abcdef0-20261122101010"
     assert releases.name("abcdef0123456789", when, dirty=True) == "abcdef0-20261122101010-dirty"
-    assert releases.is_release("abcdef0-20261122101010") and not releases.is_release("latest")
     path = releases.history_file(tmp_path, "p")
     for version, result in [("a", "ok"), ("b", "failed"), ("c", "ok"), ("d", "ok")]:
         releases.record(path, releases.Release(version, "t", "me", result))

@@ -15,7 +15,7 @@ from stackyard import config
 from stackyard.commands import compose, proxy
 from stackyard.core.command import Command
 from stackyard.core.runner import Result
-from stackyard.deploy import actions, releases
+from stackyard.deploy import actions, engine_changes, releases
 from stackyard.deploy import lock as deploy_lock
 from stackyard.deploy import plan as deploy
 from stackyard.deploy import run as deploy_run
@@ -132,20 +132,58 @@ def test_the_lock_names_its_holder_and_uses_an_image_the_stack_pulls(tmp_path):
     assert (held.name, held.image, held.status) == (deploy_lock.name(PROJECT), DB_IMAGE, "created")
     assert deploy_lock.holder(held.labels).startswith(f"{releases.who()} since 20")
     assert deploy_lock.holder(held.labels).endswith(f"(deploying {NEW})")
-    assert deploy_lock.holder({}) == "? since ? (deploying ?)"
+    # A lock made by hand says what it can, nothing made up.
+    assert deploy_lock.holder({deploy_lock.PREFIX + "who": "ghost"}) == "ghost"
+    assert deploy_lock.holder({}) == "an unknown holder (the lock has no who label)"
     assert actions.lock_image({"services": {"api": {"image": "a:1", "build": {}}}}) == "busybox"
+    # api shares the image migrate builds: not one to pull.
+    shared = {"api": {"image": "app:1"}, "db": {"image": "pg:17"}, "migrate": {"image": "app:1", "build": {}}}
+    assert actions.lock_image({"services": shared}) == "pg:17"
 
 
-def test_old_images_are_pruned_down_to_the_kept_releases(tmp_path):
+def test_old_images_are_pruned_down_to_the_kept_releases_each_removal_echoed(tmp_path):
     versions = [f"{i:07x}-2026112{i}000000" for i in range(1, 8)]
     t = target(tmp_path, history=versions)
+    t.runner.echo = True
     t.engine.images.in_use.add(f"shop-app:{versions[0]}")  # a container still uses it: it stays
+    staging = "5ta9e00-20261101000000"  # another project's release, in the same repository: not ours to prune
+    t.engine.images.refs |= {f"shop-app:{staging}", "shop-app:latest"}
     t.deploy(previous=versions[-1])
     kept = [*versions[-(releases.KEEP_IMAGES - 1) :], NEW]
     assert sorted(r.split(":")[1] for r in t.engine.images.refs if r.startswith("shop-app:")) == sorted(
-        [versions[0], *kept]
+        [versions[0], staging, "latest", *kept]
     )
     assert sorted(r.split(":")[1] for r in t.engine.images.refs if r.startswith("shop-caddy:")) == sorted(kept)
+    echoed = t.runner.out.getvalue()
+    assert f"$ [engine] remove image shop-app:{versions[1]}\n" in echoed
+    assert f"$ [engine] remove image shop-caddy:{versions[0]}\n" in echoed
+    assert f"kept image shop-app:{versions[0]}: a container still uses it" in t.out
+
+
+def test_every_engine_write_is_echoed_like_a_command(tmp_path):
+    t = target(tmp_path)
+    t.runner.echo = True
+    t.engine.images.refs.discard(DB_IMAGE)  # the lock's image: pulled first
+    t.deploy()
+    lock = deploy_lock.name(PROJECT)
+    engine_lines = [line for line in t.runner.out.getvalue().splitlines() if line.startswith("$ [engine] ")]
+    assert [line.split(" (")[0] for line in engine_lines] == [
+        f"$ [engine] pull image {DB_IMAGE}",
+        f"$ [engine] create container {lock} from {DB_IMAGE}, never started",
+        f"$ [engine] remove container {lock} and its anonymous volumes",
+    ]
+    assert f"(who={releases.who()}, when=20" in engine_lines[1] and f"version={NEW})" in engine_lines[1]
+    sdk = [entry for entry in t.engine.log if entry != ("remove", f"{PROJECT}-api-1")]  # that one: `docker rm`
+    assert sdk == [("pull", DB_IMAGE), ("create", lock), ("remove", lock)]
+
+
+def test_under_inv_dry_an_engine_write_is_echoed_and_not_made():
+    engine = FakeClient()
+    s = Session(None, None, EngineRunner(engine), out=io.StringIO(), client=engine)  # type: ignore[arg-type]
+    s.runner.dry = True
+    made = []
+    assert engine_changes.change(s, "remove image app:1", lambda: made.append(1)) is None
+    assert made == [] and s.runner.out.getvalue() == "[dry-run] $ [engine] remove image app:1\n"
 
 
 def test_a_first_deploy_starts_the_whole_stack(tmp_path):
@@ -155,6 +193,33 @@ def test_a_first_deploy_starts_the_whole_stack(tmp_path):
     assert t.runner.changes() == [("build",), ("up", "--detach", "--wait", "--wait-timeout", "120")]
     assert t.runner.changed()[-1].env["APP_TAG"] == NEW
     assert t.history()[-1].result == "ok" and t.history()[-1].backup == ""
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+
+
+def test_a_first_deploy_that_fails_names_the_service_and_the_cause_and_stops_what_it_started(tmp_path, monkeypatch):
+    # A prod volume left from an earlier stack, initialised with another POSTGRES_PASSWORD: migrate cannot log in.
+    monkeypatch.setenv("POSTGRES_PASSWORD", "the-new-pa55word")
+
+    def up_fails(cmd: Command) -> Result | None:
+        if "--wait" in cmd.argv:
+            t.engine.add(Container(f"{PROJECT}-migrate-1", "migrate", f"shop-app:{NEW}", status="exited", exit_code=1))
+            return Result(1, "", 'service "migrate" didn\'t complete successfully: exit 1')
+        return None
+
+    t = target(tmp_path, serving=None, history=(), fail=up_fails)
+    t.runner.responses[" logs "] = Result(0, 'FATAL:  password authentication failed for user "app"\n')
+    with pytest.raises(StackyardError) as err:
+        t.deploy(previous=None)
+    assert str(err.value).startswith(
+        f"deploy of {NEW} failed: service migrate exited with code 1: the database volume was initialised with "
+        "another POSTGRES_PASSWORD"
+    )
+    assert str(err.value).endswith(": nothing served before, nothing serves after (the containers started are stopped)")
+    assert "--- migrate: last 30 log lines ---" in t.out and "the-new-pa55word" not in t.out
+    assert t.runner.changes()[-1] == ("stop",)  # the undo of the start step
+    assert t.runner.changed()[-1].env["APP_TAG"] == NEW
+    last = t.history()[-1]
+    assert (last.version, last.result) == (NEW, "failed") and "POSTGRES_PASSWORD" in last.reason
     assert deploy_lock.name(PROJECT) not in t.engine.store
 
 
@@ -281,22 +346,100 @@ def test_a_rollback_to_a_release_whose_images_are_gone_stops_before_the_lock(tmp
     assert len(t.history()) == 2
 
 
-def test_a_dry_run_prints_the_plan_and_changes_nothing(tmp_path):
+@pytest.fixture
+def preflight(monkeypatch) -> list[str]:
+    """The preflight's env.check and security rules (they read the real project), recorded; they pass."""
+    ran: list[str] = []
+    monkeypatch.setattr(actions.envops, "check", lambda s, quiet_ok=False: ran.append("env.check"))
+    monkeypatch.setattr(actions.lint_run, "security_findings", lambda s: ran.append("security") or [])
+    return ran
+
+
+def dry(t: Target, form: str, **options) -> None:
+    """`inv prod-deploy --dry-run` (form "--dry-run") or `inv --dry prod-deploy` ("--dry")."""
+    t.runner.dry = form == "--dry"
+    deploy_run.run(t.s, dry_run=form == "--dry-run", clock=t.clock, sleep=t.clock.sleep, **options)
+
+
+def nothing_changed(t: Target, history: list[releases.Release]) -> bool:
+    return (
+        t.runner.changes() == []
+        and t.engine.log == []
+        and t.history() == history
+        and not (t.s.project.root / "backups").exists()
+    )
+
+
+@pytest.mark.parametrize("form", ["--dry-run", "--dry"])
+def test_a_dry_run_makes_the_checks_then_prints_the_plan_and_changes_nothing(tmp_path, preflight, form):
     t = target(tmp_path)
+    before = t.history()
     t.runner.responses["rev-parse"] = Result(0, "abc1234def\n")
-    deploy_run.run(t.s, dry_run=True)
-    assert t.runner.changes() == [] and t.engine.log == []
+    t.runner.responses["status --porcelain"] = Result(0, " M app.py\n")
+    with pytest.raises(StackyardError, match=r"^the git tree has uncommitted changes: commit them, or deploy with"):
+        dry(t, form)
+    assert preflight == ["env.check", "security"]
+    assert t.out == "" and nothing_changed(t, before)  # stopped where the real run stops, before the plan
+    dry(t, form, allow_dirty=True)
+    assert nothing_changed(t, before)
     steps = re.findall(r"^ +\d+\. (\S+)", t.out, flags=re.M)
     assert steps[:3] == ["preflight", "lock", "build"] and steps[-1] == "unlock"
     assert "replacing " + OLD in t.out.splitlines()[0]
+    assert "==> " not in t.out  # planned, not run
 
 
-def test_inv_dry_is_a_dry_run_too(tmp_path):
+@pytest.mark.parametrize("form", ["--dry-run", "--dry"])
+def test_a_dry_run_fails_as_the_real_one_would(tmp_path, monkeypatch, preflight, form):
     t = target(tmp_path)
-    t.runner.dry = True
-    deploy_run.run(t.s, allow_dirty=True)
-    assert t.runner.changes() == [] and t.engine.log == []
-    assert "==> " not in t.out and " 12. unlock " in t.out
+    before = t.history()
+    problem = StackyardError("env.check --env prod: 1 problem(s)", "fix the lines above")
+    monkeypatch.setattr(actions.envops, "check", lambda s, quiet_ok=False: (_ for _ in ()).throw(problem))
+    with pytest.raises(StackyardError, match=r"^env.check --env prod: 1 problem\(s\)"):
+        dry(t, form)
+    assert nothing_changed(t, before) and t.out == ""
+
+    monkeypatch.setattr(actions.envops, "check", lambda s, quiet_ok=False: None)
+    t.engine.add(Container(deploy_lock.name(PROJECT), "", DB_IMAGE, labels=deploy_lock.labels("ann@ci", "10:00", OLD)))
+    with pytest.raises(
+        StackyardError, match=f"^another deploy holds the lock: ann@ci since 10:00 \\(deploying {OLD}\\)"
+    ):
+        dry(t, form, allow_dirty=True)
+    assert nothing_changed(t, before)
+
+
+@pytest.mark.parametrize("form", ["--dry-run", "--dry"])
+def test_a_dry_rollback_checks_the_images_and_changes_nothing(tmp_path, form):
+    t = target(tmp_path, serving=NEW, history=(OLD, NEW))
+    before = t.history()
+    dry(t, form, kind="rollback")
+    assert nothing_changed(t, before)
+    assert t.out.splitlines()[0] == f"rollback {OLD} to prod (project {PROJECT}), replacing {NEW}:"
+    t.s.out.truncate(0)
+    t.engine.images.refs.discard(f"shop-app:{OLD}")
+    with pytest.raises(StackyardError, match=f"^image shop-app:{OLD} of release {OLD} is not on the engine"):
+        dry(t, form, kind="rollback")
+    assert nothing_changed(t, before)
+
+
+@pytest.mark.parametrize("form", ["--dry-run", "--dry", "real"])
+@pytest.mark.parametrize(
+    ("release", "error"),
+    [
+        ("nope", "^no release 'nope' in the release history of prod: `inv releases --env prod` lists them$"),
+        (NEW, f"^release {NEW} already serves prod: "),
+        (OLDER, f"^release {OLDER} never served prod \\(its deploy failed\\): "),
+    ],
+)
+def test_a_rollback_goes_only_to_a_good_release_that_does_not_serve_already(tmp_path, form, release, error):
+    t = target(tmp_path, serving=NEW, history=(OLD, NEW))
+    releases.record(releases.history_file(tmp_path, PROJECT), releases.Release(OLDER, "t", "me", "failed"))
+    before = t.history()
+    with pytest.raises(StackyardError, match=error):
+        if form == "real":
+            deploy_run.run(t.s, kind="rollback", target=release, clock=t.clock, sleep=t.clock.sleep)
+        else:
+            dry(t, form, kind="rollback", target=release)
+    assert nothing_changed(t, before) and t.out == ""
 
 
 def test_the_health_gate_waits_for_healthy():
@@ -335,16 +478,27 @@ def test_the_health_gate_stops_at_once_when_the_container_exits_or_is_gone():
     assert clock.slept == []
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_unlock_without_a_lock_says_so_and_changes_nothing(tmp_path, dry_run):
+    t = target(tmp_path)
+    t.runner.dry = dry_run
+    deploy_run.unlock(t.s, yes=True)
+    assert t.out == f"no deploy lock on {PROJECT}\n"
+    assert t.engine.log == [] and t.runner.out.getvalue() == ""
+
+
 def test_unlock_names_the_holder_and_needs_yes(tmp_path):
     t = target(tmp_path)
-    deploy_run.unlock(t.s, yes=False)  # no lock: says so
-    assert "no deploy lock" in t.out
-    t.engine.add(Container(deploy_lock.name(PROJECT), "", DB_IMAGE, labels=deploy_lock.labels("ghost", "09:00", OLD)))
+    lock = deploy_lock.name(PROJECT)
+    t.engine.add(Container(lock, "", DB_IMAGE, labels=deploy_lock.labels("ghost", "09:00", OLD)))
     with pytest.raises(StackyardError, match=r"held by ghost since 09:00 .*--yes"):
         deploy_run.unlock(t.s, yes=False)
     t.runner.dry = True
     deploy_run.unlock(t.s, yes=True)
-    assert deploy_lock.name(PROJECT) in t.engine.store
+    assert lock in t.engine.store and t.engine.log == []
+    assert t.runner.out.getvalue() == f"[dry-run] $ [engine] remove container {lock} and its anonymous volumes\n"
+    assert t.out.endswith(f"[dry-run] the lock of ghost since 09:00 (deploying {OLD}) would be removed\n")
     t.runner.dry = False
     deploy_run.unlock(t.s, yes=True)
-    assert deploy_lock.name(PROJECT) not in t.engine.store
+    assert lock not in t.engine.store
+    assert t.out.endswith(f"lock of ghost since 09:00 (deploying {OLD}) removed\n")

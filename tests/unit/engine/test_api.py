@@ -124,9 +124,25 @@ def test_a_containers_state_health_image_and_labels(engine):
 
 def test_creating_a_container_whose_name_is_taken_says_so(engine):
     taken = (409, {"message": 'Conflict. The container name "/p-deploy-lock" is already in use'})
-    e, client = engine({"GET /images/db:17/json": (200, {"Id": "sha256:1"}), "POST /containers/create": taken})
+    e, client = engine({"POST /containers/create": taken})
     assert api.create(client, "p-deploy-lock", "db:17", {"a": "b"}) is False
-    assert any(s.startswith("POST /v1.43/containers/create?name=p-deploy-lock") for s in e.seen)
+    assert [s for s in e.seen if s.startswith("POST")] == ["POST /v1.43/containers/create?name=p-deploy-lock"]
+
+
+def test_creating_pulls_nothing_a_pull_is_its_own_request(engine):
+    # Each change is its own call, so that the deploy can echo each one (deploy/engine_changes.py).
+    e, client = engine(
+        {
+            "POST /containers/create": (201, {"Id": "abc", "Warnings": []}),
+            "GET /containers/abc/json": (200, {"Id": "abc"}),
+        }
+    )
+    assert api.create(client, "p-deploy-lock", "db:17", {"a": "b"}) is True
+    assert [s for s in e.seen if "/images/" in s] == []
+    e.routes["POST /images/create"] = (200, {"status": "Downloaded newer image for db:17"})
+    e.routes["GET /images/db:17/json"] = (200, {"Id": "sha256:1", "RepoTags": ["db:17"]})
+    api.pull(client, "db:17")
+    assert any(s.startswith("POST /v1.43/images/create?tag=17&fromImage=db") for s in e.seen), e.seen
 
 
 def test_images_by_repository_and_their_removal(engine):

@@ -145,3 +145,25 @@ def test_parse_version(text, version):
 @given(st.tuples(*[st.integers(0, 999)] * 3), st.text(alphabet="abc -_+:"), st.text(alphabet="abc -_+"))
 def test_parse_version_finds_the_first_triple(v, before, after):
     assert diagnose.parse_version(f"{before}v{v[0]}.{v[1]}.{v[2]}{after}") == v
+
+
+MISSING = (
+    "error while interpolating services.db.environment.POSTGRES_PASSWORD: required variable POSTGRES_PASSWORD "
+    "is missing a value: set POSTGRES_PASSWORD (see .env.example)\n"
+)
+
+
+def test_a_required_variable_not_set_names_it_and_env_init():
+    err = explain(MISSING)
+    assert isinstance(err, diagnose.MissingVariable)
+    assert err.variable == "POSTGRES_PASSWORD"
+    assert err.message == "required variable POSTGRES_PASSWORD is not set"
+    assert "`inv env.init` (with your --env)" in err.hint and "set POSTGRES_PASSWORD" in err.hint
+
+
+def test_a_required_variable_not_set_for_a_named_environment():
+    err = diagnose.MissingVariable("REDIS_PASSWORD", "prod")
+    assert str(err) == (
+        "required variable REDIS_PASSWORD is not set for prod: `inv env.init --env prod` writes env/prod.local.env "
+        "(secrets generated, required values to fill); or set REDIS_PASSWORD in an env file or the shell"
+    )

@@ -193,3 +193,84 @@ def test_parse_engine_reads_the_engine_api_list():
 def test_port_url_brackets_an_ipv6_host():
 
     assert Port("api", "::1", 8000, 8000).url() == "http://[::1]:8000"
+
+
+@pytest.mark.parametrize(
+    ("port", "shown", "everywhere"),
+    [
+        (Port("flower", "0.0.0.0", 5555, 5555), "http://127.0.0.1:5555 (all interfaces)", True),
+        (Port("caddy", "::", 443, 443), "https://127.0.0.1:443 (all interfaces)", True),
+        (Port("caddy", "", 80, 80), "http://127.0.0.1:80 (all interfaces)", True),
+        (Port("api", "127.0.0.1", 8000, 8000), "http://127.0.0.1:8000", False),
+        (Port("db", "192.168.1.5", 5432, 5432), "192.168.1.5:5432/tcp", False),
+    ],
+)
+def test_an_all_interfaces_binding_says_so_and_keeps_a_clickable_url(port, shown, everywhere):
+    assert port.shown() == shown
+    assert port.all_interfaces is everywhere
+    assert port.url() == shown.removesuffix(" (all interfaces)")
+
+
+DEPENDS_ON = "migrate:service_completed_successfully:false,db:service_healthy:false,redis:service_healthy:false"
+
+
+def test_parse_ps_reads_what_a_container_waits_for_from_compose_labels():
+    # `ps --format json` joins the labels with commas, and the depends_on value has commas too.
+    labels = f"com.docker.compose.depends_on={DEPENDS_ON},com.docker.compose.project=sy,com.docker.compose.service=api"
+    row = json.dumps({"Name": "sy-api-1", "Service": "api", "State": "running", "Labels": labels})
+    (api,) = state.parse_ps(row)
+    assert api.waits_for == ("migrate",)
+    (db,) = state.parse_ps(json.dumps({"Name": "sy-db-1", "Service": "db", "Labels": "com.docker.compose.depends_on="}))
+    assert db.waits_for == ()
+
+
+def test_parse_engine_reads_what_a_container_waits_for():
+    row = {
+        "Names": ["/sy-api-1"],
+        "State": "running",
+        "Status": "Up 3 minutes (healthy)",
+        "Labels": {"com.docker.compose.service": "api", "com.docker.compose.depends_on": DEPENDS_ON},
+    }
+    assert parse_engine([row])[0].waits_for == ("migrate",)
+    assert parse_engine([{**row, "Labels": {"com.docker.compose.service": "api"}}])[0].waits_for == ()
+
+
+REFERENCE_CONFIG = {
+    "services": {
+        "migrate": {
+            "image": "app:dev",
+            "build": {"context": "."},
+            "depends_on": {"db": {"condition": "service_healthy"}},
+        },
+        "api": {
+            "image": "app:dev",
+            "depends_on": {
+                "migrate": {"condition": "service_completed_successfully", "required": True},
+                "db": {"condition": "service_healthy"},
+            },
+        },
+        "worker": {"image": "app:dev", "depends_on": {"migrate": {"condition": "service_completed_successfully"}}},
+        "db": {"image": "postgres:17"},
+        "seed": {"image": "app:dev", "build": {"context": "."}},
+    }
+}
+
+
+def test_one_shot_services_are_those_others_wait_for_to_complete():
+    assert state.one_shot_services(REFERENCE_CONFIG) == {"migrate"}
+    assert state.one_shot_services({"services": {"a": {"depends_on": None}}}) == set()
+    assert state.one_shot_services({}) == set()
+
+
+@pytest.mark.parametrize(
+    ("service", "builders"),
+    [
+        ("migrate", ["migrate"]),  # it has the build
+        ("api", ["migrate", "seed"]),  # its image is built by others
+        ("seed", ["seed"]),
+        ("db", []),  # pulled
+        ("nope", []),
+    ],
+)
+def test_builders_of_a_service_image(service, builders):
+    assert state.builders(REFERENCE_CONFIG, service) == builders

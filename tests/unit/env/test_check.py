@@ -124,6 +124,23 @@ def test_env001_a_malformed_line_without_its_value(tmp_path):
     assert "KEY=VALUE" in f.message
 
 
+def test_env001_a_malformed_line_hides_nothing_after_it(tmp_path):
+    # Line 2 is broken; line 3 sets the required secret, line 4 an unknown variable.
+    local = f"# prod secrets\nBROKEN s3cr3tvalue\nPOSTGRES_PASSWORD={STRONG}\nPOSTGRES_USR=app\n"
+    files = {
+        "env/prod.env": "POSTGRES_USER=app\n='s3cr3tvalue'\nSITE_ADDRESS=shop.example.com\n",
+        "env/prod.local.env": local,
+    }
+    found = findings(project(tmp_path, files))
+    assert [(f.where, f.rule) for f in found] == [
+        ("env/prod.env:2", "ENV001"),
+        ("env/prod.local.env:2", "ENV001"),
+        ("env/prod.local.env:4", "ENV003"),
+    ]
+    # Neither the secret of line 3 nor SITE_ADDRESS after the bad line of prod.env is "required but not set".
+    assert "ENV004" not in rules(found)
+
+
 def test_env002_a_divergence_is_a_warning(tmp_path):
     files = good_files()
     files["env/prod.env"] += "LOG_LEVEL=$HOME\n"

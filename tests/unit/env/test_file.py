@@ -3,13 +3,25 @@ show the value, the Compose/python-dotenv divergences, Compose interpolation."""
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from dotenv import dotenv_values
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from stackyard.env.file import Entry, EnvFileError, divergences, interpolate, parse_text
+from stackyard.env.file import (
+    Entry,
+    EnvFileError,
+    divergences,
+    format_line,
+    interpolate,
+    parse_text,
+    scan,
+    scan_text,
+)
+from stackyard.errors import StackyardError
 
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -77,6 +89,45 @@ def test_an_invalid_name_is_an_error(line):
     assert "variable name" in message
     # A YAML-style `KEY:value` line: what follows the name is a value.
     assert "s3cr3t" not in message
+
+
+def test_scan_reports_each_bad_line_and_reads_on():
+    text = 'A=1\nBAD LINE s3cr3t\nB=2\n1ST=s3cr3t\nC="unclosed s3cr3t\nD=4\n'
+    entries, errors = scan_text(text, "env/dev.env")
+    assert [(e.key, e.value, e.line) for e in entries] == [("A", "1", 1), ("B", "2", 3), ("D", "4", 6)]
+    assert [(e.path, e.line) for e in errors] == [("env/dev.env", 2), ("env/dev.env", 4), ("env/dev.env", 5)]
+    assert [str(e).split(":")[1] for e in errors] == ["2", "4", "5"]
+    assert not any("s3cr3t" in str(e) for e in errors)
+
+
+def test_parse_text_raises_the_first_bad_line_that_scan_text_reports():
+    text = "A=1\nBAD ONE\nBAD TWO\n"
+    with pytest.raises(EnvFileError) as info:
+        parse_text(text, "env/dev.env")
+    assert str(info.value) == str(scan_text(text, "env/dev.env")[1][0])
+    assert info.value.line == 2
+
+
+def test_a_file_that_cannot_be_read_is_one_error_for_the_whole_file(tmp_path):
+    with pytest.raises(EnvFileError) as info:
+        scan(tmp_path / "nope.env", "env/nope.env")
+    assert (info.value.path, info.value.line, str(info.value)) == ("env/nope.env", 0, "env/nope.env: file not found")
+
+
+# Whatever the text, scan_text returns entries and errors: never an exception, and
+# every line it names (an entry's or an error's) is a line of the text.
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+@example("A=1\n'B\nC'\n\"unterminated\nD=$x # c\r\nexport E=é")
+@example("0\x850\r\nA")  # a malformed line whose "\r\n" dotenv splits between two bindings
+def test_scan_text_never_raises(text):
+    entries, errors = scan_text(text)
+    lines = re.split(r"\r\n|\n|\r", text)
+    for e in entries:
+        assert NAME.fullmatch(e.key) and e.key in lines[e.line - 1]
+    for err in errors:
+        assert 1 <= err.line <= len(lines) + 1
+        assert str(err).startswith(f"<env>:{err.line}: ")
 
 
 # Whatever the text, parse_text returns entries or raises EnvFileError: never another exception.
@@ -176,3 +227,41 @@ def test_a_warning_names_path_line_and_key():
 )
 def test_interpolate(value, lookup, expected):
     assert interpolate(value, lookup) == expected
+
+
+# --- format_line ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("plain", "K=plain"),
+        (
+            "postgresql://app:p%40ss@127.0.0.1:5432/app?sslmode=disable",
+            "K=postgresql://app:p%40ss@127.0.0.1:5432/app?sslmode=disable",
+        ),
+        ("", "K="),
+        ("a b", "K='a b'"),
+        ("x#y", "K='x#y'"),
+        ("${HOME}", "K='${HOME}'"),
+        ("it's", 'K="it\'s"'),
+    ],
+)
+def test_format_line(value, line):
+    assert format_line("K", value) == line
+
+
+# Whatever the value, the line reads back as that value: in python-dotenv and in our own reader.
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\x00")))
+@example("a\"b\\c it's")
+@example("line1\nline2")
+def test_format_line_reads_back_as_the_value(value):
+    try:
+        line = format_line("K", value)
+    except StackyardError as exc:
+        assert ("'" in value or "\\" in value) and "$" in value and value not in str(exc)
+        return
+    assert dotenv_values(stream=io.StringIO(line + "\n"))["K"] == value
+    [entry] = parse_text(line + "\n")
+    assert entry.value == value

@@ -1,5 +1,6 @@
-"""layers: the four env files in order, the later file winning, the process
-environment on top, and where each value came from."""
+"""layers: the four env files in order (a personal local file above every
+committed one), the later file winning, the process environment on top, and
+where each value came from."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pathlib
 from stackyard import config
 from stackyard.config import Layer, layer_files
 from stackyard.env.file import parse_text
-from stackyard.env.layers import PROCESS, resolve
+from stackyard.env.layers import PROCESS, effective, resolve
 
 
 def fake_layer(label: str, local: bool = False) -> Layer:
@@ -26,22 +27,28 @@ def parsed(*files: tuple[str, str]):
 def test_layer_files_order_and_which_are_local(tmp_path):
     env_dir = tmp_path / "env"
     got = [(lay.label, lay.local) for lay in layer_files(env_dir, "prod", tmp_path)]
+    # Committed files first; then the personal local file, then the environment's own.
     assert got == [
         ("env/base.env", False),
-        ("env/local.env", True),
         ("env/prod.env", False),
+        ("env/local.env", True),
         ("env/prod.local.env", True),
     ]
     assert [lay.path for lay in layer_files(env_dir, "prod")] == [
         env_dir / "base.env",
-        env_dir / "local.env",
         env_dir / "prod.env",
+        env_dir / "local.env",
         env_dir / "prod.local.env",
     ]
 
 
+def test_every_local_file_comes_after_every_committed_file(tmp_path):
+    locals_ = [lay.local for lay in layer_files(tmp_path, "dev")]
+    assert locals_ == sorted(locals_)  # False (committed) ... then True (local)
+
+
 def test_labels_are_full_paths_without_a_root(tmp_path):
-    assert layer_files(tmp_path, "dev")[2].label == str(tmp_path / "dev.env")
+    assert layer_files(tmp_path, "dev")[1].label == str(tmp_path / "dev.env")
 
 
 # --- resolve -------------------------------------------------------------------
@@ -118,14 +125,29 @@ def test_an_overridden_value_is_recorded_interpolated():
 # --- config.env_files ------------------------------------------------------------
 
 
+def test_a_personal_override_in_local_env_beats_the_committed_env_file(tmp_path):
+    root = tmp_path
+    (root / "env").mkdir()
+    (root / "env" / "base.env").write_text("LOG_LEVEL=info\n")
+    (root / "env" / "dev.env").write_text("LOG_LEVEL=debug\nAPI_PORT=8000\n")
+    (root / "env" / "local.env").write_text("API_PORT=18000\nLOG_LEVEL=warning\n")
+    (root / "env" / "dev.local.env").write_text("LOG_LEVEL=error\n")
+    got = effective(root, root / "env", "dev", [], environ={})
+    assert (got["API_PORT"].value, got["API_PORT"].source) == ("18000", "env/local.env:1")
+    assert got["API_PORT"].overridden == [("env/dev.env:2", "8000")]
+    # The environment's own local file is more specific than the general one: it wins over it.
+    assert (got["LOG_LEVEL"].value, got["LOG_LEVEL"].source) == ("error", "env/dev.local.env:1")
+    assert [where for where, _ in got["LOG_LEVEL"].overridden] == ["env/base.env:1", "env/dev.env:1", "env/local.env:2"]
+
+
 def test_env_files_lists_the_existing_files_in_order(tmp_path):
     assert config.env_files(tmp_path, "dev") == ()
     for name in ("dev.local.env", "base.env", "prod.env", "local.env", "dev.env"):
         (tmp_path / name).write_text("")
     assert [p.name for p in config.env_files(tmp_path, "dev")] == [
         "base.env",
-        "local.env",
         "dev.env",
+        "local.env",
         "dev.local.env",
     ]
     (tmp_path / "local.env").unlink()

@@ -87,7 +87,17 @@ def test_show_lists_every_key_with_its_layer_and_masks_secrets(root, monkeypatch
     assert rows["SITE_ADDRESS"].split() == ["dev.example.com", "process", "environment", "-"]
     assert rows["API_TOKEN"].startswith("**** (17 chars)")  # a secret-looking name, not in the schema
     assert STRONG not in out and "tok-abcdef-123456" not in out
-    assert "env/base.env < env/local.env < env/dev.env < env/dev.local.env < process environment" in out
+    assert out.splitlines()[-1] == (
+        "dev: later layers win: env/base.env < env/dev.env < env/local.env < env/dev.local.env < process environment"
+    )
+
+
+def test_show_a_personal_local_env_wins_over_the_committed_env_file(root):
+    write(root, "env/local.env", "LOG_LEVEL=warning\n")
+    s = session(root)
+    envops.show(s)
+    [row] = [line for line in output(s).splitlines() if line.startswith("LOG_LEVEL ")]
+    assert row.split() == ["LOG_LEVEL", "warning", "env/local.env:1", "env/base.env:1,", "env/dev.env:2"]
 
 
 def test_show_json(root):

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from stackyard.env.masking import MASK, is_secret_name, mask
+from stackyard.env.masking import MASK, is_secret_name, mask, rendered_secrets
 from tests.unit.fakes import real_project, tmp_env
 
 
@@ -80,3 +80,21 @@ def test_a_secret_of_the_real_dev_project_is_masked():
 )
 def test_is_secret_name(name, secret):
     assert is_secret_name(name) is secret
+
+
+def test_rendered_secrets_are_the_secret_named_values_of_every_service():
+    services = {
+        "db": {"environment": {"POSTGRES_PASSWORD": "throwaway-pg-value", "POSTGRES_USER": "app"}},
+        "api": {"environment": {"DATABASE_URL": "postgresql://app:throwaway-pg-value@db/app", "API_TOKEN": "tok"}},
+        "redis": {"environment": None},
+    }
+    # "tok" is too short to mask safely (it would eat ordinary words).
+    assert rendered_secrets(services) == {"throwaway-pg-value"}
+
+
+def test_extra_values_are_masked_too(env):
+    text = "url: postgresql://app:throwaway-pg-value@127.0.0.1/app pw: pg-s3cret-value"
+    assert (
+        mask(text, env, environ={}, extra={"throwaway-pg-value"})
+        == f"url: postgresql://app:{MASK}@127.0.0.1/app pw: {MASK}"
+    )

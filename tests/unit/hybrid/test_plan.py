@@ -413,6 +413,74 @@ def test_plan_text_masks_secrets_in_commands_too(env, cwd):
     assert REDIS in plan.text()  # no mask given: nothing masked
 
 
+# --- --ide: processes you start from your IDE ------------------------------------------
+
+
+def test_an_ide_process_leaves_its_container_and_is_handed_over_not_started(env, cwd):
+    plan = plan_for(env, cwd, host=("worker",), ide=("api",), lookup={"API_PORT": "18000"}, ide_dir=cwd / "ide")
+    assert plan.text(mask).splitlines()[1:9] == [
+        "  1. check watchfiles is installed on the host",
+        "  2. stop containers that run on the host instead: api, worker",
+        "  3. start in containers, wait until healthy: db, listener, redis",
+        "  4. run migrate once in a container (migrations) and wait for it to succeed",
+        "  5. check host port 18000 is free for api",
+        f"  6. hand api to your IDE: write its variables to {cwd}/ide/dev-api.env (mode 600), "
+        "print its command, working directory and variables (secrets masked)",
+        f"  7. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
+        "  8. wait for Ctrl-C or a host process to exit, then stop every host process; the containers keep running",
+    ]
+    assert [p.name for p in plan.processes] == ["worker"]
+    [api] = plan.ide
+    assert (api.argv, api.port) == (("uvicorn", "refapp.api:app", "--port", "18000"), 18000)
+    assert api.env["DATABASE_URL"] == f"postgresql://app:{PG}@127.0.0.1:15432/app?sslmode=disable"
+    [handed] = [step for step in plan.steps if isinstance(step, hybrid.HandToIde)]
+    assert handed.env_file == cwd / "ide" / "dev-api.env"
+    assert {r.key for r in handed.rewrites} == {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CELERY_BROKER_URL",
+        "CELERY_RESULT_BACKEND",
+    }
+    assert {r.process for r in handed.rewrites} == {"api"}
+
+
+def test_with_every_process_in_the_ide_nothing_starts_and_ctrl_c_ends_it(env, cwd):
+    plan = plan_for(env, cwd, host=(), ide=("api", "worker"), down=True)
+    assert [type(step).__name__ for step in plan.steps] == [
+        "RunCompose",
+        "RunCompose",
+        "RunCompose",
+        "CheckPort",
+        "HandToIde",
+        "HandToIde",
+        "Supervise",
+    ]
+    assert plan.processes == () and [p.name for p in plan.ide] == ["api", "worker"]
+    assert plan.steps[-1].what == "wait for Ctrl-C, then `down` the containers (volumes kept)"
+    assert plan_for(env, cwd, host=(), ide=("api",)).steps[-1].what == "wait for Ctrl-C; the containers keep running"
+
+
+def test_an_ide_process_stops_what_depends_on_it(env, cwd):
+    services = dev_services()
+    services["web"] = {"depends_on": {"api": {"condition": "service_healthy"}}}
+    plan = plan_for(env, cwd, host=(), ide=("api",), services=services)
+    assert plan.steps[0].what == "stop containers that run on the host instead: api, web"
+
+
+def test_a_process_cannot_be_both_on_the_host_and_in_the_ide(env, cwd):
+    with pytest.raises(StackyardError) as info:
+        plan_for(env, cwd, host=("api", "worker"), ide=("api",))
+    assert str(info.value) == (
+        "api given to both --host and --ide: each runs in one place: on the host (stackyard starts it) "
+        "or in your IDE (you do)"
+    )
+
+
+def test_an_unknown_ide_process_lists_the_known_ones(env, cwd):
+    with pytest.raises(StackyardError, match=r"no host command for apii: known: api, worker, listener"):
+        plan_for(env, cwd, host=(), ide=("apii",))
+
+
 # --- what each step carries ----------------------------------------------------------
 
 
@@ -474,7 +542,8 @@ def test_print_env_for_an_ide(env, cwd, tmp_path):
     api, worker, rest = out.split("\n\n")
     assert rest == ""
     assert api.splitlines() == [
-        f"# api (cwd {cwd}): uvicorn refapp.api:app --port 8000",
+        f"# api (on the host), in {cwd}: uvicorn refapp.api:app --port 8000",
+        "# secrets are masked here; `inv hybrid --ide api` writes the real values to .stackyard/hybrid/dev-api.env (mode 600)",
         "APP_ENV=dev",
         "CACHE_TTL=300",
         "CELERY_BROKER_URL=redis://:****@127.0.0.1:16379/1    # was redis://:****@redis:6379/1",
@@ -486,7 +555,22 @@ def test_print_env_for_an_ide(env, cwd, tmp_path):
         f"PYTHONPATH={cwd}",
         "REDIS_URL=redis://:****@127.0.0.1:16379/0    # was redis://:****@redis:6379/0",
     ]
-    assert worker.splitlines()[0] == f"# worker (cwd {cwd}): watchfiles 'celery -A refapp.worker worker' refapp"
+    assert (
+        worker.splitlines()[0]
+        == f"# worker (on the host), in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp"
+    )
+
+
+def test_print_env_covers_the_ide_processes_too(env, cwd, tmp_path):
+    project = config.Project(tmp_path, "demo", tmp_path / "compose", tmp_path / "env", "dev")
+    s = Session(project, env, FakeRunner(), out=io.StringIO())
+    hybrid_run.print_env(s, plan_for(env, cwd, host=("worker",), ide=("api",)), mask)
+    heads = [line for line in s.out.getvalue().splitlines() if line.startswith("# ") and "), in " in line]
+    assert heads == [
+        f"# worker (on the host), in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp",
+        f"# api (in your IDE), in {cwd}: uvicorn refapp.api:app --port 8000",
+    ]
+    assert "DATABASE_URL=postgresql://app:****@127.0.0.1:15432/app" in s.out.getvalue().split("# api (in your IDE)")[1]
 
 
 # --- [tool.stackyard.hybrid] ------------------------------------------------------------

@@ -11,10 +11,12 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 
 import pytest
+from dotenv import dotenv_values
 
 from stackyard import config
 from stackyard.config import HostProcess, Hybrid
@@ -211,7 +213,9 @@ def test_a_taken_host_port_is_named_with_its_holder(tmp_path, cwd, programs, api
         with pytest.raises(StackyardError) as info:
             hybrid_run.execute(session(tmp_path, runner), dev_plan(tmp_path, cwd, api_port), mask, procs)
     assert str(info.value).startswith(f"host port {api_port} for api is already taken by pid {os.getpid()} (")
-    assert str(info.value).endswith(": stop what holds it, or set another port (see `inv env.explain API_PORT`)")
+    assert str(info.value).endswith(
+        ": stop what holds it, or set API_PORT to a free port (`inv env.explain API_PORT` shows where it is set)"
+    )
     assert [c[0] for c in ran(runner.commands)] == ["stop", "up", "run"]  # checked once api's container is gone
     assert procs.started == []
 
@@ -363,8 +367,10 @@ def test_run_print_env_prints_the_variables_and_runs_nothing_else(tmp_path, cwd,
     hybrid_run.run(s, None, print_only=True)
     assert [c[0] for c in runner.subcommands()] == ["config"]
     out = s.out.getvalue()
-    assert out.startswith(f"# api (cwd {cwd}): uvicorn refapp.api:app --port 8000\nAPP_ENV=dev\n")
-    assert f"# worker (cwd {cwd})" in out
+    assert out.startswith(
+        f"# api (on the host), in {cwd}: uvicorn refapp.api:app --port 8000\n# secrets are masked here; "
+    )
+    assert f"# worker (on the host), in {cwd}" in out
 
 
 def test_run_names_the_compose_file_to_publish_a_port_in(tmp_path, cwd):
@@ -384,3 +390,102 @@ def test_run_without_host_processes_says_what_to_add(tmp_path):
         "no host processes configured: add [tool.stackyard.hybrid.processes.<name>] command = [...] to pyproject.toml"
     )
     assert runner.commands == []
+
+
+# --- --ide -------------------------------------------------------------------------------------
+
+
+def ide_plan(tmp_path, cwd, api_port) -> hybrid.Plan:
+    return hybrid.make_plan(
+        tmp_env(tmp_path),
+        dev_services(),
+        make_hybrid(cwd),
+        ["worker"],
+        {"API_PORT": str(api_port)},
+        ide=["api"],
+        ide_dir=tmp_path / ".stackyard" / "hybrid",
+    )
+
+
+def test_an_ide_process_gets_its_env_file_and_its_description_and_is_not_started(tmp_path, cwd, programs, api_port):
+    plan = ide_plan(tmp_path, cwd, api_port)
+    runner = FakeRunner()
+    procs = FakeProcs(runner.commands)
+    s = session(tmp_path, runner)
+    with pytest.raises(Interrupted):
+        hybrid_run.execute(s, plan, mask, procs)
+    assert [name for name, _ in procs.started] == ["worker"]
+    assert ran(runner.commands)[:2] == [
+        ("stop", "api", "worker"),
+        ("up", "--detach", "--build", "--wait", "--wait-timeout", "180", "db", "listener", "redis"),
+    ]
+    env_file = tmp_path / ".stackyard" / "hybrid" / "dev-api.env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    # The file has the real values (an IDE reads it); it reads back as exactly what the process would get.
+    assert dotenv_values(env_file) == plan.ide[0].env
+    assert PG in env_file.read_text()
+    out = s.out.getvalue()
+    assert PG not in out and REDIS not in out
+    assert out.splitlines()[:3] == [
+        f"# api (in your IDE), in {cwd}: uvicorn refapp.api:app --port {api_port}",
+        "# secrets are masked here; the real values are in .stackyard/hybrid/dev-api.env (mode 600): "
+        "give it to your IDE's run configuration",
+        "APP_ENV=dev",
+    ]
+    assert "DATABASE_URL=postgresql://app:****@127.0.0.1:15432/app?sslmode=disable    # was " in out
+
+
+def test_a_taken_port_of_a_literal_port_names_the_setting_to_change(tmp_path, cwd, programs):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        table = Hybrid(cwd=cwd, processes={"web": HostProcess("web", ("uvicorn", "app:app"), str(port))})
+        plan = hybrid.make_plan(tmp_env(tmp_path), {}, table, ["web"], {})
+        with pytest.raises(StackyardError) as info:
+            hybrid_run.execute(session(tmp_path, FakeRunner()), plan, mask, FakeProcs([]))
+    assert str(info.value).endswith(": stop what holds it, or change `port` in [tool.stackyard.hybrid.processes.web]")
+
+
+def test_the_ide_port_is_checked_before_anything_is_handed_over(tmp_path, cwd, programs):
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        plan = ide_plan(tmp_path, cwd, port)
+        runner = FakeRunner()
+        procs = FakeProcs(runner.commands)
+        with pytest.raises(StackyardError, match=f"host port {port} for api is already taken"):
+            hybrid_run.execute(session(tmp_path, runner), plan, mask, procs)
+    assert procs.started == [] and not (tmp_path / ".stackyard").exists()
+
+
+def test_under_dry_the_ide_env_file_is_not_written(tmp_path, cwd, api_port):
+    plan = ide_plan(tmp_path, cwd, api_port)
+    s = session(tmp_path, FakeRunner(dry=True))
+    hybrid_run.execute(s, plan, mask, FakeProcs([]))
+    assert not (tmp_path / ".stackyard").exists()
+    assert f"[dry-run] would hand api to your IDE: write its variables to {tmp_path}/.stackyard/hybrid/dev-api.env" in (
+        s.out.getvalue()
+    )
+
+
+def test_run_with_ide_runs_the_default_processes_less_the_ide_ones(tmp_path, cwd, monkeypatch, api_port):
+    monkeypatch.setenv("API_PORT", str(api_port))
+    monkeypatch.setattr(subprocess, "Popen", no_popen)
+    runner = config_runner(dev_services(), dry=True)
+    s = session(tmp_path, runner, make_hybrid(cwd))
+    hybrid_run.run(s, None, ide=["api"])
+    lines = s.out.getvalue().splitlines()
+    assert "  2. stop containers that run on the host instead: api, worker" in lines
+    assert f"  7. start worker on the host, in {cwd}: watchfiles 'celery -A refapp.worker worker' refapp" in lines
+    assert not any(line.startswith("  ") and "start api on the host" in line for line in lines)
+
+
+def test_run_print_env_with_ide_prints_host_and_ide_processes(tmp_path, cwd, monkeypatch):
+    monkeypatch.delenv("API_PORT", raising=False)
+    s = session(tmp_path, config_runner(dev_services()), make_hybrid(cwd))
+    hybrid_run.run(s, None, ide=["api"], print_only=True)
+    heads = [line.split(",")[0] for line in s.out.getvalue().splitlines() if line.startswith("# ") and "), in " in line]
+    assert heads == ["# worker (on the host)", "# api (in your IDE)"]
+    assert not (tmp_path / ".stackyard").exists()  # printing writes nothing

@@ -1,6 +1,8 @@
 """lint.compose_rules: each SY rule fires on a service made bad in one way and
 only there; a compliant service (shaped like `docker compose config --format
-json` output) passes; the exemption labels work; locate() finds the line."""
+json` output) passes; the exemption labels work; locate() finds the line.
+SY013 (ports from internal networks only) looks at the whole config, in any
+environment: its own tests and fixture are below."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import pytest
 import yaml
 
 from stackyard.lint import compose_rules
-from stackyard.lint.compose_rules import RULES, SOCKET, check, check_service, locate, one_shots
+from stackyard.lint.compose_rules import RULES, SOCKET, check, check_service, locate, one_shots, unreachable
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "lint"
 
@@ -114,14 +116,15 @@ BREAK = {
 
 
 def test_every_rule_has_a_bad_fixture():
-    assert set(BREAK) == set(RULES)
+    # SY013 judges a service with the networks of the whole config: test_sy013_* below.
+    assert set(BREAK) | {"SY013"} == set(RULES)
 
 
 def test_compliant_service_passes():
     assert check_service("api", good(), False, RAW_IMAGE) == []
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
+@pytest.mark.parametrize("rule", sorted(BREAK))
 def test_rule_fires_alone_on_its_bad_fixture(rule):
     change, raw_image = BREAK[rule]
     svc = good()
@@ -191,6 +194,39 @@ def test_cap_drop_all_in_lower_case():
     svc = good()
     svc["cap_drop"] = ["all"]
     assert rules(svc) == []
+
+
+@pytest.mark.parametrize(
+    "caps", [["NET_ADMIN"], ["SYS_ADMIN"], ["SYS_PTRACE"], ["ALL"], ["cap_sys_module"], ["NET_ADMN"]]
+)
+def test_cap_drop_all_with_a_dangerous_cap_add_fires(caps):
+    svc = good()
+    svc["cap_add"] = ["NET_BIND_SERVICE", *caps]
+    [(rule, message)] = check_service("svc", svc, False, RAW_IMAGE)
+    name = caps[0].upper().removeprefix("CAP_")
+    assert rule == "SY003"
+    assert message.startswith(f"cap_add gives {name}, beyond Docker's default capabilities: remove it")
+
+
+def test_every_dangerous_cap_is_named_once_in_order():
+    svc = good()
+    svc["cap_add"] = ["SYS_PTRACE", "NET_ADMIN", "CAP_NET_ADMIN", "CHOWN"]
+    [(_, message)] = check_service("svc", svc, False, RAW_IMAGE)
+    assert "gives NET_ADMIN, SYS_PTRACE, beyond" in message
+
+
+@pytest.mark.parametrize("caps", [["NET_BIND_SERVICE"], ["CAP_NET_BIND_SERVICE"], ["CHOWN", "SETUID", "SETGID"]])
+def test_cap_drop_all_with_default_caps_added_back_passes(caps):
+    svc = good()
+    svc["cap_add"] = caps
+    assert rules(svc) == []
+
+
+def test_a_dangerous_cap_add_without_cap_drop_all_is_one_finding():
+    svc = good()
+    del svc["cap_drop"]
+    svc["cap_add"] = ["SYS_ADMIN"]
+    assert check_service("svc", svc, False, RAW_IMAGE) == [("SY003", RULES["SY003"])]
 
 
 @pytest.mark.parametrize("opt", ["no-new-privileges:true", "no-new-privileges", "no-new-privileges: true"])
@@ -538,3 +574,62 @@ def test_deliberately_bad_fixture_is_located_in_the_override():
     assert (pathlib.Path(file).name, files[1].read_text().splitlines()[line - 1]) == ("bad-prod.yml", "  web:")
     file, line = locate(files, "cache")
     assert (pathlib.Path(file).name, files[0].read_text().splitlines()[line - 1]) == ("bad-base.yml", "  cache:")
+
+
+# ---- SY013: ports published from internal networks only (any environment) -------
+
+
+NETWORKS = {"edge": {"name": "shop_edge", "ipam": {}}, "backend": {"name": "shop_backend", "internal": True}}
+PORT = [{"mode": "ingress", "host_ip": "127.0.0.1", "target": 5555, "published": "5555", "protocol": "tcp"}]
+
+
+def svc_on(*networks: str, ports=PORT) -> dict:
+    return {"networks": dict.fromkeys(networks), "ports": ports}
+
+
+def test_sy013_ports_on_internal_networks_only():
+    config = {"networks": NETWORKS, "services": {"flower": svc_on("backend")}}
+    [(rule, message)] = unreachable(config)["flower"]
+    assert rule == "SY013"
+    assert message == (
+        "publishes ports but joins only internal networks (backend), so Docker drops them without a word: "
+        "attach it to a non-internal network too (as api joins `edge`)"
+    )
+
+
+@pytest.mark.parametrize(
+    "svc",
+    [
+        svc_on("backend", "edge"),  # a non-internal network beside the internal one
+        svc_on("edge"),
+        svc_on("backend", ports=[]),  # nothing published
+        svc_on("backend", ports=None),
+        {"network_mode": "host", "ports": PORT},  # no networks of its own
+        {"ports": PORT},  # the default network
+        svc_on("outside"),  # not defined here (external): not known to be internal
+    ],
+)
+def test_sy013_quiet_when_the_ports_can_be_reached(svc):
+    assert unreachable({"networks": NETWORKS, "services": {"api": svc}}) == {}
+
+
+def test_sy013_of_an_empty_config():
+    assert unreachable({}) == {}
+    assert unreachable({"services": {"a": svc_on("backend")}, "networks": None}) == {}
+
+
+def render_networks(raw: dict) -> dict:
+    """The shape `config --format json` gives bad-networks.yml: networks as mappings, long-syntax ports."""
+    services = {
+        name: {"networks": dict.fromkeys(svc.get("networks", [])), "ports": [_port(p) for p in svc.get("ports", [])]}
+        for name, svc in raw["services"].items()
+    }
+    return {"services": services, "networks": {n: v or {} for n, v in raw["networks"].items()}}
+
+
+def test_sy013_deliberately_bad_fixture():
+    files = [FIXTURES / "bad-networks.yml"]
+    found = unreachable(render_networks(yaml.safe_load(files[0].read_text())))
+    assert {name: [rule for rule, _ in problems] for name, problems in found.items()} == {"monitor": ["SY013"]}
+    _, line = locate(files, "monitor")
+    assert files[0].read_text().splitlines()[line - 1] == "  monitor:"

@@ -224,7 +224,8 @@ def test_placeholder_secrets_go_in_the_environment_not_the_command_line(tmp_path
     runner = fake()
     lint(make_project(tmp_path), runner)
     compose = compose_cmds(runner, "")
-    assert len(compose) == 1 + 4 + 2  # profiles, 4 combinations, rendered + raw for the rules
+    # rendered once (profiles, SY013, the rules), 4 combinations, raw for the rules (SY012)
+    assert len(compose) == 1 + 4 + 1
     for cmd in compose:
         assert dict(cmd.env) == {"POSTGRES_PASSWORD": PLACEHOLDER}
     assert not any(PLACEHOLDER in a for c in runner.commands for a in c.argv)
@@ -283,6 +284,19 @@ def test_security_findings_of_one_environment_for_the_deploy_preflight(tmp_path)
     assert all(
         profiles_in(c.argv) == ("*",) and dict(c.env) == {"POSTGRES_PASSWORD": PLACEHOLDER} for c in runner.commands
     )
+
+
+def test_ports_from_internal_networks_only_are_found_in_every_environment(tmp_path, installed):
+    # dev is not protected: the security rules skip it, SY013 does not.
+    monitor = {"image": "example/app:2.1", "networks": {"backend": None}, "ports": [{"target": 5555}]}
+    config = {"services": {"monitor": monitor}, "networks": {"backend": {"internal": True}}}
+    runner = fake({" config --format json": Result(0, json.dumps(config))})
+    project = make_project(tmp_path, envs=("prod", "dev"))
+    found = [f for f in lint_run.compose_findings(session(project, runner)) if f.rule == "SY013"]
+    assert [(f.file, f.message.split(":")[0]) for f in found] == [
+        ("compose/compose.yaml", "monitor (dev)"),
+        ("compose/compose.yaml", "monitor (prod)"),
+    ]
 
 
 def test_literal_image_is_found_from_the_raw_config(tmp_path, installed):
@@ -448,3 +462,13 @@ def test_env_findings_appear_in_the_run(tmp_path, installed):
     code, lines = lint(project, fake())
     assert lines[0] == "env/prod.env:2: ENV003: unknown variable APP_IMAGES (did you mean APP_IMAGE?)"
     assert code == 1
+
+
+def test_env_findings_go_on_past_a_malformed_line(tmp_path, installed):
+    project = make_project(tmp_path, prod_env="APP_IMAGE=example/app:2.1\nBAD LINE s3cr3t\nAPP_IMAGES=x\n")
+    code, lines = lint(project, fake())
+    assert lines[:2] == [
+        "env/prod.env:2: ENV001: not a KEY=VALUE line: expected KEY=VALUE (a line with no '=' and a space is not a variable)",
+        "env/prod.env:3: ENV003: unknown variable APP_IMAGES (did you mean APP_IMAGE?)",
+    ]
+    assert code == 1 and "s3cr3t" not in "\n".join(lines)

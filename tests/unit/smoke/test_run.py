@@ -129,6 +129,46 @@ def test_jobs_waits_for_the_worker_result():
     assert info.value.services == ("api", "worker")
 
 
+def timing_out(pred, timeout):
+    """The real wait's contract: poll, and give back None when time runs out."""
+    for _ in range(3):
+        try:
+            pred()
+        except OSError:
+            pass
+    return None
+
+
+def test_jobs_says_what_the_last_poll_got_never_none():
+    answers = {("POST", "/jobs"): (202, {"id": "j1"}), ("GET", "/jobs/j1"): (200, {"status": "running"})}
+    with pytest.raises(CheckFailed) as info:
+        CHECKS["jobs"](Context(FakeTarget(answers), lambda s: "", timing_out), "/health")
+    assert str(info.value) == (
+        "smoke check 'jobs' failed: job j1 not done by the worker in 30 s: "
+        'last GET /jobs/j1 -> 200 {"status": "running"}'
+    )
+
+
+def test_jobs_names_a_request_that_never_answered():
+    def refused(path):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    answers = {("POST", "/jobs"): (202, {"id": "j1"}), ("GET", "/jobs/j1"): refused}
+    with pytest.raises(CheckFailed) as info:
+        CHECKS["jobs"](Context(FakeTarget(answers), lambda s: "", timing_out), "/health")
+    assert str(info.value).endswith("last GET /jobs/j1 -> no answer ([Errno 111] Connection refused)")
+
+
+def test_jobs_done_with_a_wrong_result():
+    answers = {
+        ("POST", "/jobs"): (202, {"id": "j1"}),
+        ("GET", "/jobs/j1"): (200, {"status": "done", "result": {"sum": 9}}),
+    }
+    with pytest.raises(CheckFailed, match=r"job j1 done with a wrong result: .*\"sum\": 9") as info:
+        CHECKS["jobs"](ctx(answers), "/health")
+    assert info.value.services == ("worker",)
+
+
 def test_cache_needs_a_hit_then_the_new_value_after_the_sql_update():
     state = {"value": "before", "reads": 0}
     statements = []

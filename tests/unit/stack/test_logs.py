@@ -1,11 +1,18 @@
-"""logs.matcher: --grep matches text, not colours, and ignores case."""
+"""stack.logs: --grep matches text, not colours, and ignores case; no containers is said, not silent."""
 
 from __future__ import annotations
 
+import io
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from stackyard.stack.logs import matcher
+from stackyard.core.runner import Result
+from stackyard.errors import StackyardError
+from stackyard.session import Session
+from stackyard.stack.logs import matcher, stream
+from tests.unit.fakes import FakeRunner, real_project, tmp_env
 
 
 def test_no_grep_keeps_everything():
@@ -35,3 +42,38 @@ def test_any_colouring_of_a_line_still_matches_its_text(text, data):
     codes = data.draw(st.lists(st.one_of(st.just(""), colour), min_size=len(text), max_size=len(text)))
     coloured = "".join(code + ch for code, ch in zip(codes, text, strict=True)) + "\x1b[0m\n"
     assert matcher(text.upper())(coloured)
+
+
+# --- stream: a project without containers is an error, not silence ---
+
+PS = '{"Name":"demo-dev-db-1","Service":"db","State":"exited","Health":"","ExitCode":0}\n'
+
+
+def session(tmp_path, runner, **env_changes) -> Session:
+    return Session(real_project(), tmp_env(tmp_path, **env_changes), runner, out=io.StringIO())
+
+
+def test_a_stopped_environment_says_it_has_no_containers(tmp_path):
+    runner = FakeRunner({" ps --all": Result(0, "")}, log_lines=["never shown\n"])
+    with pytest.raises(StackyardError) as info:
+        stream(session(tmp_path, runner, name="prod", project="demo-prod"))
+    assert str(info.value) == (
+        "no containers in project demo-prod (prod): no logs to show: start it with `inv up --env prod`"
+    )
+    assert "lines" not in runner.modes
+
+
+def test_services_without_a_container_are_named(tmp_path):
+    runner = FakeRunner({" ps --all": Result(0, PS)}, log_lines=["never shown\n"])
+    with pytest.raises(StackyardError) as info:
+        stream(session(tmp_path, runner), ["api", "worker"])
+    assert str(info.value) == (
+        "no container of api, worker in project demo-dev (dev): no logs to show: start it with `inv up -s api,worker`"
+    )
+
+
+def test_what_has_a_container_is_shown_even_stopped(tmp_path):
+    runner = FakeRunner({" ps --all": Result(0, PS)}, log_lines=["db-1 | shutting down\n"])
+    s = session(tmp_path, runner)
+    stream(s, ["api", "db"])
+    assert s.out.getvalue() == "db-1 | shutting down\n"

@@ -1,0 +1,67 @@
+"""A first deploy (nothing running yet) that fails, on the real engine: it says
+why as `inv up` does, stops what it started, and records the failure."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.support import TEST_SECRETS, Inv, Stack, free_port
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_first_deploy_over_a_volume_made_with_another_password_names_the_mismatch():
+    inv = Inv(
+        "firstpw", HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1", **TEST_SECRETS
+    )
+    project = inv.env["STACKYARD_PROJECT"]
+    inv.env.update(APP_IMAGE=f"{project}-app", CADDY_APP_IMAGE=f"{project}-caddy")
+    # An earlier prod stack's database, initialised with another password: its container is gone, its volume left.
+    earlier = Stack("prod", project, {k: int(inv.env[k]) for k in ("HTTP_PORT", "HTTPS_PORT")})
+    other = {**earlier.environ(), "POSTGRES_PASSWORD": secrets.token_urlsafe(32)}
+    try:
+        subprocess.run(earlier.argv("up", "--detach", "--wait", "db"), env=other, check=True, capture_output=True)
+        subprocess.run(earlier.argv("down"), env=other, check=True, capture_output=True)
+
+        proc = inv("prod-deploy", "--allow-dirty", "--health-timeout", "60", check=False)
+
+        assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+        error = proc.stderr.strip().splitlines()[-1]
+        assert (
+            error.startswith("stackyard: error: deploy of ") and " failed: service migrate exited with code " in error
+        )
+        assert "the database volume was initialised with another POSTGRES_PASSWORD" in error
+        assert error.endswith("nothing served before, nothing serves after (the containers started are stopped)")
+        assert "--- migrate: last 30 log lines ---" in proc.stdout
+        assert "<== undo 4 start: stop the stack's containers" in proc.stdout
+        running = subprocess.run(
+            ["docker", "ps", "--filter", f"label=com.docker.compose.project={project}", "--format", "{{.Names}}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert running == []  # stopped: nothing serves
+        history = (ROOT / ".stackyard" / f"releases-{project}.jsonl").read_text().splitlines()
+        last = json.loads(history[-1])
+        assert last["result"] == "failed" and "POSTGRES_PASSWORD" in last["reason"]
+        locks = ["docker", "ps", "-a", "--filter", f"name=^{project}-deploy-lock$", "--format", "{{.Names}}"]
+        assert subprocess.run(locks, capture_output=True, text=True, check=True).stdout == ""
+        for value in [*TEST_SECRETS.values(), other["POSTGRES_PASSWORD"]]:
+            assert value not in proc.stdout + proc.stderr + "\n".join(history)
+    finally:
+        inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
+        (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
+        shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
+        images = subprocess.run(
+            ["docker", "images", "--filter", f"reference={project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if images:
+            subprocess.run(["docker", "rmi", *images], capture_output=True)

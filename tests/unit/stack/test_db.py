@@ -1,0 +1,118 @@
+"""stack.db: each data task names the environment and project it acts on; a
+restore runs the project's after_restore hooks (the caches of the old data)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+
+from stackyard.config import Hook
+from stackyard.core.runner import Result, Runner
+from stackyard.errors import StackyardError
+from stackyard.session import Session
+from stackyard.stack import db
+from tests.unit.fakes import FakeRunner, after_base, real_project, tmp_env
+
+FLUSH = Hook("cache", ("sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli FLUSHDB'))
+
+
+class FilesRunner(FakeRunner):
+    """Also records run_files (pg_restore reads the dump from a file)."""
+
+    def run_files(self, cmd, *, stdin_path=None, stdout_path=None, check=True, readonly=False) -> Result:
+        return self.run(cmd, mode="files", check=check)
+
+
+def session(tmp_path, runner, hooks=(FLUSH,), **env_changes) -> Session:
+    project = dataclasses.replace(real_project(), after_restore=tuple(hooks))
+    return Session(project, tmp_env(tmp_path, **env_changes), runner, out=io.StringIO())
+
+
+@pytest.fixture
+def dump(tmp_path):
+    path = tmp_path / "manual-20260101000000.dump"
+    path.write_bytes(b"PGDMP")
+    return path
+
+
+def test_restore_announces_then_restores_then_runs_the_hooks(tmp_path, dump, capsys):
+    runner = FilesRunner({" exec --no-TTY cache ": Result(0, "OK\n")})
+    s = session(tmp_path, runner, name="prod", project="demo-prod", protected=True)
+    db.restore(s, dump, confirm_data_loss=True)
+    assert capsys.readouterr().err.splitlines() == [
+        "db.restore: restoring manual-20260101000000.dump into the database of prod (project demo-prod)",
+        "db.restore: after_restore: running its command in cache",
+    ]
+    restore, hook = runner.subcommands()
+    assert restore[:4] == ("exec", "--no-TTY", "db", "sh") and "pg_restore" in restore[5]
+    assert hook == ("exec", "--no-TTY", "cache", *FLUSH.command)
+    assert runner.modes == ["files", "capture"]
+    assert s.out.getvalue() == "cache: OK\nrestored manual-20260101000000.dump into the database of prod\n"
+
+
+def test_restore_into_another_database_runs_no_hook(tmp_path, dump):
+    runner = FilesRunner()
+    db.restore(session(tmp_path, runner), dump, database="scratch")
+    (restore,) = runner.subcommands()
+    assert restore[-1] == "scratch"
+
+
+def test_a_failed_hook_says_the_restore_happened_and_how_to_finish(tmp_path, dump):
+    runner = FilesRunner({" exec --no-TTY cache ": Result(1, "", 'service "cache" is not running\n')})
+    with pytest.raises(StackyardError) as info:
+        db.restore(session(tmp_path, runner), dump)
+    message = str(info.value)
+    assert message.startswith("manual-20260101000000.dump was restored, but its after_restore command in cache failed")
+    assert "service cache is not running" in message
+    assert message.endswith("`inv exec cache -- sh -c 'REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli FLUSHDB'`")
+
+
+def test_restore_of_a_protected_env_needs_the_second_flag(tmp_path, dump):
+    runner = FilesRunner()
+    with pytest.raises(StackyardError, match="--confirm-data-loss"):
+        db.restore(session(tmp_path, runner, name="prod", protected=True), dump)
+    assert runner.commands == []
+
+
+def test_a_missing_backup_file_says_where_backups_are(tmp_path):
+    with pytest.raises(StackyardError) as info:
+        db.restore(session(tmp_path, FilesRunner(), project="demo-dev"), tmp_path / "nope.dump")
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'nope.dump'}: no such backup file: `inv db.backup` makes one, in backups/demo-dev/"
+    )
+
+
+def test_shell_and_migrate_name_their_target(tmp_path, capsys):
+    runner = FilesRunner({" exec ": Result(2)})
+    s = session(tmp_path, runner, name="staging", project="demo-staging")
+    assert db.shell(s, tty=False) == 2
+    db.migrate(s)
+    assert capsys.readouterr().err.splitlines() == [
+        "db.shell: psql in the database of staging (project demo-staging)",
+        "db.migrate: migrating the database of staging (project demo-staging)",
+    ]
+    assert after_base(runner.commands[-1].argv) == ("run", "--rm", "--no-deps", "--no-TTY", "migrate")
+
+
+def test_manual_backup_names_its_target_and_file(tmp_path, capsys, monkeypatch):
+    s = session(tmp_path, FilesRunner(), project="demo-dev")
+    # the backup itself (tested with the deploy) would write under the repository
+    monkeypatch.setattr(db, "backup", lambda s, label: db.backup_dir(s) / f"{label}.dump")
+    path = db.manual_backup(s)
+    assert path.name.startswith("manual-") and path.suffix == ".dump"
+    assert capsys.readouterr().err == (
+        f"db.backup: backing up the database of dev (project demo-dev) to backups/demo-dev/{path.name}\n"
+    )
+
+
+def test_a_dry_restore_prints_its_commands_in_order_and_claims_nothing(tmp_path, dump, capsys):
+    s = Session(real_project(), tmp_env(tmp_path), Runner(dry=True), out=io.StringIO())
+    s.project = dataclasses.replace(s.project, after_restore=(FLUSH,))
+    db.restore(s, dump)
+    printed = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[dry-run] $ ")]
+    assert len(printed) == 2
+    assert "pg_restore" in printed[0] and " exec --no-TTY cache sh -c " in printed[1]
+    assert s.out.getvalue() == ""
