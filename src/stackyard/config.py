@@ -3,7 +3,8 @@
 Conventions: `compose/compose.yaml` + `compose/compose.<env>.yaml` for each
 environment, env files in `env/`. `[tool.stackyard]` in pyproject.toml can name
 environments, their files, profiles, URL and health path, the project name,
-and what runs after a database restore.
+what runs after a database restore, and which service plays which role
+(`[tool.stackyard.roles]`; what it does not state is detected, engine/roles.py).
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ TOP_KEYS = {
     "hybrid": dict,
     "smoke": dict,
     "db": dict,
+    "roles": dict,
 }
-SMOKE_KEYS = {"checks": list}  # smoke checks to run, by name (stackyard.smoke.CHECKS)
+SMOKE_KEYS = {
+    "checks": list,  # smoke checks to run, by name (stackyard.smoke.checks.CHECKS, then the modules')
+    "modules": list,  # the project's own checks: modules imported from the project root, each with CHECKS
+}
 HYBRID_KEYS = {
     "cwd": str,  # where host processes run, relative to the project root
     "before": list,  # one-shot services (migrations) run in a container first
@@ -55,6 +60,25 @@ ENV_KEYS = {
     "protected": bool,  # data removal needs a second explicit flag (default: true for prod)
 }
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# [tool.stackyard.roles]: what it does not state is detected from the compose config.
+ROLES_KEYS = {
+    "web": dict,  # the service behind the proxy, switched container by container on a deploy
+    "proxy": dict,  # the reverse proxy reloaded to move the traffic
+    "database": dict,  # what db.* and the deploy's backup act on
+    "migrate": str,  # the one-shot migration service, run before the new web containers
+    "workers": list,  # recreated on a deploy, after the switch
+    "images": list,  # the services whose images the project builds
+}
+WEB_KEYS = {"service": str, "port": int, "health_path": str}
+PROXY_KEYS = {
+    "service": str,
+    "kind": str,
+    "config": str,  # caddy: its Caddyfile; nginx: the upstream file; traefik: the dynamic config file
+    "upstream": str,  # nginx: the upstream block's name; traefik: the service's name (default: the web service)
+}
+DATABASE_KEYS = {"service": str, "kind": str}
+PROXY_KINDS = ("caddy", "nginx", "traefik")
+DATABASE_KINDS = ("postgres", "mysql", "mariadb", "mongodb")
 
 
 @dataclass(frozen=True)
@@ -96,6 +120,39 @@ class Hook:
 
 
 @dataclass(frozen=True)
+class Web:
+    service: str
+    port: int  # the container port the proxy sends requests to
+    health_path: str | None = None  # None: the environment's health_path
+
+
+@dataclass(frozen=True)
+class Proxy:
+    service: str
+    kind: str  # one of PROXY_KINDS (the deploy's switch adapter)
+    config: str | None = None  # None: the adapter's default path in the container
+    upstream: str | None = None  # None: the web service's name
+
+
+@dataclass(frozen=True)
+class Database:
+    service: str
+    kind: str  # postgres, mysql, mariadb, mongodb: backup and restore support postgres
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Which service plays which part; None or () where no service does."""
+
+    web: Web | None = None
+    proxy: Proxy | None = None
+    database: Database | None = None
+    migrate: str | None = None
+    workers: tuple[str, ...] = ()
+    images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Project:
     root: pathlib.Path
     name: str
@@ -106,6 +163,9 @@ class Project:
     hybrid: Hybrid | None = None
     smoke_checks: tuple[str, ...] = ()
     after_restore: tuple[Hook, ...] = ()
+    #: [tool.stackyard.roles] as stated, checked: role -> its table, service name or list.
+    roles: dict[str, Any] = field(default_factory=dict)
+    smoke_modules: tuple[str, ...] = ()
 
     def environment(self, name: str | None) -> Environment:
         """The named environment (or STACKYARD_ENV, or the default); an unknown one is an error."""
@@ -205,7 +265,7 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
         environments[env_name] = Environment(
             name=env_name,
             files=tuple(compose_dir / f for f in files),
-            env_files=env_files(env_dir, env_name),
+            env_files=env_files(env_dir, env_name, (compose_dir / files[0]).parent),
             project=table.get("project") or f"{name}-{env_name}",
             profiles=tuple(table.get("profiles", ())),
             url=table.get("url"),
@@ -227,7 +287,28 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
         hybrid,
         tuple(smoke.get("checks", ())),
         _after_restore(settings.get("db", {})),
+        _roles(settings.get("roles", {})),
+        tuple(smoke.get("modules", ())),
     )
+
+
+def _roles(table: dict) -> dict[str, Any]:
+    """[tool.stackyard.roles], checked: known keys and types, known kinds."""
+    where = "tool.stackyard.roles"
+    _check_keys(table, ROLES_KEYS, where)
+    for role, keys in (("web", WEB_KEYS), ("proxy", PROXY_KEYS), ("database", DATABASE_KEYS)):
+        if role in table:
+            _check_keys(table[role], keys, f"{where}.{role}")
+    port = table.get("web", {}).get("port")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"pyproject.toml: [{where}.web] port {port} is not a port number", "e.g. port = 8000")
+    for role, kinds in (("proxy", PROXY_KINDS), ("database", DATABASE_KINDS)):
+        kind = table.get(role, {}).get("kind")
+        if kind is not None and kind not in kinds:
+            near = difflib.get_close_matches(kind, kinds, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(kinds)}"
+            raise ConfigError(f"pyproject.toml: [{where}.{role}] unknown kind {kind!r}", hint)
+    return table
 
 
 def _after_restore(table: dict) -> tuple[Hook, ...]:
@@ -278,38 +359,55 @@ def _hybrid(root: pathlib.Path, table: dict | None) -> Hybrid | None:
 class Layer:
     path: pathlib.Path
     label: str  # the path relative to the project root
-    local: bool  # git-ignored: where secrets live
+    local: bool  # meant to be git-ignored: where secrets live
+    dotenv: bool = False  # Compose's own `.env` of the project directory
 
 
-def layer_files(env_dir: pathlib.Path, env_name: str, root: pathlib.Path | None = None) -> list[Layer]:
-    """All four file layers of an environment, existing or not, lowest first.
+def layer_files(
+    env_dir: pathlib.Path,
+    env_name: str,
+    root: pathlib.Path | None = None,
+    project_dir: pathlib.Path | None = None,
+) -> list[Layer]:
+    """All file layers of an environment, existing or not, lowest first.
 
     This is the one statement of the precedence (a later layer wins; Compose
     gets the files as --env-file options in this order, and lets the process
     environment win over all of them):
 
+        0. <project dir>/.env    yours        Compose's own file (the directory of the first compose file)
         1. env/base.env          committed    shared by every environment
         2. env/<env>.env         committed    non-secret values of one environment
         3. env/local.env         git-ignored  your personal overrides, every environment
         4. env/<env>.local.env   git-ignored  secrets and overrides of one environment
         5. the process environment
 
-    A personal (local) file wins over every committed file, and the more
-    specific local file over the general one."""
-    names = [("base.env", False), (f"{env_name}.env", False), ("local.env", True), (f"{env_name}.local.env", True)]
-    out = []
-    for name, local in names:
-        path = env_dir / name
+    Compose reads `.env` by itself only when no --env-file is given; stackyard
+    always gives some, so it passes `.env` first, explicitly: what containers
+    get is what `env.show` reports, and `.env` keeps the lowest place Compose
+    gives it. A personal (local) file wins over every committed file, and the
+    more specific local file over the general one. `project_dir` None: no `.env` layer."""
+
+    def layer(path: pathlib.Path, local: bool, dotenv: bool = False) -> Layer:
         try:
             label = str(path.relative_to(root)) if root else str(path)
         except ValueError:
             label = str(path)
-        out.append(Layer(path, label, local))
-    return out
+        return Layer(path, label, local, dotenv)
+
+    names = [("base.env", False), (f"{env_name}.env", False), ("local.env", True), (f"{env_name}.local.env", True)]
+    dotenv = [layer(project_dir / ".env", True, dotenv=True)] if project_dir is not None else []
+    return dotenv + [layer(env_dir / name, local) for name, local in names]
 
 
-def env_files(env_dir: pathlib.Path, env_name: str) -> tuple[pathlib.Path, ...]:
+def env_files(
+    env_dir: pathlib.Path, env_name: str, project_dir: pathlib.Path | None = None
+) -> tuple[pathlib.Path, ...]:
     """The env files Compose reads for an environment, lowest precedence first
     (see layer_files); only those that exist (a missing local file is normal)."""
+    return tuple(layer.path for layer in layer_files(env_dir, env_name, None, project_dir) if layer.path.is_file())
 
-    return tuple(layer.path for layer in layer_files(env_dir, env_name) if layer.path.is_file())
+
+def compose_project_dir(env: Environment) -> pathlib.Path:
+    """Compose's project directory: that of the first compose file (where its `.env` is)."""
+    return env.files[0].parent

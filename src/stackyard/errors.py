@@ -11,6 +11,8 @@ from typing import TypeVar
 
 from invoke.exceptions import Exit
 
+from stackyard.core.redact import url_passwords
+
 F = TypeVar("F", bound=Callable)
 
 
@@ -84,9 +86,10 @@ def report(exc: BaseException, verbose: bool = False, stream=None) -> int:
         exc = Interrupted()
     if isinstance(exc, StackyardError):
         if not isinstance(exc, Interrupted):
-            print(f"stackyard: error: {exc}", file=stream)
+            print(f"stackyard: error: {url_passwords(str(exc))}", file=stream)
         return exc.exit_code
-    print(f"stackyard: internal error: {exc.__class__.__name__}: {exc} (rerun with --verbose)", file=stream)
+    what = url_passwords(f"{exc.__class__.__name__}: {exc}")
+    print(f"stackyard: internal error: {what} (rerun with --verbose)", file=stream)
     return 1
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from stackyard.commands import compose
-from stackyard.config import Environment, Project, env_files
+from stackyard.config import Environment, Project, compose_project_dir, env_files
 from stackyard.core.command import Command
 from stackyard.core.runner import Mode, Result, Runner
 from stackyard.engine import api, diagnose, ports, state
@@ -137,7 +137,8 @@ class Session:
 
     def refresh_env(self) -> None:
         """Re-read the environment's env files (after one was created)."""
-        self.env = dataclasses.replace(self.env, env_files=env_files(self.project.env_dir, self.env.name))
+        files = env_files(self.project.env_dir, self.env.name, compose_project_dir(self.env))
+        self.env = dataclasses.replace(self.env, env_files=files)
         self._config = None
 
     def config(self) -> dict:

@@ -339,9 +339,22 @@ def migrate(c, env=None):
     db.migrate(session(c, env))
 
 
+@stackyard_task(name="init", help={"force": "replace an existing [tool.stackyard] section and tasks.py"})
+def init_project(c, force=False):
+    """Set stackyard up in this compose project: detect environments and roles,
+    print them with the reasons, write [tool.stackyard] and tasks.py."""
+    import pathlib
+
+    from stackyard.core.runner import Runner
+    from stackyard.project import init as project_init
+
+    project_init.run(pathlib.Path.cwd(), Runner(dry=bool(c.config.run.dry)), force=force)
+
+
 deploy_tasks = Collection("deploy", unlock)
 db_tasks = Collection("db", backup, restore, db_shell, migrate)
 namespace = Collection(
+    init_project,
     dev,
     up,
     down,

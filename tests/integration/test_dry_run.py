@@ -1,6 +1,7 @@
 """`inv --dry TASK` changes nothing, anywhere: for every task of `inv --list`,
 on a running stack, the engine (containers, volumes, images of the project),
-`.stackyard/`, `backups/` and `env/` are the same byte for byte afterwards,
+`.stackyard/`, `backups/`, `env/`, `pyproject.toml` and `tasks.py` are the same
+byte for byte afterwards,
 and no command ran inside a container."""
 
 from __future__ import annotations
@@ -46,11 +47,12 @@ DRY_CALLS = [
     ["db.restore", "DUMP", "--confirm-data-loss"],
     ["db.shell"],
     ["db.migrate"],
+    ["init", "--force"],
 ]
 
 
 def files_under(*names: str) -> dict[str, str]:
-    out = {}
+    out = {f: hashlib.sha256((ROOT / f).read_bytes()).hexdigest() for f in ("pyproject.toml", "tasks.py")}
     for name in names:
         for path in sorted((ROOT / name).rglob("*")):
             if path.is_file():

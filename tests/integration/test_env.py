@@ -6,13 +6,21 @@ history."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 
+from stackyard import config
+from stackyard.commands import compose
+from stackyard.core.runner import Runner
+from stackyard.engine import state
+from stackyard.env import ops as envops
+from stackyard.session import Session
 from tests import support
 from tests.conftest import ROOT
 from tests.support import TEST_SECRETS, free_port, http
@@ -179,3 +187,55 @@ def test_prod_containers_get_what_env_show_reports_and_no_secret_leaks():
         assert_no_secret_anywhere(inv, ["stackyard-app:latest", "stackyard-caddy:latest"])
     finally:
         inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False)
+
+
+def test_compose_renders_what_env_show_reports_for_a_dotenv_project(tmp_path, monkeypatch):
+    """A plain Compose layout (compose.yml + .env) with env files too: `.env` is the
+    lowest layer for stackyard as for Compose, and the real `docker compose config`
+    of stackyard's own command renders exactly what env.show reports."""
+    keys = ("ONLY_DOTENV", "OVERRIDDEN", "FROM_LOCAL", "DATABASE_URL", "DB_PASSWORD")
+    for key in keys:
+        monkeypatch.delenv(key, raising=False)
+    (tmp_path / "compose.yml").write_text(
+        "services:\n  app:\n    image: busybox\n    environment:\n"
+        + "".join(f"      {k}: ${{{k}:-unset}}\n" for k in keys)
+    )
+    (tmp_path / ".env").write_text(
+        "ONLY_DOTENV=from-dotenv\nOVERRIDDEN=from-dotenv\nDB_PASSWORD=dotenv-pw-123456\n"
+        "DATABASE_URL=postgresql://app:${DB_PASSWORD}@db/app\n"
+    )
+    (tmp_path / "env").mkdir()
+    (tmp_path / "env" / "dev.env").write_text("OVERRIDDEN=from-dev-env\n")
+    (tmp_path / "env" / "dev.local.env").write_text("FROM_LOCAL=from-local\n")
+    project = config.build(tmp_path, {"compose_dir": ".", "environments": {"dev": {"files": ["compose.yml"]}}})
+    s = Session(project, project.environment("dev"), Runner(echo=False), out=io.StringIO())
+
+    rendered = state.parse_config(s.read(compose.config_json(s.env)).stdout)["services"]["app"]["environment"]
+    reported = {k: st.value for k, st in envops.settings(s).items()}
+    assert rendered == {k: reported[k] for k in keys}
+    assert rendered["ONLY_DOTENV"] == "from-dotenv" and rendered["OVERRIDDEN"] == "from-dev-env"
+    assert rendered["DATABASE_URL"] == "postgresql://app:dotenv-pw-123456@db/app"
+
+    # Compose's own reading of .env, with no --env-file at all, agrees on what .env alone sets.
+    plain = subprocess.run(
+        [
+            "docker",
+            "compose",
+            "--project-name",
+            f"sy-dotenv-{os.getpid()}",
+            "-f",
+            "compose.yml",
+            "config",
+            "--format",
+            "json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(plain.stdout)["services"]["app"]["environment"]["ONLY_DOTENV"] == "from-dotenv"
+
+    envops.show(s, as_json=True)
+    assert "dotenv-pw-123456" not in s.out.getvalue()

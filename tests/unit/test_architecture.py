@@ -3,7 +3,7 @@
 Layers, top to bottom (a module imports only from its own layer or below):
 
     tasks.py cli.py                            Invoke adapters, and their glue
-    stack env hybrid deploy smoke lint         capabilities
+    stack env hybrid deploy smoke lint project capabilities (project: inv init)
     session.py                                 the one door to running commands
     commands/ engine/                          argv builders, reading the engine
     core/ config.py errors.py                  running things, the project, errors
@@ -24,7 +24,7 @@ LAYERS = [
     {"core", "config", "errors", "__init__"},
     {"commands", "engine"},
     {"session"},
-    {"stack", "env", "hybrid", "deploy", "smoke", "lint"},
+    {"stack", "env", "hybrid", "deploy", "smoke", "lint", "project"},
     {"tasks", "cli"},
 ]
 
@@ -105,3 +105,53 @@ def test_commands_run_through_the_session_only(name, path):
         if isinstance(node, ast.Attribute) and node.attr == "runner"
     ]
     assert not touched, f"{name}:{touched[0]} reaches the runner: go through the Session (run, read, stream, ...)"
+
+
+# The reference app's service names: the toolkit reads roles ([tool.stackyard.roles]), never them.
+REFERENCE_SERVICES = {"api", "caddy", "worker", "listener", "migrate", "db", "redis", "stackyard-app", "flower"}
+# The same words where they are not a service's name, each with why.
+NOT_A_SERVICE = {
+    ("tasks.py", "db"): "the db.* task namespace",
+    ("config.py", "db"): "the [tool.stackyard.db] table",
+    ("config.py", "migrate"): "the migrate role's key in [tool.stackyard.roles]",
+    ("engine/roles.py", "migrate"): "the migrate role, in a detection reason",
+    ("project/init.py", "migrate"): "the migrate role, as `inv init` writes it",
+    ("deploy/plan.py", "migrate"): "the deploy step's name, as the plan prints it",
+    ("config.py", "caddy"): "a kind of proxy",
+    ("deploy/proxy.py", "caddy"): "a kind of proxy",
+    ("commands/proxy.py", "caddy"): "Caddy's program",
+    ("engine/roles.py", "redis"): "an image a cache runs",
+    ("hybrid/plan.py", "redis"): "the redis:// URL scheme and its default port",
+}
+
+
+def string_literals(path: pathlib.Path) -> list[tuple[int, str]]:
+    """The string constants of a module, but its docstrings (they may name an example)."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[m for m, _ in modules()])
+def test_no_service_of_the_reference_app_is_named_in_the_toolkit(name, path):
+    rel = str(path.relative_to(SRC))
+    for line, value in string_literals(path):
+        if value in REFERENCE_SERVICES and (rel, value) not in NOT_A_SERVICE:
+            pytest.fail(f"{rel}:{line} names service {value!r} of the reference app: read it from the roles instead")
+
+
+def test_the_literal_name_test_sees_literals_but_not_docstrings(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text('"""Deploys api."""\n\ndef f():\n    """The worker."""\n    return ("worker", "web")\n')
+    assert string_literals(module) == [(5, "worker"), (5, "web")]

@@ -145,6 +145,55 @@ def test_environment_gets_its_env_files(tmp_path):
     assert config.load(root).environments["qa"].env_files == (root / "env" / "base.env", root / "env" / "qa.local.env")
 
 
+def test_composes_own_env_file_is_the_lowest_layer(tmp_path):
+    (tmp_path / "env").mkdir()
+    for f in ("env/qa.env", "env/base.env", ".env"):
+        (tmp_path / f).write_text("")
+    layers = config.layer_files(tmp_path / "env", "qa", tmp_path, project_dir=tmp_path)
+    assert [(la.label, la.local, la.dotenv) for la in layers] == [
+        (".env", True, True),
+        ("env/base.env", False, False),
+        ("env/qa.env", False, False),
+        ("env/local.env", True, False),
+        ("env/qa.local.env", True, False),
+    ]
+    assert config.env_files(tmp_path / "env", "qa", tmp_path) == (
+        tmp_path / ".env",
+        tmp_path / "env" / "base.env",
+        tmp_path / "env" / "qa.env",
+    )
+
+
+def test_without_a_project_directory_there_is_no_dotenv_layer(tmp_path):
+    (tmp_path / ".env").write_text("")
+    assert config.layer_files(tmp_path / "env", "qa", tmp_path)[0].label == "env/base.env"
+
+
+def test_the_env_file_is_looked_for_where_compose_looks_the_first_compose_files_directory(tmp_path):
+    root = make_project(tmp_path)
+    (root / ".env").write_text("")  # next to pyproject: not Compose's project directory here
+    assert config.load(root).environments["qa"].env_files == ()
+    (root / "compose" / ".env").write_text("")
+    env = config.load(root).environments["qa"]
+    assert env.env_files == (root / "compose" / ".env",)
+    assert config.compose_project_dir(env) == root / "compose"
+
+
+def test_files_at_the_root_make_the_root_the_project_directory(tmp_path):
+    root = make_project(tmp_path, pyproject='[tool.stackyard.environments.qa]\nfiles = ["../compose.yml"]\n')
+    (root / "compose.yml").write_text("services: {}\n")
+    (root / ".env").write_text("")
+    (root / "env").mkdir()
+    (root / "env" / "qa.env").write_text("")
+    env = config.load(root).environments["qa"]
+    assert [f.resolve() for f in env.env_files] == [(root / ".env").resolve(), root / "env" / "qa.env"]
+
+
+def test_the_reference_project_has_no_dotenv_layer():
+    for env in config.load(ROOT).environments.values():
+        assert all(f.name != ".env" for f in env.env_files)
+
+
 # --- choosing an environment ------------------------------------------------------
 
 

@@ -142,3 +142,12 @@ def test_adapter_lets_an_exit_through(capsys):
         adapter(body)(None)
     assert info.value.code == 4
     assert capsys.readouterr().err == ""
+
+
+def test_report_never_prints_the_password_of_a_url():
+    out = io.StringIO()
+    report(StackyardError("cannot reach postgresql://app:s3cr3t-pw@db:5432/app"), stream=out)
+    assert out.getvalue() == "stackyard: error: cannot reach postgresql://app:****@db:5432/app\n"
+    out = io.StringIO()
+    report(ValueError("redis://:hunter2-long@cache:6379/0 refused"), stream=out)
+    assert "hunter2" not in out.getvalue() and "redis://:****@cache:6379/0" in out.getvalue()

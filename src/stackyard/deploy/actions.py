@@ -17,13 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from stackyard.commands import compose, proxy
+from stackyard.commands import compose
 from stackyard.commands import docker as dockercmds
 from stackyard.commands import git as gitcmds
-from stackyard.config import Environment
+from stackyard.config import Database, Environment
 from stackyard.core.command import Command
 from stackyard.deploy import lock, releases
 from stackyard.deploy.engine_changes import change
+from stackyard.deploy.proxy import Adapter, Call
 from stackyard.engine import api, state
 from stackyard.env import ops as envops
 from stackyard.env.masking import mask
@@ -181,16 +182,18 @@ class StartAll(Action):
 
 @dataclass(frozen=True)
 class Backup(Action):
-    """pg_dump to backups/<project>/<label>.dump, checked (stack/db.py); the file goes to x.backup."""
+    """pg_dump of the database service to backups/<project>/<label>.dump, checked
+    (stack/db.py); the file goes to x.backup."""
 
     env: Environment
+    database: Database
     label: str
 
     def run(self, x: Deploy) -> None:
-        x.backup = str(db.backup(x.s, self.label).relative_to(x.s.project.root))
+        x.backup = str(db.backup(x.s, self.label, self.database).relative_to(x.s.project.root))
 
     def commands(self) -> tuple[Command, ...]:
-        return (db.dump(self.env),)
+        return (db.dump(self.env, self.database.service),)
 
 
 @dataclass(frozen=True)
@@ -255,21 +258,23 @@ def wait_healthy(
 
 @dataclass(frozen=True)
 class Switch(Action):
-    """Reload the proxy with `to` (None: the new container) as its upstream."""
+    """Send the proxy's traffic to `to` (None: the new container), by the calls of
+    the proxy's adapter (deploy/proxy.py), in order."""
 
     env: Environment
-    proxy: str
+    proxy: Adapter
     to: str | None
     port: int
 
     def run(self, x: Deploy) -> None:
-        x.s.run(self._reload(self.to or x.new))
+        for call in self._calls(self.to or x.new):
+            x.s.run(call.cmd, stdin=call.stdin)
 
-    def _reload(self, container: str) -> Command:
-        return proxy.caddy_reload(self.env, self.proxy, f"{container}:{self.port}")
+    def _calls(self, container: str) -> tuple[Call, ...]:
+        return self.proxy.switch(self.env, container, self.port)
 
     def commands(self) -> tuple[Command, ...]:
-        return (self._reload(self.to or NEW),)
+        return tuple(call.cmd for call in self._calls(self.to or NEW))
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """`inv prod-deploy` and `inv rollback`, the plan: what will happen, in order,
 with the reason for each step, and the action that does it (deploy/actions.py).
 `--dry-run` prints it; deploy/run.py runs its steps as they are, and decides
-nothing. Making a plan is pure: its inputs are the state read before."""
+nothing. Making a plan is pure: its inputs are the state read before, and the
+roles of the stack's services ([tool.stackyard.roles], engine/roles.py): the web
+service is switched container by container behind the proxy, the migration
+service runs once, the workers are recreated after the switch."""
 
 from __future__ import annotations
 
@@ -9,21 +12,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stackyard.commands import compose
-from stackyard.config import Environment
+from stackyard.config import Environment, Roles
 from stackyard.core.command import Command
 from stackyard.deploy import actions, releases
 from stackyard.deploy.lock import name as lock_name
+from stackyard.deploy.proxy import adapter
+from stackyard.errors import StackyardError
 from stackyard.stack.ops import LOG_LINES_ON_FAILURE
 
 HEALTH_TIMEOUT = 120  # seconds a new container has to become healthy
-STOP_GRACE = 30  # seconds an old api container has to finish its requests
-
-# The roles of the stack's services in a deploy.
-API = "api"  # serves the traffic: switched container by container, behind the proxy
-API_PORT = 8000
-PROXY = "caddy"  # reloaded to move the traffic
-WORKERS = ("worker", "listener")  # recreated after the switch
-MIGRATE = "migrate"  # a one-shot service
+STOP_GRACE = 30  # seconds an old web container has to finish its requests
+ROLES_HINT = "state it in [tool.stackyard.roles] (README: Roles)"
 
 
 @dataclass(frozen=True)
@@ -85,11 +84,12 @@ def make(
     release: str,
     previous: str | None,
     running: Sequence[str],
+    roles: Roles,
     *,
     allow_dirty: bool = False,
     health_timeout: int = HEALTH_TIMEOUT,
 ) -> Plan:
-    """The plan for `release`; `running` are the api containers serving now (none: a first deploy)."""
+    """The plan for `release`; `running` are the web containers serving now (none: a first deploy)."""
     tagged = lambda cmd: compose.for_release(cmd, release)  # noqa: E731
     before: list[Step] = []
     if kind == "deploy":
@@ -130,27 +130,32 @@ def make(
                 actions.Stream(tagged(compose.build(env))),
             )
         )
-    if kind == "deploy" and running:
-        before += [
+    if kind == "deploy" and running and roles.database and roles.database.kind == "postgres":
+        before.append(
             Step(
                 "backup",
-                f"pg_dump (custom format) to backups/{env.project}/{release}.dump, checked with pg_restore --list",
+                f"pg_dump (custom format) of {roles.database.service} to backups/{env.project}/{release}.dump, "
+                "checked with pg_restore --list",
                 "the migrations may change data; no backup, no deploy",
-                actions.Backup(env, release),
-            ),
+                actions.Backup(env, roles.database, release),
+            )
+        )
+    if kind == "deploy" and running and roles.migrate:
+        before.append(
             Step(
                 "migrate",
-                f"run {MIGRATE} once with {release}",
-                f"migrations must be backward compatible: the old {API} still serves meanwhile",
-                actions.Stream(tagged(compose.run_once(env, MIGRATE))),
-            ),
-        ]
+                f"run {roles.migrate} once with {release}",
+                "migrations must be backward compatible: the old release still serves meanwhile",
+                actions.Stream(tagged(compose.run_once(env, roles.migrate))),
+            )
+        )
     if not running:
         steps = [
             *before,
             Step(
                 "start",
-                f"up --wait the whole stack with {release} ({MIGRATE} runs first: the app services depend on it)",
+                f"up --wait the whole stack with {release}"
+                + (f" ({roles.migrate} runs first: the services that depend on it wait)" if roles.migrate else ""),
                 "nothing runs yet",
                 actions.StartAll(tagged(compose.up(env, timeout=health_timeout)), health_timeout),
                 undo=(actions.Stream(tagged(compose.stop(env))),),
@@ -158,44 +163,59 @@ def make(
             ),
         ]
         after = "nothing served before, nothing serves after (the containers started are stopped)"
-        return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, ()), after)
-    workers = " and ".join(WORKERS)
+        return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, (), ""), after)
+    if roles.web is None or roles.proxy is None:
+        missing = "web" if roles.web is None else "proxy"
+        raise StackyardError(
+            f"a {kind} with {env.name} running needs the {missing} role: no service of its compose config is detected "
+            f"as the {missing}",
+            ROLES_HINT,
+        )
+    web, port = roles.web.service, roles.web.port
+    proxy = adapter(roles.proxy, web)
     steps = [
         *before,
         Step(
-            API,
-            f"start an {API} container with {release} beside the one with {previous}",
+            web,  # the step is named after the service it starts
+            f"start a {web} container with {release} beside the one with {previous}",
             "the new version gets no traffic before it is healthy",
-            actions.StartBeside(tagged(compose.scale_up(env, API, len(running) + 1)), API),
+            actions.StartBeside(tagged(compose.scale_up(env, web, len(running) + 1)), web),
             undo=(actions.ShowNewLogs(LOG_LINES_ON_FAILURE), actions.RemoveNew()),
             undo_what=f"print its last {LOG_LINES_ON_FAILURE} log lines; remove it",
         ),
         Step(
             "health",
-            f"wait until the new {API} container is healthy ({health_timeout} s at most)",
+            f"wait until the new {web} container is healthy ({health_timeout} s at most)",
             "a release that does not become healthy never gets traffic",
             actions.WaitHealthy(health_timeout, LOG_LINES_ON_FAILURE),
         ),
         Step(
             "switch",
-            f"reload {PROXY} with the new container as its upstream",
+            f"point {roles.proxy.service} ({roles.proxy.kind}) at the new container",
             "a graceful reload: requests in flight finish on the old one",
-            actions.Switch(env, PROXY, None, API_PORT),
-            undo=(actions.Switch(env, PROXY, running[0], API_PORT),),
-            undo_what=f"reload {PROXY} with {running[0]} as its upstream",
-        ),
-        Step(
-            "workers",
-            f"recreate {workers} with {release}; wait until healthy",
-            f"after the {API}, so jobs it enqueues find a worker; a worker finishes its task on SIGTERM",
-            actions.Stream(tagged(_workers(env, health_timeout))),
-            undo=(
-                actions.ShowLogs(WORKERS, LOG_LINES_ON_FAILURE),
-                actions.Stream(compose.for_release(_workers(env, health_timeout), previous or "latest")),
-            ),
-            undo_what=f"print their last {LOG_LINES_ON_FAILURE} log lines; recreate them with {previous or 'latest'}",
+            actions.Switch(env, proxy, None, port),
+            undo=(actions.Switch(env, proxy, running[0], port),),
+            undo_what=f"point {roles.proxy.service} at {running[0]} again",
         ),
     ]
+    if roles.workers:
+        workers = " and ".join(roles.workers)
+        steps.append(
+            Step(
+                "workers",
+                f"recreate {workers} with {release}; wait until healthy",
+                f"after {web}, so work it hands them finds them; a worker should finish its task on SIGTERM",
+                actions.Stream(tagged(_workers(env, roles.workers, health_timeout))),
+                undo=(
+                    actions.ShowLogs(roles.workers, LOG_LINES_ON_FAILURE),
+                    actions.Stream(
+                        compose.for_release(_workers(env, roles.workers, health_timeout), previous or "latest")
+                    ),
+                ),
+                undo_what=f"print their last {LOG_LINES_ON_FAILURE} log lines; recreate them with "
+                f"{previous or 'latest'}",
+            )
+        )
     note = ""
     if kind == "rollback":
         note = (
@@ -203,21 +223,28 @@ def make(
             f"inv db.restore backups/{env.project}/<release>.dump --env {env.name} --confirm-data-loss"
         )
     return Plan(
-        kind, env, release, previous, tuple(steps), _finish(kind, release, running), f"{previous} still serves", note
+        kind,
+        env,
+        release,
+        previous,
+        tuple(steps),
+        _finish(kind, release, running, web),
+        f"{previous} still serves",
+        note,
     )
 
 
-def _workers(env: Environment, timeout: int) -> Command:
-    return compose.up(env, WORKERS, timeout=timeout, no_deps=True)
+def _workers(env: Environment, workers: Sequence[str], timeout: int) -> Command:
+    return compose.up(env, workers, timeout=timeout, no_deps=True)
 
 
-def _finish(kind: releases.Kind, release: str, old: Sequence[str]) -> tuple[Step, ...]:
+def _finish(kind: releases.Kind, release: str, old: Sequence[str], web: str) -> tuple[Step, ...]:
     steps = []
     if old:
         steps.append(
             Step(
                 "retire",
-                f"stop the old {API} container{'s' if len(old) > 1 else ''} ({', '.join(old)}) and remove "
+                f"stop the old {web} container{'s' if len(old) > 1 else ''} ({', '.join(old)}) and remove "
                 f"{'them' if len(old) > 1 else 'it'}",
                 "it has no traffic left",
                 actions.Retire(tuple(old), STOP_GRACE),

@@ -14,11 +14,12 @@ import time
 from collections.abc import Callable
 
 from stackyard.commands import git as gitcmds
+from stackyard.config import Roles
 from stackyard.core import table
 from stackyard.deploy import lock, releases
 from stackyard.deploy import plan as deploy
 from stackyard.deploy.actions import Deploy
-from stackyard.engine import api
+from stackyard.engine import api, roles
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 
@@ -39,10 +40,13 @@ def run(
     make its read-only checks (first: they may stop it, as they would stop the real run)."""
     path = releases.history_file(s.project.root, s.env.project)
     history = releases.history(path)
-    running = serving(s)
+    found = roles.resolve(s.project.roles, s.config())
+    running = serving(s, found)
     previous = image_tag(s, running[0]) if running else None  # what serves, whoever deployed it
     release = release_name(s) if kind == "deploy" else rollback_target(history, target, previous, s.env.name)
-    plan = deploy.make(kind, s.env, release, previous, running, allow_dirty=allow_dirty, health_timeout=health_timeout)
+    plan = deploy.make(
+        kind, s.env, release, previous, running, found, allow_dirty=allow_dirty, health_timeout=health_timeout
+    )
     x = Deploy(s, path, clock, sleep)
     if dry_run or s.dry:
         check(plan, x)
@@ -140,9 +144,11 @@ def rollback_target(history: list[releases.Release], target: str | None, serving
     return target
 
 
-def serving(s: Session) -> list[str]:
-    """The running api containers."""
-    rows = api.containers(s.engine(), s.env.project, deploy.API, running=True)
+def serving(s: Session, found: Roles) -> list[str]:
+    """The running containers of the web service (none when no service has the web role)."""
+    if found.web is None:
+        return []
+    rows = api.containers(s.engine(), s.env.project, found.web.service, running=True)
     return sorted(api.name(row) for row in rows)
 
 

@@ -17,6 +17,7 @@ from stackyard.core.runner import Result
 from stackyard.env import file as envfile
 from stackyard.env import schema as envschema
 from stackyard.env.layers import PROCESS, Setting, resolve
+from stackyard.env.masking import is_secret_name
 from stackyard.lint.findings import Finding
 
 MIN_LENGTH = 16
@@ -36,7 +37,7 @@ PLACEHOLDERS = (
     "default",
     "todo",
     "fixme",
-    "xxxx",
+    "xxx",
     "1234",
     "qwerty",
     "letmein",
@@ -98,7 +99,7 @@ def secret_problems(value: str) -> list[tuple[str, str]]:
 
 
 def nearest(name: str, known: Sequence[str]) -> str | None:
-
+    """The declared name closest to a misspelt one, if any is close."""
     match = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return match[0] if match else None
 
@@ -106,6 +107,22 @@ def nearest(name: str, known: Sequence[str]) -> str | None:
 # ---- the checks --------------------------------------------------------------
 
 GitRun = Callable[..., Result]
+
+
+def is_secret(name: str, schema: Mapping[str, envschema.Variable]) -> bool:
+    """Secret by the schema's `[secret]`, or by its name (masking.is_secret_name): the one rule."""
+    return (name in schema and schema[name].secret) or is_secret_name(name)
+
+
+def secret_home(layers: Sequence[Layer], env_name: str) -> str:
+    """Where this project keeps an environment's secrets, as hints name it: the
+    environment's local file when there is an env folder (or no `.env` either),
+    else Compose's `.env`."""
+    own = next((la for la in layers if la.local and not la.dotenv and la.path.name == f"{env_name}.local.env"), None)
+    dotenv = next((la for la in layers if la.dotenv), None)
+    if dotenv is not None and dotenv.path.is_file() and (own is None or not own.path.parent.is_dir()):
+        return dotenv.label
+    return own.label if own else f"env/{env_name}.local.env"
 
 
 def check(
@@ -122,6 +139,7 @@ def check(
     a git command (None: not a git repository, git rules skipped)."""
     findings: list[Finding] = []
     weak = "error" if protected else "warning"
+    home = secret_home(layers, env_name)
     parsed = []
     for layer in layers:
         if not layer.path.is_file():
@@ -141,14 +159,13 @@ def check(
                 near = nearest(e.key, list(schema))
                 hint = f" (did you mean {near}?)" if near else " (add it to .env.example if the stack reads it)"
                 findings.append(Finding(layer.label, e.line, "ENV003", f"unknown variable {e.key}{hint}"))
-            var = schema.get(e.key)
-            if var and var.secret and not layer.local and e.value:
+            if is_secret(e.key, schema) and not layer.local and e.value:
                 findings.append(
                     Finding(
                         layer.label,
                         e.line,
                         "ENV008",
-                        f"secret {e.key} is set in a committed file; move it to env/{env_name}.local.env",
+                        f"secret {e.key} is set in a committed file; move it to {home}",
                         weak,
                     )
                 )
@@ -157,29 +174,29 @@ def check(
     # The line of the entry that sets each key in each file (the last one with a value wins):
     # where a finding about a value points.
     lines = {(layer.label, e.key): e.line for layer, entries in parsed for e in entries if e.value is not None}
-    local_file = f"env/{env_name}.local.env"
-    for name, var in schema.items():
-        s = settings.get(name)
-        value = s.value if s else None
-        if var.required and not value:
-            findings.append(
-                Finding(
-                    name,
-                    0,
-                    "ENV004",
-                    f"required but not set: set it in {local_file} (`inv env.init --env {env_name}` generates secrets)",
-                )
+    for name, s in settings.items():
+        var = schema.get(name)
+        if var and var.required and not s.value:
+            init = (
+                f" (`inv env.init --env {env_name}` generates secrets)"
+                if any(v.secret for v in schema.values())
+                else ""
             )
+            findings.append(Finding(name, 0, "ENV004", f"required but not set: set it in {home}{init}"))
             continue
-        if s and var.secret and value:
-            for rule, message in secret_problems(value):
+        if not is_secret(name, schema):
+            continue
+        if s.value:
+            for rule, message in secret_problems(s.value):
                 findings.append(Finding(*_where(s, lines), rule, f"secret {name} {message}", weak))
+        elif var is None and s.layer:  # set empty, by a file or the process; the schema's own rule is ENV004
+            findings.append(Finding(*_where(s, lines), "ENV007", f"secret {name} is empty: set a strong value", weak))
 
     if protected:
         findings += _prod_rules(settings, lines)
     findings += _compose_refs(root, compose_files, schema)
     if git is not None:
-        findings += _git_rules(root, layers, settings, schema, git)
+        findings += _git_rules(root, layers, settings, schema, git, home, weak)
     return findings
 
 
@@ -231,20 +248,18 @@ def _compose_refs(root: pathlib.Path, files: Sequence[pathlib.Path], schema: Map
     return out
 
 
-def _git_rules(root, layers, settings, schema, git: GitRun) -> list[Finding]:
+def _git_rules(root, layers, settings, schema, git: GitRun, home: str, weak: str) -> list[Finding]:
     out = []
     for layer in layers:
         if not layer.local:
             continue
+        if layer.dotenv:
+            out += _dotenv_rules(root, layer, schema, git, home, weak) if layer.path.is_file() else []
+            continue
+        if not layer.path.parent.is_dir():  # no env folder: a project that keeps no local files there
+            continue
         if not git(gitcmds.is_ignored(root, layer.label)).ok:
-            out.append(
-                Finding(
-                    layer.label,
-                    0,
-                    "ENV009",
-                    "not ignored by git: add `env/*.local.env` and `env/local.env` to .gitignore",
-                )
-            )
+            out.append(Finding(layer.label, 0, "ENV009", f"not ignored by git: add `{layer.label}` to .gitignore"))
         if git(gitcmds.is_tracked(root, layer.label)).ok:
             out.append(
                 Finding(
@@ -263,9 +278,8 @@ def _git_rules(root, layers, settings, schema, git: GitRun) -> list[Finding]:
                     "was committed in the past: its secrets are in git history; rotate them",
                 )
             )
-    for name, var in schema.items():
-        s = settings.get(name)
-        if not (var.secret and s and s.value and len(s.value) >= 6):
+    for name, s in settings.items():
+        if not (is_secret(name, schema) and s.value and len(s.value) >= 6):
             continue
         res = git(gitcmds.grep_tracked(root), stdin=s.value + "\n")
         for hit in res.stdout.splitlines():
@@ -279,4 +293,48 @@ def _git_rules(root, layers, settings, schema, git: GitRun) -> list[Finding]:
                         f"the value of secret {name} appears in this tracked file; remove it and rotate the secret",
                     )
                 )
+    return out
+
+
+def _dotenv_rules(root, layer: Layer, schema, git: GitRun, home: str, weak: str) -> list[Finding]:
+    """Compose's `.env` may be committed (Compose's docs do), as long as it holds
+    no secret: the git rules apply to it only when it sets a secret."""
+    try:
+        secrets = [e.key for e in envfile.scan(layer.path, layer.label)[0] if e.value and is_secret(e.key, schema)]
+    except envfile.EnvFileError:  # reported as ENV001 already
+        return []
+    if not secrets:
+        return []
+    names = ", ".join(secrets)
+    if home == layer.label:  # no env folder: .env itself is where secrets live, once ignored
+        fix = f"`git rm --cached {layer.label}`, add `{layer.label}` to .gitignore"
+    else:
+        fix = f"`git rm --cached {layer.label}`, move its secrets to {home}"
+    if git(gitcmds.is_tracked(root, layer.label)).ok:
+        return [
+            Finding(
+                layer.label, 0, "ENV010", f"tracked by git and sets secret(s) {names}: {fix}, then rotate them", weak
+            )
+        ]
+    out = []
+    if not git(gitcmds.is_ignored(root, layer.label)).ok:
+        out.append(
+            Finding(
+                layer.label,
+                0,
+                "ENV009",
+                f"sets secret(s) {names} but is not ignored by git: add `{layer.label}` to .gitignore",
+                weak,
+            )
+        )
+    if git(gitcmds.history_of(root, layer.label)).stdout.strip():
+        out.append(
+            Finding(
+                layer.label,
+                0,
+                "ENV011",
+                f"was committed in the past: secret(s) {names} are in git history; rotate them",
+                weak,
+            )
+        )
     return out

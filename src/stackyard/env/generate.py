@@ -42,11 +42,16 @@ def render(
     return "\n".join(lines) + "\n"
 
 
-def write(path: pathlib.Path, text: str, force: bool) -> None:
+def check_writable(path: pathlib.Path, force: bool) -> None:
+    """An existing file is replaced only with --force (its secrets would change)."""
     if path.exists() and not force:
         raise StackyardError(
             f"{path.name} exists already", "keep it, or replace it with --force (its secrets would change)"
         )
+
+
+def write(path: pathlib.Path, text: str, force: bool) -> None:
+    check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Created readable by its owner only, before anything is written into it.
     tmp = path.with_suffix(path.suffix + ".tmp")

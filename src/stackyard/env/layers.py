@@ -72,6 +72,8 @@ def effective(
     env_name: str,
     schema_keys: Sequence[str],
     environ: Mapping[str, str] | None = None,
+    project_dir: pathlib.Path | None = None,
 ) -> dict[str, Setting]:
-    layers = layer_files(env_dir, env_name, project_root)
+    """resolve() over the environment's layers (`project_dir`: Compose's, for its `.env`)."""
+    layers = layer_files(env_dir, env_name, project_root, project_dir)
     return resolve(read(layers), os.environ if environ is None else environ, schema_keys)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from stackyard import config
 from stackyard.commands import git as gitcmds
@@ -14,46 +14,63 @@ from stackyard.env import file as envfile
 from stackyard.env import generate as envinit
 from stackyard.env import layers
 from stackyard.env import schema as envschema
-from stackyard.env.check import nearest
-from stackyard.env.masking import MASK, is_secret_name
+from stackyard.env.check import is_secret, nearest
+from stackyard.env.masking import MASK, mask_text
 from stackyard.errors import StackyardError
 from stackyard.lint.findings import Finding
 from stackyard.session import Session
 
 
+def env_layers(s: Session) -> list[config.Layer]:
+    """The environment's layers, Compose's `.env` first (config.layer_files)."""
+    return config.layer_files(s.project.env_dir, s.env.name, s.project.root, config.compose_project_dir(s.env))
+
+
+def listed(file_layers: list[config.Layer]) -> list[config.Layer]:
+    """The layers worth naming: those that exist, and the missing ones of an env folder
+    the project has (a project without one is not told about it at every turn)."""
+    return [la for la in file_layers if la.path.is_file() or (not la.dotenv and la.path.parent.is_dir())]
+
+
 def _context(s: Session):
-    schema = envschema.load(s.project.root)
-    file_layers = config.layer_files(s.project.env_dir, s.env.name, s.project.root)
-    return schema, file_layers
+    return envschema.load(s.project.root), env_layers(s)
 
 
 def settings(s: Session, environ: Mapping[str, str] | None = None) -> dict[str, layers.Setting]:
-    schema = envschema.load(s.project.root)
-    return layers.effective(s.project.root, s.project.env_dir, s.env.name, list(schema), environ)
+    schema, file_layers = _context(s)
+    return layers.resolve(layers.read(file_layers), os.environ if environ is None else environ, list(schema))
 
 
-def is_secret(name: str, schema: Mapping[str, envschema.Variable]) -> bool:
-
-    return (schema[name].secret if name in schema else False) or is_secret_name(name)
-
-
-def shown(value: str | None, secret: bool) -> str:
-    """A value as printed: secrets masked with their length only."""
+def shown(value: str | None, secret: bool, secrets: Iterable[str] = ()) -> str:
+    """A value as printed: secrets masked with their length only; in any other
+    value, a URL's password and the `secrets` values it holds are masked too."""
     if value is None:
         return "(unset)"
     if secret:
         return f"{MASK} ({len(value)} chars)" if value else "(empty)"
-    return value if value != "" else '""'
+    return mask_text(value, secrets, with_length=True) if value != "" else '""'
+
+
+def secret_values(found: Mapping[str, layers.Setting], schema: Mapping[str, envschema.Variable]) -> set[str]:
+    return {st.value for name, st in found.items() if st.value and is_secret(name, schema)}
 
 
 def show(s: Session, as_json: bool = False) -> None:
-    schema, _ = _context(s)
+    schema, file_layers = _context(s)
+    found = settings(s)
+    secrets = secret_values(found, schema)
     rows = []
-    for name, st in settings(s).items():
+    for name, st in found.items():
         secret = is_secret(name, schema)
         over = ", ".join(f"{where}" for where, _ in st.overridden) or "-"
         rows.append(
-            {"key": name, "value": shown(st.value, secret), "from": st.source, "overrides": over, "secret": secret}
+            {
+                "key": name,
+                "value": shown(st.value, secret, secrets),
+                "from": st.source,
+                "overrides": over,
+                "secret": secret,
+            }
         )
     if as_json:
         s.print(json.dumps(rows, indent=2))
@@ -65,18 +82,17 @@ def show(s: Session, as_json: bool = False) -> None:
     )
     s.print("\n(unset): no layer sets it; the compose file's default applies")
     s.print(
-        f"{s.env.name}: later layers win: "
-        + " < ".join(
-            [lay.label for lay in config.layer_files(s.project.env_dir, s.env.name, s.project.root)] + [layers.PROCESS]
-        )
+        f"{s.env.name}: later layers win: " + " < ".join([lay.label for lay in listed(file_layers)] + [layers.PROCESS])
     )
 
 
 def explain(s: Session, key: str) -> None:
     schema, file_layers = _context(s)
     secret = is_secret(key, schema)
+    found = settings(s)
+    secrets = secret_values(found, schema)
     rows, seen = [], False
-    for layer in file_layers:
+    for layer in listed(file_layers):
         if not layer.path.is_file():
             rows.append([layer.label, "(no such file)", ""])
             continue
@@ -84,13 +100,13 @@ def explain(s: Session, key: str) -> None:
         entries = [e for e in envfile.parse(layer.path, layer.label) if e.key == key]
         for e in entries:
             seen = True
-            rows.append([f"{layer.label}:{e.line}", shown(e.value, secret), ""])
+            rows.append([f"{layer.label}:{e.line}", shown(e.value, secret, secrets), ""])
         if not entries:
             rows.append([layer.label, "-", ""])
     if key in os.environ:
         seen = True
-    rows.append([layers.PROCESS, shown(os.environ[key], secret) if key in os.environ else "-", ""])
-    st = settings(s).get(key)
+    rows.append([layers.PROCESS, shown(os.environ[key], secret, secrets) if key in os.environ else "-", ""])
+    st = found.get(key)
     if not seen and key not in schema:
         near = nearest(key, list(schema))
         raise StackyardError(
@@ -103,12 +119,13 @@ def explain(s: Session, key: str) -> None:
     desc = schema[key].description if key in schema else "not declared in .env.example"
     s.print(f"{key}: {desc}")
     s.print(table.render(["LAYER", "VALUE", ""], rows))
-    s.print(f"\neffective: {shown(st.value if st else None, secret)}")
+    s.print(f"\neffective: {shown(st.value if st else None, secret, secrets)}")
 
 
 def diff(s_a: Session, s_b: Session) -> None:
     schema, _ = _context(s_a)
     a, b = settings(s_a), settings(s_b)
+    secrets = secret_values(a, schema) | secret_values(b, schema)
     rows = []
     for name in sorted(set(a) | set(b)):
         va = a[name].value if name in a else None
@@ -119,11 +136,16 @@ def diff(s_a: Session, s_b: Session) -> None:
         status = (
             "missing in " + s_b.env.name if vb is None else "missing in " + s_a.env.name if va is None else "different"
         )
-        rows.append([name, shown(va, secret), shown(vb, secret), status])
+        rows.append([name, shown(va, secret, secrets), shown(vb, secret, secrets), status])
     if not rows:
         s_a.print(f"{s_a.env.name} and {s_b.env.name} set the same values")
         return
     s_a.print(table.render(["KEY", s_a.env.name.upper(), s_b.env.name.upper(), ""], rows))
+
+
+def secret_names(s: Session) -> set[str]:
+    """The variables `.env.example` marks `[secret]` (masking adds the secret-looking names)."""
+    return {name for name, var in envschema.load(s.project.root).items() if var.secret}
 
 
 def has_secrets(s: Session) -> bool:
@@ -133,11 +155,17 @@ def has_secrets(s: Session) -> bool:
 def init(s: Session, force: bool = False) -> None:
     schema, file_layers = _context(s)
     target = s.project.env_dir / f"{s.env.name}.local.env"
-    committed = {e.key for lay, entries in layers.read([x for x in file_layers if not x.local]) for e in entries}
+    committed = {
+        e.key for lay, entries in layers.read([x for x in file_layers if not x.local or x.dotenv]) for e in entries
+    }
     text = envinit.render(s.env.name, schema, committed)
-    envinit.write(target, text, force)
     n = sum(1 for v in schema.values() if v.secret)
     label = target.relative_to(s.project.root)
+    if s.dry:  # `inv --dry env.init`: say what would be written, write nothing
+        envinit.check_writable(target, force)
+        s.print(f"[dry-run] would write {label} (mode 600): {n} secret(s) generated")
+        return
+    envinit.write(target, text, force)
     s.print(f"wrote {label} (mode 600): {n} secret(s) generated; values are not shown")
     findings = [f for f in run_checks(s) if f.rule == "ENV009"]
     for f in findings:

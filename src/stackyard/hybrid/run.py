@@ -85,9 +85,10 @@ def run(
 
     # The rendered config's own secrets too: under --dry, they are throwaway values no file holds.
     rendered = masking.rendered_secrets(services)
+    schema_secrets = envops.secret_names(s)
 
     def mask(text: str) -> str:
-        return masking.mask(text, s.env, extra=rendered)
+        return masking.mask(text, s.env, extra=rendered, names=schema_secrets)
 
     if print_only:
         print_env(s, plan, mask)

@@ -8,7 +8,7 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 
 from stackyard.commands import compose, git, linters
-from stackyard.config import Project, layer_files
+from stackyard.config import Project, compose_project_dir, layer_files
 from stackyard.core.command import Command
 from stackyard.engine import state
 from stackyard.env import check as envcheck
@@ -148,7 +148,7 @@ def env_findings(s: Session) -> list[Finding]:
     in_repo = read_git(git.inside_work_tree(root)).stdout.strip() == "true"
     found: list[Finding] = []
     for env in s.project.environments.values():
-        layers = layer_files(s.project.env_dir, env.name, root)
+        layers = layer_files(s.project.env_dir, env.name, root, compose_project_dir(env))
         found += envcheck.check(
             root, env.name, env.protected, layers, schema, {}, env.files, read_git if in_repo else None
         )

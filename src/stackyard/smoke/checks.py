@@ -1,5 +1,8 @@
-"""The smoke checks: HTTP requests to the stack on 127.0.0.1, each raising
-CheckFailed with the response it got and the services whose logs explain it."""
+"""The smoke checks the package ships, generic to any stack, and the API a
+project's own checks use (Context, CheckFailed, expect): each check takes the
+Context and raises CheckFailed with what it got and the services whose logs
+explain it. A project registers its own in [tool.stackyard.smoke] modules: each
+module has CHECKS, a dict of name -> check (smoke/run.py imports them)."""
 
 from __future__ import annotations
 
@@ -7,10 +10,11 @@ import json
 import ssl
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from stackyard.config import Roles
+from stackyard.engine.state import Container
 from stackyard.errors import StackyardError
 
 
@@ -55,69 +59,60 @@ class Target:
 @dataclass
 class Context:
     target: Target
-    exec_sql: Callable[[str], str]
+    health_path: str  # the web role's, else the environment's
+    roles: Roles
+    #: One SQL statement run by psql in the database role's service; its rows, unaligned.
+    sql: Callable[[str], str]
+    #: wait(predicate, timeout): the predicate's first true result, or None after timeout seconds.
     wait: Callable[[Callable[[], object], float], object]
+    containers: Callable[[], list[Container]]
+    #: The services' logs (all of them for none), no colour.
+    logs: Callable[[Sequence[str]], str]
     timings: dict[str, float] = field(default_factory=dict)
 
 
-# ---- the checks -------------------------------------------------------------------
+Check = Callable[[Context], None]
 
 
-def _expect(check: str, got: tuple[int, object], status: int, services: tuple[str, ...], what: str):
+def expect(check: str, got: tuple[int, object], status: int, services: tuple[str, ...], what: str):
+    """The body of a response `got`, which must have `status`; else CheckFailed naming `services`."""
     code, body = got
     if code != status:
         raise CheckFailed(check, f"{what} -> {code} {json.dumps(body)[:300]}", services)
     return body
 
 
-def check_health(ctx: Context, health_path: str) -> None:
-    _expect("health", ctx.target.request("GET", health_path), 200, ("api",), f"GET {health_path}")
+# ---- the generic checks ---------------------------------------------------------------
 
 
-def check_ready(ctx: Context, health_path: str) -> None:
-    _expect("ready", ctx.target.request("GET", "/ready"), 200, ("api", "db", "redis"), "GET /ready")
+def check_health(ctx: Context) -> None:
+    """The URL answers its health path with 200."""
+    web = (ctx.roles.web.service,) if ctx.roles.web else ()
+    expect("health", ctx.target.request("GET", ctx.health_path), 200, web, f"GET {ctx.health_path}")
 
 
-def check_jobs(ctx: Context, health_path: str) -> None:
-    body = _expect("jobs", ctx.target.request("POST", "/jobs", {"numbers": [1, 2, 3, 4]}), 202, ("api",), "POST /jobs")
-    job = body["id"]
-    last = ["no answer"]  # what the last poll got: the wait itself gives back nothing on a timeout
-
-    def done():
-        try:
-            code, b = ctx.target.request("GET", f"/jobs/{job}")
-        except OSError as exc:
-            last[0] = f"no answer ({exc})"
-            raise
-        last[0] = f"{code} {json.dumps(b)[:300]}"
-        return isinstance(b, dict) and b.get("status") == "done" and b
-
-    result = ctx.wait(done, 30)
-    if not result:
-        raise CheckFailed(
-            "jobs", f"job {job} not done by the worker in 30 s: last GET /jobs/{job} -> {last[0]}", ("api", "worker")
-        )
-    if (result.get("result") or {}).get("sum") != 10:
-        raise CheckFailed("jobs", f"job {job} done with a wrong result: {json.dumps(result)[:300]}", ("worker",))
+def check_services(ctx: Context) -> None:
+    """Every service runs and is healthy (a one-shot has exited 0)."""
+    bad = [
+        f"{c.service} {c.state}"
+        + (f" ({c.health})" if c.health else "")
+        + (f" exit {c.exit_code}" if c.exit_code else "")
+        for c in ctx.containers()
+        if c.failed or (c.state != "exited" and c.health not in ("healthy", "")) or c.state in ("created", "paused")
+    ]
+    if bad:
+        names = tuple(dict.fromkeys(b.split()[0] for b in bad))
+        raise CheckFailed("services", "not running and healthy: " + ", ".join(bad), names)
 
 
-def check_cache(ctx: Context, health_path: str) -> None:
-    key = "smoke-" + uuid.uuid4().hex[:8]
-    _expect("cache", ctx.target.request("PUT", f"/items/{key}", {"value": "before"}), 200, ("api",), "PUT item")
-    ctx.target.request("GET", f"/items/{key}")
-    _, second = ctx.target.request("GET", f"/items/{key}")
-    if not (isinstance(second, dict) and second.get("cached")):
-        raise CheckFailed("cache", f"second GET /items/{key} was not served from the cache: {second!r}", ("api",))
-    ctx.exec_sql(f"UPDATE items SET value = 'after' WHERE key = '{key}'")
-
-    def fresh():
-        _, b = ctx.target.request("GET", f"/items/{key}")
-        return isinstance(b, dict) and b.get("value") == "after"
-
-    if not ctx.wait(fresh, 5):
-        raise CheckFailed(
-            "cache", "the cached item was not invalidated within 5 s of an UPDATE in psql", ("api", "listener", "db")
-        )
+TRACEBACK = "Traceback (most recent call last)"
 
 
-CHECKS = {"health": check_health, "ready": check_ready, "jobs": check_jobs, "cache": check_cache}
+def check_tracebacks(ctx: Context) -> None:
+    """No Python traceback in any service's logs."""
+    found = sorted({line.split("|", 1)[0].strip() for line in ctx.logs(()).splitlines() if TRACEBACK in line})
+    if found:
+        raise CheckFailed("tracebacks", f"a Python traceback in the logs of {', '.join(found)}", tuple(found))
+
+
+CHECKS: dict[str, Check] = {"health": check_health, "services": check_services, "tracebacks": check_tracebacks}

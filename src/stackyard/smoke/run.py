@@ -4,16 +4,20 @@ always torn down (`down -v` of that project only) on success, failure and Ctrl-C
     python -m stackyard.smoke [--env dev|prod] [--root PATH] [--check NAME]... [--verbose]
 
 Phases: build, up (--wait), checks over HTTP on 127.0.0.1, down; each timed.
-The checks are named in [tool.stackyard.smoke] checks (default: health)."""
+The checks are named in [tool.stackyard.smoke] checks (default: health): the
+package's generic ones (smoke/checks.py) and those of the project's modules
+([tool.stackyard.smoke] modules, imported from the project root)."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import os
 import pathlib
 import secrets as random_secrets
 import signal
+import sys
 import time
 import urllib.parse
 import uuid
@@ -24,18 +28,14 @@ from stackyard import config
 from stackyard.commands import compose
 from stackyard.config import Environment, Project
 from stackyard.core.runner import Runner
-from stackyard.engine import state
+from stackyard.engine import roles, state
 from stackyard.engine.ports import free_port
 from stackyard.env import layers
 from stackyard.env import schema as envschema
 from stackyard.errors import Interrupted, StackyardError, report
 from stackyard.session import Session
-from stackyard.smoke.checks import CHECKS, CheckFailed, Context, Target
+from stackyard.smoke.checks import CHECKS, Check, CheckFailed, Context, Target
 from stackyard.stack.ops import print_last_logs
-
-# The service whose container runs PostgreSQL: the cache check changes a row behind the app's back.
-DB_SERVICE = "db"
-
 
 # ---- setting up a throwaway project -------------------------------------------------
 
@@ -71,12 +71,38 @@ def session(project: Project, env_name: str, runner: Runner) -> Session:
     return s
 
 
-def check_names(project: Project, wanted: Sequence[str] | None) -> list[str]:
+def registry(project: Project) -> dict[str, Check]:
+    """The generic checks, then those of the project's modules ([tool.stackyard.smoke]
+    modules, imported from the project root: each has CHECKS, name -> check)."""
+    checks = dict(CHECKS)
+    if project.smoke_modules and str(project.root) not in sys.path:
+        sys.path.insert(0, str(project.root))
+    for name in project.smoke_modules:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            raise StackyardError(
+                f"[tool.stackyard.smoke] modules: cannot import {name!r} from {project.root} ({exc})",
+                "fix the module's name or its imports",
+            ) from exc
+        found = getattr(module, "CHECKS", None)
+        if not isinstance(found, dict):
+            raise StackyardError(
+                f"smoke module {name} ({module.__file__}) has no CHECKS dict", 'add CHECKS = {"name": check, ...}'
+            )
+        checks.update(found)
+    return checks
+
+
+def check_names(project: Project, wanted: Sequence[str] | None, known: Mapping[str, Check]) -> list[str]:
     """The checks to run: those asked for, else the project's, else health; unknown ones are an error."""
     names = list(wanted or project.smoke_checks or ["health"])
-    unknown = [n for n in names if n not in CHECKS]
+    unknown = [n for n in names if n not in known]
     if unknown:
-        raise StackyardError(f"unknown smoke check(s): {', '.join(unknown)}", f"known: {', '.join(CHECKS)}")
+        raise StackyardError(
+            f"unknown smoke check(s): {', '.join(unknown)}",
+            f"known: {', '.join(known)} (a project's own come from [tool.stackyard.smoke] modules)",
+        )
     return names
 
 
@@ -103,7 +129,7 @@ def target_for(env: Environment, containers: list[state.Container]) -> Target:
 # ---- the run --------------------------------------------------------------------------
 
 
-def run(s: Session, names: Sequence[str]) -> int:
+def run(s: Session, names: Sequence[str], checks: Mapping[str, Check] = CHECKS) -> int:
     """Build, start, check and remove `s.env` (a throwaway project: see session())."""
     env = s.env
     timings: dict[str, float] = {}
@@ -130,11 +156,11 @@ def run(s: Session, names: Sequence[str]) -> int:
         with phase("up"):
             s.stream(compose.up(env, build=False, timeout=180))
         with phase("checks"):
-            ctx = Context(target_for(env, s.containers()), lambda sql: _sql(s, sql), _wait)
+            ctx = context(s)
             host = f" (Host: {ctx.target.host_header})" if ctx.target.host_header else ""
             say(f"checking {ctx.target.base}{host}")
             for name in names:
-                CHECKS[name](ctx, env.health_path)
+                checks[name](ctx)
                 say(f"ok   {name}")
     except CheckFailed as exc:
         failure = exc
@@ -169,8 +195,21 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _sql(s: Session, sql: str) -> str:
-    return s.run(compose.psql(s.env, DB_SERVICE, sql), quiet=True).stdout
+def context(s: Session) -> Context:
+    """What the checks work with: where to send requests, the roles, and the stack's
+    state, logs and database, read through the session."""
+    found = roles.resolve(s.project.roles, s.config())
+
+    def sql(statement: str) -> str:
+        if found.database is None or found.database.kind != "postgres":
+            raise StackyardError("this smoke check runs SQL: no PostgreSQL service has the database role")
+        return s.run(compose.psql(s.env, found.database.service, statement), quiet=True).stdout
+
+    def logs(services: Sequence[str]) -> str:
+        return s.read(compose.logs(s.env, services, color=False)).stdout
+
+    health_path = found.web.health_path if found.web and found.web.health_path else s.env.health_path
+    return Context(target_for(s.env, s.containers()), health_path, found, sql, _wait, s.containers, logs)
 
 
 def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.2):
@@ -213,7 +252,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         project = config.load(args.root.resolve() if args.root else None)
-        names = check_names(project, args.check)
-        return run(session(project, args.env, Runner()), names)
+        checks = registry(project)
+        names = check_names(project, args.check, checks)
+        return run(session(project, args.env, Runner()), names, checks)
     except (StackyardError, KeyboardInterrupt) as exc:
         return report(exc, verbose=args.verbose)

@@ -1,9 +1,11 @@
-"""`inv db.*`: backup, restore, shell and migrations of the stack's PostgreSQL.
+"""`inv db.*`: backup, restore, shell and migrations of the stack's PostgreSQL:
+the service with the database role, and the one with the migrate role
+([tool.stackyard.roles], or detected: engine/roles.py).
 
 Each task first says which environment and compose project it acts on: they
 default to dev, like every everyday task, while prod is one `--env` away.
 Credentials never cross our process: each command reads POSTGRES_USER and
-POSTGRES_DB inside the db container."""
+POSTGRES_DB inside the database's container."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ import shlex
 import sys
 
 from stackyard.commands import compose
-from stackyard.config import Environment, Hook
+from stackyard.config import Database, Environment, Hook
 from stackyard.core.command import Command
+from stackyard.engine import roles
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 
@@ -23,20 +26,36 @@ RESTORE = 'exec pg_restore --clean --if-exists --no-owner -U "$POSTGRES_USER" -d
 SHELL = 'exec psql -U "$POSTGRES_USER" "$POSTGRES_DB"'
 
 
-def in_db(env: Environment, script: str, *args: str, tty: bool = False) -> Command:
-    return compose.exec_(env, "db", ("sh", "-c", script, "sh", *args), tty=tty)
+def in_db(env: Environment, service: str, script: str, *args: str, tty: bool = False) -> Command:
+    return compose.exec_(env, service, ("sh", "-c", script, "sh", *args), tty=tty)
 
 
-def dump(env: Environment) -> Command:
-    return in_db(env, DUMP)
+def dump(env: Environment, service: str) -> Command:
+    return in_db(env, service, DUMP)
 
 
-def list_dump(env: Environment) -> Command:
-    return compose.exec_(env, "db", ("pg_restore", "--list"), tty=False)
+def list_dump(env: Environment, service: str) -> Command:
+    return compose.exec_(env, service, ("pg_restore", "--list"), tty=False)
 
 
-def restore_cmd(env: Environment, database: str | None = None) -> Command:
-    return in_db(env, RESTORE, *([database] if database else []))
+def restore_cmd(env: Environment, service: str, database: str | None = None) -> Command:
+    return in_db(env, service, RESTORE, *([database] if database else []))
+
+
+def postgres(s: Session, task: str) -> Database:
+    """The service with the database role, which must be PostgreSQL's for `task`."""
+    found = roles.resolve(s.project.roles, s.config()).database
+    if found is None:
+        raise StackyardError(
+            f"{task}: no service of {s.env.name}'s compose config is detected as the database",
+            'state it: [tool.stackyard.roles] database = {service = "...", kind = "postgres"}',
+        )
+    if found.kind != "postgres":
+        raise StackyardError(
+            f"{task} supports kind postgres; service {found.service} is {found.kind}",
+            "use the database's own tools (`inv exec " + found.service + " -- ...`)",
+        )
+    return found
 
 
 def hook_cmd(env: Environment, hook: Hook) -> Command:
@@ -62,23 +81,24 @@ def manual_backup(s: Session) -> pathlib.Path:
     """`inv db.backup`: a backup labelled manual-<UTC time>, announced first."""
     label = "manual-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     where = (backup_dir(s) / f"{label}.dump").relative_to(s.project.root)
+    database = postgres(s, "db.backup")
     announce(f"db.backup: backing up the database of {target(s)} to {where}")
-    return backup(s, label)
+    return backup(s, label, database)
 
 
-def backup(s: Session, label: str) -> pathlib.Path:
+def backup(s: Session, label: str, database: Database) -> pathlib.Path:
     """pg_dump in custom format to backups/<project>/<label>.dump, then checked
     with `pg_restore --list` (it must list at least one entry)."""
     path = backup_dir(s) / f"{label}.dump"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        s.run_files(dump(s.env), stdout_path=path)
+        s.run_files(dump(s.env, database.service), stdout_path=path)
     except StackyardError as exc:
         path.unlink(missing_ok=True)
         raise StackyardError(f"backup failed: {exc}", "nothing was changed") from exc
     if s.dry:
         return path
-    res = s.run_files(list_dump(s.env), stdin_path=path, check=False, readonly=True)
+    res = s.run_files(list_dump(s.env, database.service), stdin_path=path, check=False, readonly=True)
     entries = sum(1 for line in res.stdout.splitlines() if line.strip() and not line.startswith(";")) if res.ok else 0
     if entries == 0:
         raise StackyardError(f"backup {path.name} is empty or unreadable (pg_restore --list)", "nothing was changed")
@@ -100,9 +120,10 @@ def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, 
             f"refusing to overwrite the database of protected environment {s.env.name!r}",
             "add --confirm-data-loss as well if you really mean it",
         )
+    service = postgres(s, "db.restore").service
     into = f"database {database}" if database else "the database"
     announce(f"db.restore: restoring {file.name} into {into} of {target(s)}")
-    s.run_files(restore_cmd(s.env, database), stdin_path=file)
+    s.run_files(restore_cmd(s.env, service, database), stdin_path=file)
     hooks = s.project.after_restore if database is None else ()
     for hook in hooks:
         run_hook(s, hook, file)
@@ -125,10 +146,17 @@ def run_hook(s: Session, hook: Hook, file: pathlib.Path) -> None:
 
 
 def shell(s: Session, tty: bool) -> int:
+    service = postgres(s, "db.shell").service
     announce(f"db.shell: psql in the database of {target(s)}")
-    return s.run(in_db(s.env, SHELL, tty=tty), mode="interactive", check=False).returncode
+    return s.run(in_db(s.env, service, SHELL, tty=tty), mode="interactive", check=False).returncode
 
 
 def migrate(s: Session) -> None:
+    service = roles.resolve(s.project.roles, s.config()).migrate
+    if service is None:
+        raise StackyardError(
+            f"db.migrate: no service of {s.env.name}'s compose config is detected as the migration",
+            'state it: [tool.stackyard.roles] migrate = "..."',
+        )
     announce(f"db.migrate: migrating the database of {target(s)}")
-    s.stream(compose.run_once(s.env, "migrate"))
+    s.stream(compose.run_once(s.env, service))

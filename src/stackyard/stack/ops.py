@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from stackyard import config
 from stackyard.commands import compose
@@ -14,7 +13,7 @@ from stackyard.engine import diagnose, state
 from stackyard.env import generate as envinit
 from stackyard.env import ops as envops
 from stackyard.env import schema as envschema
-from stackyard.env.masking import MASK, mask, secret_values
+from stackyard.env.masking import mask
 from stackyard.errors import CommandError, StackyardError
 from stackyard.session import Session
 from stackyard.stack.status import env_option, observe, print_status
@@ -65,7 +64,7 @@ def prepare_env(s: Session) -> Environment:
     s.print(f"[dry-run] would create {local.relative_to(s.project.root)} ({len(secrets)} secrets generated)")
     # The process environment wins over env files: a secret set there is what the real run uses.
     s.add_variables({name: envinit.new_secret() for name in secrets if not os.environ.get(name)})
-    layers = config.layer_files(s.project.env_dir, s.env.name)
+    layers = config.layer_files(s.project.env_dir, s.env.name, project_dir=config.compose_project_dir(s.env))
     files = tuple(layer.path for layer in layers if layer.path.is_file() or layer.path == local)
     return dataclasses.replace(s.env, env_files=files)
 
@@ -183,14 +182,9 @@ def restart(s: Session, services: Sequence[str] = ()) -> None:
 def show_config(s: Session) -> None:
     """Print the merged, rendered compose config, secrets masked (with their length, as env.show)."""
     text = s.read(compose.config_yaml(s.env)).stdout
-    s.print(mask_with_length(text, s.env).rstrip())
+    s.print(mask_with_length(text, s.env, envops.secret_names(s)).rstrip())
 
 
-def mask_with_length(text: str, env: Environment) -> str:
-    """`text` with each secret's value replaced by `**** (N chars)`, in one pass (a
-    replacement is never searched again), the longest value first."""
-    values = sorted(secret_values(env), key=len, reverse=True)
-    if not values:
-        return text
-    pattern = re.compile("|".join(re.escape(v) for v in values))
-    return pattern.sub(lambda m: f"{MASK} ({len(m.group())} chars)", text)
+def mask_with_length(text: str, env: Environment, names: Iterable[str] = ()) -> str:
+    """`text` with each secret (by its name, or in `names`) and URL password as `**** (N chars)`."""
+    return mask(text, env, names=names, with_length=True)

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import docker.errors
 
+from stackyard.config import Database, Proxy, Roles, Web
 from stackyard.core.command import Command
 from stackyard.core.runner import Result
 from tests.unit.fakes import FakeRunner, after_base
@@ -18,6 +19,17 @@ from tests.unit.fakes import FakeRunner, after_base
 PROJECT = "shop-prod"
 REPOSITORIES = {"api": "shop-app", "caddy": "shop-caddy"}  # the images the compose files build, by service
 DB_IMAGE = "postgres:17"
+# The fake stack's roles, as its pyproject states them and as the plan gets them.
+STATED_ROLES = {
+    "web": {"service": "api", "port": 8000},
+    "proxy": {"service": "caddy", "kind": "caddy"},
+    "database": {"service": "db", "kind": "postgres"},
+    "migrate": "migrate",
+    "workers": ["worker", "listener"],
+}
+ROLES = Roles(
+    Web("api", 8000), Proxy("caddy", "caddy"), Database("db", "postgres"), "migrate", ("worker", "listener"), ()
+)
 
 
 def conflict(what: str) -> docker.errors.APIError:
@@ -158,7 +170,9 @@ def all_match(labels: dict[str, str], wanted: list[tuple[str, ...]]) -> bool:
 def config_json(tag: str) -> str:
     """`docker compose config --format json` of the stack, images tagged `tag` (APP_TAG)."""
     services: dict[str, dict] = {s: {"image": f"{r}:{tag}", "build": {"context": "."}} for s, r in REPOSITORIES.items()}
-    services |= {"db": {"image": DB_IMAGE}, "worker": {"image": f"shop-app:{tag}"}}
+    services |= {"db": {"image": DB_IMAGE}} | {
+        s: {"image": f"shop-app:{tag}"} for s in ("migrate", "worker", "listener")
+    }
     return json.dumps({"name": PROJECT, "services": services})
 
 

@@ -7,12 +7,17 @@ import datetime as dt
 import re
 
 import invoke
+import pytest
 
 from stackyard import config, tasks
 from stackyard.commands import compose
+from stackyard.config import Database, Proxy, Roles, Web
 from stackyard.core.command import Command
 from stackyard.deploy import actions, releases
 from stackyard.deploy import plan as deploy
+from stackyard.deploy.proxy import Caddy, Nginx
+from stackyard.errors import StackyardError
+from tests.unit.deploy.fakes import ROLES
 from tests.unit.fakes import ROOT, tmp_env
 
 NEW = "abc1234-20261122101010"
@@ -28,7 +33,7 @@ def step_names(text: str) -> list[str]:
 
 
 def test_deploy_plan_over_a_running_release(tmp_path):
-    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["shop-prod-api-1"])
+    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["shop-prod-api-1"], ROLES)
     text = plan.text()
     assert text.splitlines()[0] == f"deploy {NEW} to prod (project shop-prod), replacing {OLD}:"
     assert step_names(text) == [s.name for s in plan.steps + plan.finish]
@@ -45,21 +50,21 @@ def test_deploy_plan_over_a_running_release(tmp_path):
 
 def test_each_step_carries_the_action_that_does_it(tmp_path):
     e = env(tmp_path)
-    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"], allow_dirty=True, health_timeout=45)
+    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"], ROLES, allow_dirty=True, health_timeout=45)
     kinds = {s.name: s.action for s in plan.steps + plan.finish}
     assert kinds["preflight"] == actions.Preflight(allow_dirty=True)
     assert kinds["build"] == actions.Stream(compose.for_release(compose.build(e), NEW))
     assert kinds["migrate"] == actions.Stream(compose.for_release(compose.run_once(e, "migrate"), NEW))
     assert kinds["api"] == actions.StartBeside(compose.for_release(compose.scale_up(e, "api", 2), NEW), "api")
     assert kinds["health"] == actions.WaitHealthy(45, 30)
-    assert kinds["switch"] == actions.Switch(e, "caddy", None, 8000)
+    assert kinds["switch"] == actions.Switch(e, Caddy("caddy"), None, 8000)
     assert kinds["retire"] == actions.Retire(("shop-prod-api-1",), 30)
     assert kinds["record"] == actions.Record(NEW, "deploy", releases.KEEP_IMAGES)
     undo = {s.name: s.undo for s in plan.steps if s.undo}
     assert undo == {
         "lock": (actions.RecordFailed(NEW, "deploy"), actions.Unlock()),
         "api": (actions.ShowNewLogs(30), actions.RemoveNew()),
-        "switch": (actions.Switch(e, "caddy", "shop-prod-api-1", 8000),),
+        "switch": (actions.Switch(e, Caddy("caddy"), "shop-prod-api-1", 8000),),
         "workers": (
             actions.ShowLogs(("worker", "listener"), 30),
             actions.Stream(compose.for_release(compose.up(e, ("worker", "listener"), timeout=45, no_deps=True), OLD)),
@@ -69,7 +74,7 @@ def test_each_step_carries_the_action_that_does_it(tmp_path):
 
 def test_the_text_shows_the_commands_the_steps_run(tmp_path):
     e = env(tmp_path)
-    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"])
+    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"], ROLES)
     text = plan.text()
     for step in plan.steps + plan.finish:
         for cmd in step.action.commands():
@@ -77,19 +82,19 @@ def test_the_text_shows_the_commands_the_steps_run(tmp_path):
     assert "$ docker compose … build\n" in text
     assert "$ docker compose … exec --no-TTY --env 'UPSTREAM=<new container>:8000' caddy caddy reload" in text
     assert "$ docker stop --time 30 shop-prod-api-1\n" in text
-    assert "undo: reload caddy with shop-prod-api-1 as its upstream" in text
+    assert "undo: point caddy at shop-prod-api-1 again" in text
     assert f"undo: record {NEW} as failed, with the reason; remove the lock" in text
 
 
 def test_the_kept_releases_are_one_number_in_the_text_and_the_pruning(tmp_path):
-    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["a"])
+    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["a"], ROLES)
     assert f"those of the last {releases.KEEP_IMAGES} good releases are kept" in plan.text()
     assert plan.finish[1].action.keep == releases.KEEP_IMAGES
 
 
 def test_first_deploy_starts_the_whole_stack_without_backup_or_separate_migration(tmp_path):
     e = env(tmp_path)
-    plan = deploy.make("deploy", e, NEW, None, [], health_timeout=60)
+    plan = deploy.make("deploy", e, NEW, None, [], ROLES, health_timeout=60)
     assert step_names(plan.text()) == ["preflight", "lock", "build", "start", "record", "unlock"]
     start = plan.steps[-1]
     # Its failure is explained as `inv up` explains one (the failed service, its logs).
@@ -99,7 +104,7 @@ def test_first_deploy_starts_the_whole_stack_without_backup_or_separate_migratio
 
 def test_a_first_deploy_that_fails_says_what_is_left_nothing_serving_and_stopped_containers(tmp_path):
     e = env(tmp_path)
-    plan = deploy.make("deploy", e, NEW, None, [])
+    plan = deploy.make("deploy", e, NEW, None, [], ROLES)
     start = plan.steps[-1]
     assert start.undo == (actions.Stream(compose.for_release(compose.stop(e), NEW)),)
     assert "undo: stop the stack's containers (kept, with their logs, for `inv logs`; the data is kept)" in plan.text()
@@ -110,7 +115,7 @@ def test_a_first_deploy_that_fails_says_what_is_left_nothing_serving_and_stopped
 
 
 def test_rollback_plan_builds_nothing_and_touches_no_data(tmp_path):
-    plan = deploy.make("rollback", env(tmp_path), OLD, NEW, ["shop-prod-api-2"])
+    plan = deploy.make("rollback", env(tmp_path), OLD, NEW, ["shop-prod-api-2"], ROLES)
     text = plan.text()
     assert step_names(text) == ["images", "lock", "api", "health", "switch", "workers", "retire", "record", "unlock"]
     assert plan.steps[0].action == actions.CheckImages(OLD)
@@ -141,3 +146,34 @@ def test_host_names_the_target_engine_for_every_command(monkeypatch):
     assert s.runner.env == {"DOCKER_HOST": "ssh://deploy@prod.example.com"}
     env = s.runner._env(Command(("true",)))
     assert env["DOCKER_HOST"] == "ssh://deploy@prod.example.com"
+
+
+OTHER = Roles(Web("shop", 8080), Proxy("edge", "nginx"), Database("pg", "postgres"), "setup", ("jobs",))
+
+
+def test_the_plan_takes_every_name_from_the_roles(tmp_path):
+    e = env(tmp_path)
+    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-shop-1"], OTHER, health_timeout=45)
+    kinds = {s.name: s.action for s in plan.steps + plan.finish}
+    assert kinds["backup"] == actions.Backup(e, Database("pg", "postgres"), NEW)
+    assert kinds["migrate"] == actions.Stream(compose.for_release(compose.run_once(e, "setup"), NEW))
+    assert kinds["shop"] == actions.StartBeside(compose.for_release(compose.scale_up(e, "shop", 2), NEW), "shop")
+    assert kinds["switch"] == actions.Switch(e, Nginx("edge", "shop"), None, 8080)
+    workers = compose.up(e, ("jobs",), timeout=45, no_deps=True)
+    assert kinds["workers"] == actions.Stream(compose.for_release(workers, NEW))
+    text = plan.text()
+    assert "$ docker compose … exec --no-TTY edge sh -c " in text and "nginx -t -q" in text
+    for name in ("api", "caddy", "listener", " db "):
+        assert name not in text
+
+
+def test_a_stack_without_migration_database_or_workers_skips_their_steps(tmp_path):
+    bare = Roles(Web("shop", 8080), Proxy("edge", "caddy"))
+    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["shop-prod-shop-1"], bare)
+    assert [s.name for s in plan.steps] == ["preflight", "lock", "build", "shop", "health", "switch"]
+
+
+def test_a_deploy_over_a_running_stack_needs_a_proxy(tmp_path):
+    with pytest.raises(StackyardError, match="needs the proxy role") as err:
+        deploy.make("deploy", env(tmp_path), NEW, OLD, ["x"], Roles(Web("shop", 8080)))
+    assert "[tool.stackyard.roles]" in err.value.hint

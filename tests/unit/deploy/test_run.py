@@ -12,7 +12,7 @@ import re
 import pytest
 
 from stackyard import config
-from stackyard.commands import compose, proxy
+from stackyard.commands import compose
 from stackyard.core.command import Command
 from stackyard.core.runner import Result
 from stackyard.deploy import actions, engine_changes, releases
@@ -22,12 +22,13 @@ from stackyard.deploy import run as deploy_run
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 from stackyard.stack import db
-from tests.unit.deploy.fakes import DB_IMAGE, PROJECT, Container, EngineRunner, FakeClient
+from tests.unit.deploy.fakes import DB_IMAGE, PROJECT, ROLES, STATED_ROLES, Container, EngineRunner, FakeClient
 from tests.unit.fakes import tmp_env
 
 OLD = "0ff1ce0-20261121090909"
 NEW = "abc1234-20261122101010"
 OLDER = "0000aaa-20261120080808"
+CADDY_RELOAD = ("caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")
 
 
 class Clock:
@@ -62,7 +63,7 @@ class Target:
     def deploy(self, kind: releases.Kind = "deploy", release: str = NEW, previous: str | None = OLD) -> deploy.Plan:
         """Make the plan for what runs and execute it (preflight left out: it reads the real project)."""
         running = sorted(c.name for c in self.engine.service("api"))
-        plan = deploy.make(kind, self.s.env, release, previous if running else None, running)
+        plan = deploy.make(kind, self.s.env, release, previous if running else None, running, ROLES)
         if kind == "deploy":
             plan = dataclasses.replace(plan, steps=plan.steps[1:])
         history = releases.history_file(self.s.project.root, PROJECT)
@@ -83,7 +84,7 @@ def target(tmp_path, *, serving: str | None = OLD, history=(OLD,), **runner_opti
     for version in history:
         engine.images.refs |= {f"shop-app:{version}", f"shop-caddy:{version}"}
         releases.record(releases.history_file(tmp_path, PROJECT), releases.Release(version, "t", "me", "ok"))
-    project = config.Project(tmp_path, "shop", tmp_path / "compose", tmp_path / "env", "prod")
+    project = config.Project(tmp_path, "shop", tmp_path / "compose", tmp_path / "env", "prod", roles=STATED_ROLES)
     runner = EngineRunner(engine, **runner_options)
     env = tmp_env(tmp_path, "prod", project=PROJECT)
     return Target(Session(project, env, runner, out=io.StringIO(), client=engine), engine, runner, Clock())
@@ -97,7 +98,7 @@ def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
         ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
         ("run", "--rm", "--no-deps", "--no-TTY", "migrate"),
         ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *proxy.CADDY_RELOAD),
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *CADDY_RELOAD),
         ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
         ("docker", "rm", f"{PROJECT}-api-1"),
@@ -266,7 +267,7 @@ def test_a_failure_after_the_switch_switches_back(tmp_path):
     assert changes[-4:] == [
         workers,  # failed, with the new release
         workers,  # back to the old one
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *proxy.CADDY_RELOAD),
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *CADDY_RELOAD),
         ("docker", "rm", "--force", f"{PROJECT}-api-2"),
     ]
     assert t.runner.changed()[-3].env["APP_TAG"] == OLD
@@ -324,7 +325,7 @@ def test_a_rollback_switches_back_to_the_previous_good_release(tmp_path):
     deploy_run.run(t.s, kind="rollback", clock=t.clock, sleep=t.clock.sleep)
     assert t.runner.changes() == [
         ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *proxy.CADDY_RELOAD),
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *CADDY_RELOAD),
         ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
         ("docker", "rm", f"{PROJECT}-api-1"),

@@ -333,3 +333,131 @@ def test_env012_a_secret_copied_into_a_tracked_file(tmp_path):
     found = git_findings(root)
     assert [(f.rule, f.where) for f in found] == [("ENV012", "notes.md:3")]
     assert "POSTGRES_PASSWORD" in found[0].message
+
+
+# --- a plain Compose project: compose.yml + .env, no env/ folder, no .env.example ------------
+
+COMPOSE_YML = "services:\n  app:\n    image: busybox\n    environment:\n      SECRET_KEY: ${SECRET_KEY}\n"
+
+
+def plain(root: pathlib.Path, dotenv: str) -> pathlib.Path:
+    (root / "compose.yml").write_text(COMPOSE_YML)
+    (root / ".env").write_text(dotenv)
+    return root
+
+
+def plain_findings(root: pathlib.Path, env: str = "prod", protected: bool = True, environ=None, git=None):
+    found = envcheck.check(
+        root,
+        env,
+        protected,
+        layer_files(root / "env", env, root, project_dir=root),
+        {},  # no .env.example
+        environ or {},
+        [root / "compose.yml"],
+        git,
+    )
+    for f in found:
+        for value in [*SECRETS, "changethis"]:
+            assert value not in str(f), f"{f.rule} shows a secret value"
+    return found
+
+
+@pytest.mark.parametrize("value", ["changethis", "changeme", "example", "password", "secret", "xxx", "todo"])
+def test_a_placeholder_in_dotenv_is_found_by_the_name_rule(tmp_path, value):
+    root = plain(tmp_path, f"POSTGRES_USER=app\nSECRET_KEY={value}\n")
+    found = plain_findings(root)
+    assert ("ENV007", ".env:2", "error") in [(f.rule, f.where, f.severity) for f in found]
+    # POSTGRES_USER is no secret: nothing about it
+    assert not [f for f in found if "POSTGRES_USER" in f.message]
+
+
+def test_an_empty_secret_is_a_finding_and_a_strong_one_none(tmp_path):
+    root = plain(tmp_path, f"SECRET_KEY=\nAPI_TOKEN={STRONG}\nLOG_LEVEL=info\n")
+    assert [(f.rule, f.where, f.message) for f in plain_findings(root)] == [
+        ("ENV007", ".env:1", "secret SECRET_KEY is empty: set a strong value")
+    ]
+
+
+def test_weak_secrets_in_dotenv_are_warnings_in_dev(tmp_path):
+    root = plain(tmp_path, "DB_PASSWORD=s3cr3tvalue\n")
+    found = plain_findings(root, env="dev", protected=False)
+    assert {f.rule for f in found} >= {"ENV005", "ENV006"}
+    assert {f.severity for f in found} == {"warning"}
+
+
+def test_a_secret_in_a_committed_env_file_points_at_the_real_local_file(tmp_path):
+    root = plain(tmp_path, "")
+    (root / "env").mkdir()
+    (root / "env" / "prod.env").write_text(f"API_TOKEN={STRONG}\n")
+    found = plain_findings(root)
+    assert [(f.rule, f.where, f.message) for f in found] == [
+        ("ENV008", "env/prod.env:1", "secret API_TOKEN is set in a committed file; move it to env/prod.local.env")
+    ]
+
+
+def test_env004_names_dotenv_when_the_project_has_no_env_folder(tmp_path):
+    root = plain(tmp_path, "POSTGRES_USER=app\n")
+    schema = envschema.parse_text("# [required] Public name.\nSITE_ADDRESS=\n")
+    found = envcheck.check(
+        root, "prod", True, layer_files(root / "env", "prod", root, root), schema, {}, [root / "compose.yml"], None
+    )
+    assert [f.message for f in found if f.rule == "ENV004"] == ["required but not set: set it in .env"]
+
+
+def plain_git_findings(root: pathlib.Path, env: str = "prod", protected: bool = True):
+    rules_ = {"ENV009", "ENV010", "ENV011", "ENV012"}
+    return [f for f in plain_findings(root, env, protected, git=git_runner()) if f.rule in rules_]
+
+
+def test_a_committed_dotenv_with_a_secret_is_an_error_for_prod_with_the_fix(tmp_path):
+    root = plain(tmp_path, f"POSTGRES_USER=app\nSECRET_KEY={STRONG}\n")
+    sh_git(root, "init", "-q")
+    sh_git(root, "add", "-A")
+    sh_git(root, "commit", "-q", "-m", "init")
+    found = plain_git_findings(root)
+    assert [(f.rule, f.where, f.severity) for f in found] == [
+        ("ENV010", ".env", "error"),
+        ("ENV012", ".env:2", "error"),
+    ]
+    assert "`git rm --cached .env`, add `.env` to .gitignore" in found[0].message
+    assert "SECRET_KEY" in found[0].message
+    # In dev it is a warning.
+    assert {f.severity for f in plain_git_findings(root, "dev", False) if f.rule == "ENV010"} == {"warning"}
+
+
+def test_a_committed_dotenv_with_an_env_folder_sends_its_secrets_there(tmp_path):
+    root = plain(tmp_path, f"SECRET_KEY={STRONG}\n")
+    (root / "env").mkdir()
+    sh_git(root, "init", "-q")
+    sh_git(root, "add", "-A")
+    found = plain_git_findings(root)
+    assert "`git rm --cached .env`, move its secrets to env/prod.local.env" in found[0].message
+
+
+def test_a_committed_dotenv_without_secrets_is_fine(tmp_path):
+    # Compose's own docs commit a .env of defaults: no secret, no finding.
+    root = plain(tmp_path, "POSTGRES_USER=app\nCOMPOSE_PROJECT_NAME=shop\n")
+    sh_git(root, "init", "-q")
+    sh_git(root, "add", "-A")
+    assert plain_git_findings(root) == []
+
+
+def test_an_ignored_dotenv_with_secrets_is_fine_unless_it_was_committed_once(tmp_path):
+    root = plain(tmp_path, f"SECRET_KEY={STRONG}\n")
+    sh_git(root, "init", "-q")
+    (root / ".gitignore").write_text(".env\n")
+    assert plain_git_findings(root) == []
+    sh_git(root, "add", "-f", ".env")
+    sh_git(root, "commit", "-q", "-m", "oops")
+    sh_git(root, "rm", "-q", "--cached", ".env")
+    sh_git(root, "commit", "-q", "-m", "untrack")
+    assert [(f.rule, f.where) for f in plain_git_findings(root)] == [("ENV011", ".env")]
+
+
+def test_a_dotenv_with_secrets_not_ignored(tmp_path):
+    root = plain(tmp_path, f"SECRET_KEY={STRONG}\n")
+    sh_git(root, "init", "-q")
+    found = plain_git_findings(root)
+    assert [(f.rule, f.where) for f in found] == [("ENV009", ".env")]
+    assert "add `.env` to .gitignore" in found[0].message

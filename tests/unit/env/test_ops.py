@@ -208,6 +208,19 @@ def test_init_writes_the_local_file_and_prints_no_secret(root):
         envops.init(session(root))
 
 
+def test_init_under_dry_run_writes_nothing(root):
+    s = session(root)
+    s.runner.dry = True
+    envops.init(s)
+    assert not (root / "env" / "dev.local.env").exists()
+    assert output(s) == "[dry-run] would write env/dev.local.env (mode 600): 1 secret(s) generated\n"
+    (root / "env" / "dev.local.env").write_text("KEEP=1\n")
+    envops.init(s, force=True)
+    assert (root / "env" / "dev.local.env").read_text() == "KEEP=1\n"
+    with pytest.raises(StackyardError, match="--force"):
+        envops.init(s)
+
+
 def test_init_warns_when_git_would_not_ignore_the_file(root):
     git(root, "init", "-q")
     s = session(root)
@@ -249,3 +262,73 @@ def test_inside_a_git_repository_the_git_rules_run(root):
     findings = envops.run_checks(session(root), environ={})
     assert "ENV000" not in {f.rule for f in findings}
     assert [f.where for f in findings if f.rule == "ENV009"] == ["env/local.env", "env/dev.local.env"]
+
+
+# --- a plain Compose project: compose.yml + .env, no env/ folder, no .env.example ------------
+
+
+def plain_session(tmp_path, monkeypatch, dotenv: str, env: str = "dev") -> Session:
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "compose.yml").write_text("services: {}\n")
+    (root / ".env").write_text(dotenv)
+    for name in ("POSTGRES_PASSWORD", "POSTGRES_USER", "DATABASE_URL", "SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    project = config.build(root, {"compose_dir": ".", "environments": {env: {"files": ["compose.yml"]}}})
+    return Session(project, project.environment(env), Runner(echo=False), out=io.StringIO())
+
+
+DOTENV = (
+    "POSTGRES_USER=app\n"
+    f"POSTGRES_PASSWORD={STRONG}\n"
+    "DATABASE_URL=postgresql://${POSTGRES_USER}:${POSTGRES_PASSWORD}@db/app\n"
+    "SENTRY_URL=https://pub:url-only-pw@sentry.example.com/1\n"
+)
+
+
+def test_show_reads_composes_env_file_and_masks_by_name_and_in_urls(tmp_path, monkeypatch):
+    s = plain_session(tmp_path, monkeypatch, DOTENV)
+    envops.show(s, as_json=True)
+    rows = {r["key"]: r for r in json.loads(output(s))}
+    assert rows["POSTGRES_USER"] == {
+        "key": "POSTGRES_USER",
+        "value": "app",
+        "from": ".env:1",
+        "overrides": "-",
+        "secret": False,
+    }
+    assert rows["POSTGRES_PASSWORD"]["value"] == f"**** ({len(STRONG)} chars)"
+    assert rows["POSTGRES_PASSWORD"]["secret"] is True
+    # The URL shows its shape, never the password (the secret value, or the URL's own).
+    assert rows["DATABASE_URL"]["value"] == f"postgresql://app:**** ({len(STRONG)} chars)@db/app"
+    assert rows["SENTRY_URL"]["value"] == "https://pub:**** (11 chars)@sentry.example.com/1"
+    assert STRONG not in output(s) and "url-only-pw" not in output(s)
+
+
+def test_show_names_dotenv_as_the_lowest_layer(tmp_path, monkeypatch):
+    s = plain_session(tmp_path, monkeypatch, "POSTGRES_USER=app\n")
+    envops.show(s)
+    assert "dev: later layers win: .env < process environment" in output(s)
+
+
+def test_explain_and_diff_mask_url_passwords(tmp_path, monkeypatch):
+    s = plain_session(tmp_path, monkeypatch, DOTENV)
+    envops.explain(s, "DATABASE_URL")
+    assert STRONG not in output(s)
+    assert ".env:3" in output(s) and "<- wins" in output(s)
+    envops.diff(s, s)
+    assert "dev and dev set the same values" in output(s)
+
+
+def test_check_without_a_schema_finds_a_placeholder_secret_in_dotenv(tmp_path, monkeypatch):
+    s = plain_session(tmp_path, monkeypatch, "SECRET_KEY=changethis\n")
+    found = envops.run_checks(s, environ={})
+    assert ("ENV007", ".env:1") in [(f.rule, f.where) for f in found]
+    assert all("changethis" not in str(f) for f in found)
+
+
+def test_the_reference_layout_shows_no_dotenv_layer(root):
+    s = session(root)
+    envops.show(s)
+    assert "dev: later layers win: env/base.env < env/dev.env" in output(s)

@@ -346,8 +346,9 @@ def test_run_under_dry_prints_the_plan_then_every_step(tmp_path, cwd, monkeypatc
         "  7. wait for Ctrl-C or a host process to exit, then stop every host process and `down` the containers"
         " (volumes kept)",
         "rewritten for the host:",
-        "  api: DATABASE_URL: postgresql://app:p%40ss@db:5432/app?sslmode=disable"  # not a secret here
-        " -> postgresql://app:p%40ss@127.0.0.1:15432/app?sslmode=disable",
+        # a URL's password is masked wherever it comes from (no secret name needed)
+        "  api: DATABASE_URL: postgresql://app:****@db:5432/app?sslmode=disable"
+        " -> postgresql://app:****@127.0.0.1:15432/app?sslmode=disable",
         "  api: REDIS_URL: redis://:****@redis:6379/0 -> redis://:****@127.0.0.1:16379/0",
         "  api: CELERY_BROKER_URL: redis://:****@redis:6379/1 -> redis://:****@127.0.0.1:16379/1",
         "  api: CELERY_RESULT_BACKEND: redis://:****@redis:6379/2 -> redis://:****@127.0.0.1:16379/2",

@@ -4,6 +4,7 @@ Session over a FakeRunner (what is run, in which order, what is printed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 
@@ -11,6 +12,7 @@ import pytest
 
 from stackyard import config
 from stackyard.commands import compose
+from stackyard.config import Roles, Web
 from stackyard.core.runner import Result
 from stackyard.engine.state import Container, Port
 from stackyard.errors import StackyardError
@@ -101,101 +103,54 @@ class FakeTarget:
         return 404, {"detail": "not found"}
 
 
-def ctx(answers, sql=None) -> Context:
-    return Context(FakeTarget(answers), sql or (lambda s: ""), lambda pred, timeout: pred())
-
-
-def test_health_reports_the_response_it_got():
-    with pytest.raises(CheckFailed, match=r"GET /health -> 500 \{\"status\": \"down\"\}"):
-        CHECKS["health"](ctx({("GET", "/health"): (500, {"status": "down"})}), "/health")
-    CHECKS["health"](ctx({("GET", "/healthz"): (200, {"status": "ok"})}), "/healthz")
-
-
-def test_ready_names_the_failed_dependency_in_the_message():
-    with pytest.raises(CheckFailed) as info:
-        CHECKS["ready"](ctx({("GET", "/ready"): (503, {"failed": ["redis"]})}), "/health")
-    assert "redis" in str(info.value) and "db" in info.value.services
-
-
-def test_jobs_waits_for_the_worker_result():
-    answers = {
-        ("POST", "/jobs"): (202, {"id": "j1"}),
-        ("GET", "/jobs/j1"): (200, {"status": "done", "result": {"sum": 10}}),
-    }
-    CHECKS["jobs"](ctx(answers), "/health")
-    answers[("GET", "/jobs/j1")] = (200, {"status": "queued"})
-    with pytest.raises(CheckFailed, match="not done by the worker") as info:
-        CHECKS["jobs"](ctx(answers), "/health")
-    assert info.value.services == ("api", "worker")
-
-
-def timing_out(pred, timeout):
-    """The real wait's contract: poll, and give back None when time runs out."""
-    for _ in range(3):
-        try:
-            pred()
-        except OSError:
-            pass
-    return None
-
-
-def test_jobs_says_what_the_last_poll_got_never_none():
-    answers = {("POST", "/jobs"): (202, {"id": "j1"}), ("GET", "/jobs/j1"): (200, {"status": "running"})}
-    with pytest.raises(CheckFailed) as info:
-        CHECKS["jobs"](Context(FakeTarget(answers), lambda s: "", timing_out), "/health")
-    assert str(info.value) == (
-        "smoke check 'jobs' failed: job j1 not done by the worker in 30 s: "
-        'last GET /jobs/j1 -> 200 {"status": "running"}'
+def ctx(answers, sql=None, containers=(), logs="", wait=None) -> Context:
+    return Context(
+        FakeTarget(answers),
+        "/healthz",
+        Roles(web=Web("shop", 8080)),
+        sql or (lambda s: ""),
+        wait or (lambda pred, timeout: pred()),
+        lambda: list(containers),
+        lambda services: logs,
     )
 
 
-def test_jobs_names_a_request_that_never_answered():
-    def refused(path):
-        raise ConnectionRefusedError(111, "Connection refused")
+def test_health_gets_the_health_path_and_reports_the_response_it_got():
+    with pytest.raises(CheckFailed, match=r"GET /healthz -> 500 \{\"status\": \"down\"\}") as info:
+        CHECKS["health"](ctx({("GET", "/healthz"): (500, {"status": "down"})}))
+    assert info.value.services == ("shop",)
+    CHECKS["health"](ctx({("GET", "/healthz"): (200, {"status": "ok"})}))
 
-    answers = {("POST", "/jobs"): (202, {"id": "j1"}), ("GET", "/jobs/j1"): refused}
+
+def test_services_must_run_healthy_and_one_shots_exit_0():
+    ok = [
+        Container("p-shop-1", "shop", "running", "healthy", 0, ()),
+        Container("p-setup-1", "setup", "exited", "", 0, ()),
+        Container("p-jobs-1", "jobs", "running", "", 0, ()),
+    ]
+    CHECKS["services"](ctx({}, containers=ok))
+    bad = [*ok, Container("p-pg-1", "pg", "running", "starting", 0, ()), Container("p-x-1", "x", "exited", "", 2, ())]
     with pytest.raises(CheckFailed) as info:
-        CHECKS["jobs"](Context(FakeTarget(answers), lambda s: "", timing_out), "/health")
-    assert str(info.value).endswith("last GET /jobs/j1 -> no answer ([Errno 111] Connection refused)")
+        CHECKS["services"](ctx({}, containers=bad))
+    assert str(info.value).endswith("not running and healthy: pg running (starting), x exited exit 2")
+    assert info.value.services == ("pg", "x")
 
 
-def test_jobs_done_with_a_wrong_result():
-    answers = {
-        ("POST", "/jobs"): (202, {"id": "j1"}),
-        ("GET", "/jobs/j1"): (200, {"status": "done", "result": {"sum": 9}}),
-    }
-    with pytest.raises(CheckFailed, match=r"job j1 done with a wrong result: .*\"sum\": 9") as info:
-        CHECKS["jobs"](ctx(answers), "/health")
-    assert info.value.services == ("worker",)
-
-
-def test_cache_needs_a_hit_then_the_new_value_after_the_sql_update():
-    state = {"value": "before", "reads": 0}
-    statements = []
-
-    def item(path):
-        state["reads"] += 1
-        return 200, {"value": state["value"], "cached": state["reads"] > 1}
-
-    def sql(statement):
-        statements.append(statement)
-        state["value"] = "after"
-        return ""
-
-    CHECKS["cache"](ctx({("PUT", "/items/"): (200, {}), ("GET", "/items/"): item}, sql), "/health")
-    assert statements and statements[0].startswith("UPDATE items SET value = 'after' WHERE key = 'smoke-")
-
-    with pytest.raises(CheckFailed, match="not invalidated") as info:
-        CHECKS["cache"](
-            ctx({("PUT", "/items/"): (200, {}), ("GET", "/items/"): (200, {"value": "before", "cached": True})}),
-            "/health",
-        )
-    assert "listener" in info.value.services
+def test_tracebacks_in_the_logs_name_their_services():
+    CHECKS["tracebacks"](ctx({}, logs="shop-1  | 2026 GET /healthz 200\n"))
+    logs = "shop-1  | Traceback (most recent call last):\njobs-1  | ok\n"
+    with pytest.raises(CheckFailed, match="a Python traceback in the logs of shop-1") as info:
+        CHECKS["tracebacks"](ctx({}, logs=logs))
+    assert info.value.services == ("shop-1",)
 
 
 # ---- the run, through a Session over a FakeRunner ------------------------------------
 
 RAW = json.dumps({"services": {"api": {"ports": ["127.0.0.1:${API_PORT:-8000}:8000"]}, "db": {}}})
+# The reference project's roles name these services.
+CONFIG = json.dumps(
+    {"services": {s: {} for s in ("api", "caddy", "worker", "listener", "migrate")} | {"db": {"image": "postgres:17"}}}
+)
 # `ps --format json`: the api healthy on its published port, the worker crashed.
 PS = "\n".join(
     [
@@ -209,7 +164,12 @@ PS = "\n".join(
 
 def smoke_session(responses: dict[str, Result] | None = None):
     runner = FakeRunner(
-        {" config --no-interpolate --format json": Result(0, RAW), " ps ": Result(0, PS), **(responses or {})}
+        {
+            " config --no-interpolate --format json": Result(0, RAW),
+            " config --format json": Result(0, CONFIG),
+            " ps ": Result(0, PS),
+            **(responses or {}),
+        }
     )
     s = smoke.session(config.load(ROOT), "dev", runner)
     s.out = io.StringIO()
@@ -231,6 +191,7 @@ def test_a_passing_run_builds_starts_reads_and_removes_the_project():
     assert runner.subcommands()[1:] == [
         ("build",),
         ("up", "--detach", "--wait", "--wait-timeout", "180"),
+        ("config", "--format", "json"),
         ("ps", "--all", "--format", "json"),
         ("down", "--remove-orphans", "--timeout", "5", "--volumes"),
     ]
@@ -254,12 +215,11 @@ def test_a_failed_command_names_the_phase_shows_the_failed_services_logs_and_tea
 
 
 def test_a_failed_check_shows_the_logs_of_the_services_it_names_and_of_the_target(monkeypatch):
-    def broken(ctx, health_path):
+    def broken(ctx):
         raise CheckFailed("broken", "GET /x -> 500", ("db",))
 
-    monkeypatch.setitem(smoke.CHECKS, "broken", broken)
     s, runner = smoke_session()
-    assert smoke.run(s, ["broken"]) == 1
+    assert smoke.run(s, ["broken"], {"broken": broken}) == 1
     out = s.out.getvalue()
     assert "smoke: FAIL broken: smoke check 'broken' failed: GET /x -> 500" in out
     shown = [line for line in out.splitlines() if line.startswith("--- ")]
@@ -268,20 +228,20 @@ def test_a_failed_check_shows_the_logs_of_the_services_it_names_and_of_the_targe
 
 
 def test_ctrl_c_still_tears_down_and_exits_130(monkeypatch):
-    def interrupted(ctx, health_path):
+    def interrupted(ctx):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(smoke.CHECKS, "interrupted", interrupted)
     s, runner = smoke_session()
-    assert smoke.run(s, ["interrupted"]) == 130
+    assert smoke.run(s, ["interrupted"], {"interrupted": interrupted}) == 130
     assert "smoke: interrupted: tearing down" in s.out.getvalue()
     assert runner.subcommands()[-1] == ("down", "--remove-orphans", "--timeout", "5", "--volumes")
 
 
-def test_sql_goes_to_psql_in_the_db_container():
-    s, runner = smoke_session({" exec ": Result(0, "1\n")})
-    assert smoke._sql(s, "SELECT 1") == "1\n"
-    assert runner.commands[-1] == compose.psql(s.env, "db", "SELECT 1")
+def test_sql_goes_to_psql_in_the_database_roles_container():
+    s, runner = smoke_session({" exec ": Result(0, "1\n"), " ps ": Result(0, PS)})
+    s.project = dataclasses.replace(s.project, roles={"database": {"service": "worker", "kind": "postgres"}})
+    assert smoke.context(s).sql("SELECT 1") == "1\n"
+    assert runner.commands[-1] == compose.psql(s.env, "worker", "SELECT 1")
 
 
 def test_failing_services_named_then_failed_then_starting():
@@ -295,7 +255,28 @@ def test_failing_services_named_then_failed_then_starting():
 
 def test_check_names_from_the_project_or_asked_for():
     project = config.load(ROOT)
-    assert smoke.check_names(project, None) == list(project.smoke_checks)
-    assert smoke.check_names(project, ["ready"]) == ["ready"]
-    with pytest.raises(StackyardError, match="unknown smoke check\\(s\\): nope: known: health, ready, jobs, cache"):
-        smoke.check_names(project, ["nope"])
+    known = smoke.registry(project)
+    assert smoke.check_names(project, None, known) == list(project.smoke_checks)
+    assert smoke.check_names(project, ["ready"], known) == ["ready"]
+    with pytest.raises(
+        StackyardError, match="unknown smoke check\\(s\\): nope: known: health, services, tracebacks, ready"
+    ):
+        smoke.check_names(project, ["nope"], known)
+
+
+def test_the_project_registers_its_own_checks_from_its_modules(tmp_path):
+    (tmp_path / "shop_checks.py").write_text("def orders(ctx):\n    pass\n\nCHECKS = {'orders': orders}\n")
+    project = config.build(tmp_path, {"smoke": {"modules": ["shop_checks"], "checks": ["health", "orders"]}})
+    known = smoke.registry(project)
+    assert list(known) == ["health", "services", "tracebacks", "orders"]
+    assert known["orders"].__module__ == "shop_checks"
+    assert smoke.check_names(project, None, known) == ["health", "orders"]
+
+
+def test_a_smoke_module_that_cannot_be_imported_or_has_no_checks_is_explained(tmp_path):
+    with pytest.raises(StackyardError, match="modules: cannot import 'no_such_checks' from"):
+        smoke.registry(config.build(tmp_path, {"smoke": {"modules": ["no_such_checks"]}}))
+    (tmp_path / "empty_checks.py").write_text("x = 1\n")
+    with pytest.raises(StackyardError, match=r"smoke module empty_checks .* has no CHECKS dict") as info:
+        smoke.registry(config.build(tmp_path, {"smoke": {"modules": ["empty_checks"]}}))
+    assert "CHECKS = {" in info.value.hint

@@ -15,6 +15,14 @@ from stackyard.session import Session
 from stackyard.stack import db
 from tests.unit.fakes import FakeRunner, after_base, real_project, tmp_env
 
+# The stack's compose config: its roles are detected from it (pg the database, setup the migration).
+CONFIG = {
+    "services": {
+        "pg": {"image": "postgres:17"},
+        "setup": {"restart": "no"},
+        "shop": {"depends_on": {"setup": {"condition": "service_completed_successfully"}}},
+    }
+}
 FLUSH = Hook("cache", ("sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli FLUSHDB'))
 
 
@@ -26,8 +34,8 @@ class FilesRunner(FakeRunner):
 
 
 def session(tmp_path, runner, hooks=(FLUSH,), **env_changes) -> Session:
-    project = dataclasses.replace(real_project(), after_restore=tuple(hooks))
-    return Session(project, tmp_env(tmp_path, **env_changes), runner, out=io.StringIO())
+    project = dataclasses.replace(real_project(), after_restore=tuple(hooks), roles={})
+    return Session(project, tmp_env(tmp_path, **env_changes), runner, out=io.StringIO(), _config=CONFIG)
 
 
 @pytest.fixture
@@ -46,7 +54,7 @@ def test_restore_announces_then_restores_then_runs_the_hooks(tmp_path, dump, cap
         "db.restore: after_restore: running its command in cache",
     ]
     restore, hook = runner.subcommands()
-    assert restore[:4] == ("exec", "--no-TTY", "db", "sh") and "pg_restore" in restore[5]
+    assert restore[:4] == ("exec", "--no-TTY", "pg", "sh") and "pg_restore" in restore[5]
     assert hook == ("exec", "--no-TTY", "cache", *FLUSH.command)
     assert runner.modes == ["files", "capture"]
     assert s.out.getvalue() == "cache: OK\nrestored manual-20260101000000.dump into the database of prod\n"
@@ -94,13 +102,13 @@ def test_shell_and_migrate_name_their_target(tmp_path, capsys):
         "db.shell: psql in the database of staging (project demo-staging)",
         "db.migrate: migrating the database of staging (project demo-staging)",
     ]
-    assert after_base(runner.commands[-1].argv) == ("run", "--rm", "--no-deps", "--no-TTY", "migrate")
+    assert after_base(runner.commands[-1].argv) == ("run", "--rm", "--no-deps", "--no-TTY", "setup")
 
 
 def test_manual_backup_names_its_target_and_file(tmp_path, capsys, monkeypatch):
     s = session(tmp_path, FilesRunner(), project="demo-dev")
     # the backup itself (tested with the deploy) would write under the repository
-    monkeypatch.setattr(db, "backup", lambda s, label: db.backup_dir(s) / f"{label}.dump")
+    monkeypatch.setattr(db, "backup", lambda s, label, database: db.backup_dir(s) / f"{label}.dump")
     path = db.manual_backup(s)
     assert path.name.startswith("manual-") and path.suffix == ".dump"
     assert capsys.readouterr().err == (
@@ -109,10 +117,33 @@ def test_manual_backup_names_its_target_and_file(tmp_path, capsys, monkeypatch):
 
 
 def test_a_dry_restore_prints_its_commands_in_order_and_claims_nothing(tmp_path, dump, capsys):
-    s = Session(real_project(), tmp_env(tmp_path), Runner(dry=True), out=io.StringIO())
-    s.project = dataclasses.replace(s.project, after_restore=(FLUSH,))
+    project = dataclasses.replace(real_project(), after_restore=(FLUSH,), roles={})
+    s = Session(project, tmp_env(tmp_path), Runner(dry=True), out=io.StringIO(), _config=CONFIG)
     db.restore(s, dump)
     printed = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("[dry-run] $ ")]
     assert len(printed) == 2
     assert "pg_restore" in printed[0] and " exec --no-TTY cache sh -c " in printed[1]
     assert s.out.getvalue() == ""
+
+
+def test_the_data_tasks_need_a_postgres_database_role(tmp_path, dump):
+    s = session(tmp_path, FilesRunner())
+    s._config = {"services": {"store": {"image": "mariadb:11"}}}
+    with pytest.raises(StackyardError, match=r"^db\.backup supports kind postgres; service store is mariadb"):
+        db.manual_backup(s)
+    s._config = {"services": {"shop": {"image": "shop:1"}}}
+    with pytest.raises(
+        StackyardError, match=r"^db\.restore: no service of dev's compose config is detected as the database"
+    ):
+        db.restore(s, dump)
+    with pytest.raises(StackyardError, match=r"db\.migrate: no service .* detected as the migration") as info:
+        db.migrate(s)
+    assert 'migrate = "..."' in info.value.hint
+
+
+def test_the_database_service_stated_in_the_roles_wins(tmp_path):
+    runner = FilesRunner({" exec ": Result(0)})
+    s = session(tmp_path, runner)
+    s.project = dataclasses.replace(s.project, roles={"database": {"service": "shop", "kind": "postgres"}})
+    db.shell(s, tty=False)
+    assert after_base(runner.commands[-1].argv)[:3] == ("exec", "--no-TTY", "shop")

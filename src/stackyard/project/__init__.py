@@ -1,0 +1,1 @@
+"""Setting stackyard up in a compose project: `inv init`."""
