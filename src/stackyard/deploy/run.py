@@ -20,6 +20,7 @@ from stackyard.deploy import lock, releases
 from stackyard.deploy import plan as deploy
 from stackyard.deploy.actions import Deploy
 from stackyard.engine import api, roles
+from stackyard.env.masking import mask
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 
@@ -78,7 +79,8 @@ def execute(plan: deploy.Plan, x: Deploy) -> None:
             _announce(x, number, len(numbered), step)
             step.action.run(x)
     except (Exception, KeyboardInterrupt) as exc:
-        x.reason = _reason(exc)
+        # Masked once, here: the reason goes to the release history and to the error line.
+        x.reason = mask(_reason(exc), x.s.env)
         for number, step in reversed(begun):
             _undo(x, number, step)
         raise StackyardError(f"{plan.kind} of {plan.release} failed: {x.reason}", plan.after_failure) from exc

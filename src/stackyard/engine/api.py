@@ -74,6 +74,15 @@ def containers(client: DockerClient, project: str, service: str | None = None, *
     return [c.attrs for c in found]
 
 
+def restarts(client: DockerClient, project: str) -> dict[str, int]:
+    """Container name -> how often the engine restarted it (a crash loop shows here)."""
+    with _explained():
+        return {
+            name(row): int(client.api.inspect_container(row["Id"]).get("RestartCount") or 0)
+            for row in containers(client, project)
+        }
+
+
 def name(row: dict) -> str:
     """A /containers/json row's container name."""
     return (row.get("Names") or ["/"])[0].lstrip("/")

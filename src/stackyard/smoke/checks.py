@@ -68,6 +68,8 @@ class Context:
     containers: Callable[[], list[Container]]
     #: The services' logs (all of them for none), no colour.
     logs: Callable[[Sequence[str]], str]
+    #: Container name -> how often the engine restarted it.
+    restarts: Callable[[], dict[str, int]] = dict
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -105,6 +107,15 @@ def check_services(ctx: Context) -> None:
         raise CheckFailed("services", "not running and healthy: " + ", ".join(bad), names)
 
 
+def check_restarts(ctx: Context) -> None:
+    """No container was restarted by the engine (a crash that its restart policy hid)."""
+    restarted = {name: n for name, n in ctx.restarts().items() if n}
+    if restarted:
+        names = tuple(c.service for c in ctx.containers() if c.name in restarted)
+        listed = ", ".join(f"{name} ({n}x)" for name, n in sorted(restarted.items()))
+        raise CheckFailed("restarts", f"restarted by the engine: {listed}", names)
+
+
 TRACEBACK = "Traceback (most recent call last)"
 
 
@@ -115,4 +126,9 @@ def check_tracebacks(ctx: Context) -> None:
         raise CheckFailed("tracebacks", f"a Python traceback in the logs of {', '.join(found)}", tuple(found))
 
 
-CHECKS: dict[str, Check] = {"health": check_health, "services": check_services, "tracebacks": check_tracebacks}
+CHECKS: dict[str, Check] = {
+    "health": check_health,
+    "services": check_services,
+    "restarts": check_restarts,
+    "tracebacks": check_tracebacks,
+}

@@ -26,9 +26,9 @@ from dataclasses import replace
 
 from stackyard import config
 from stackyard.commands import compose
-from stackyard.config import Environment, Project
+from stackyard.config import Environment, Project, compose_project_dir
 from stackyard.core.runner import Runner
-from stackyard.engine import roles, state
+from stackyard.engine import api, roles, state
 from stackyard.engine.ports import free_port
 from stackyard.env import layers
 from stackyard.env import schema as envschema
@@ -55,7 +55,9 @@ def overrides(project: Project, env: Environment, raw_config: dict, environ: Map
         if var := state.variable_of(host_ip):
             out[var] = "127.0.0.1"
     schema = envschema.load(project.root)
-    known = layers.effective(project.root, project.env_dir, env.name, list(schema), environ)
+    known = layers.effective(
+        project.root, project.env_dir, env.name, list(schema), environ, project_dir=compose_project_dir(env)
+    )
     for name, var in schema.items():
         if var.secret and not (known.get(name) and known[name].value):
             out[name] = random_secrets.token_urlsafe(32)
@@ -209,7 +211,11 @@ def context(s: Session) -> Context:
         return s.read(compose.logs(s.env, services, color=False)).stdout
 
     health_path = found.web.health_path if found.web and found.web.health_path else s.env.health_path
-    return Context(target_for(s.env, s.containers()), health_path, found, sql, _wait, s.containers, logs)
+
+    def restarts() -> dict[str, int]:
+        return api.restarts(s.engine(), s.env.project)
+
+    return Context(target_for(s.env, s.containers()), health_path, found, sql, _wait, s.containers, logs, restarts)
 
 
 def _wait(predicate: Callable[[], object], timeout: float, interval: float = 0.2):

@@ -503,3 +503,16 @@ def test_unlock_names_the_holder_and_needs_yes(tmp_path):
     deploy_run.unlock(t.s, yes=True)
     assert lock not in t.engine.store
     assert t.out.endswith(f"lock of ghost since 09:00 (deploying {OLD}) removed\n")
+
+
+def test_a_failure_reason_is_masked_in_the_error_and_the_release_history(tmp_path):
+    def workers_fail(cmd: Command) -> Result | None:
+        if "worker" in cmd.argv and cmd.env.get("APP_TAG") == NEW:
+            return Result(1, "", "cannot reach redis://:hunter2-secret-value@redis:6379/1")
+        return None
+
+    t = target(tmp_path, fail=workers_fail)
+    with pytest.raises(StackyardError) as info:
+        t.deploy()
+    assert "hunter2" not in str(info.value) and "redis://:****@redis" in str(info.value)
+    assert "hunter2" not in t.history()[-1].reason

@@ -182,3 +182,15 @@ def test_removing_a_container_takes_its_anonymous_volumes(engine):
     deleted = [s for s in e.seen if s.startswith("DELETE")]
     assert len(deleted) == 1
     assert "v=True" in deleted[0] or "v=1" in deleted[0]
+
+
+def test_restarts_reads_each_containers_restart_count(engine):
+    rows = [{"Id": "a1", "Names": ["/p-web-1"]}, {"Id": "b2", "Names": ["/p-jobs-1"]}]
+    _, client = engine(
+        {
+            "GET /containers/json": (200, rows),
+            "GET /containers/a1/json": (200, {"Id": "a1", "RestartCount": 0}),
+            "GET /containers/b2/json": (200, {"Id": "b2", "RestartCount": 4}),
+        }
+    )
+    assert api.restarts(client, "p") == {"p-web-1": 0, "p-jobs-1": 4}

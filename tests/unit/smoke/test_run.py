@@ -103,7 +103,7 @@ class FakeTarget:
         return 404, {"detail": "not found"}
 
 
-def ctx(answers, sql=None, containers=(), logs="", wait=None) -> Context:
+def ctx(answers, sql=None, containers=(), logs="", wait=None, restarts=None) -> Context:
     return Context(
         FakeTarget(answers),
         "/healthz",
@@ -112,6 +112,7 @@ def ctx(answers, sql=None, containers=(), logs="", wait=None) -> Context:
         wait or (lambda pred, timeout: pred()),
         lambda: list(containers),
         lambda services: logs,
+        lambda: dict(restarts or {}),
     )
 
 
@@ -259,7 +260,7 @@ def test_check_names_from_the_project_or_asked_for():
     assert smoke.check_names(project, None, known) == list(project.smoke_checks)
     assert smoke.check_names(project, ["ready"], known) == ["ready"]
     with pytest.raises(
-        StackyardError, match="unknown smoke check\\(s\\): nope: known: health, services, tracebacks, ready"
+        StackyardError, match="unknown smoke check\\(s\\): nope: known: health, services, restarts, tracebacks, ready"
     ):
         smoke.check_names(project, ["nope"], known)
 
@@ -268,7 +269,7 @@ def test_the_project_registers_its_own_checks_from_its_modules(tmp_path):
     (tmp_path / "shop_checks.py").write_text("def orders(ctx):\n    pass\n\nCHECKS = {'orders': orders}\n")
     project = config.build(tmp_path, {"smoke": {"modules": ["shop_checks"], "checks": ["health", "orders"]}})
     known = smoke.registry(project)
-    assert list(known) == ["health", "services", "tracebacks", "orders"]
+    assert list(known) == ["health", "services", "restarts", "tracebacks", "orders"]
     assert known["orders"].__module__ == "shop_checks"
     assert smoke.check_names(project, None, known) == ["health", "orders"]
 
@@ -280,3 +281,12 @@ def test_a_smoke_module_that_cannot_be_imported_or_has_no_checks_is_explained(tm
     with pytest.raises(StackyardError, match=r"smoke module empty_checks .* has no CHECKS dict") as info:
         smoke.registry(config.build(tmp_path, {"smoke": {"modules": ["empty_checks"]}}))
     assert "CHECKS = {" in info.value.hint
+
+
+def test_restarts_names_every_container_the_engine_restarted():
+    shop = Container("p-shop-1", "shop", "running", "healthy", 0, ())
+    worker = Container("p-jobs-1", "jobs", "running", "healthy", 0, ())
+    CHECKS["restarts"](ctx({}, containers=[shop, worker], restarts={"p-shop-1": 0, "p-jobs-1": 0}))
+    with pytest.raises(CheckFailed, match=r"failed: restarted by the engine: p-jobs-1 \(3x\)$") as info:
+        CHECKS["restarts"](ctx({}, containers=[shop, worker], restarts={"p-shop-1": 0, "p-jobs-1": 3}))
+    assert info.value.services == ("jobs",)
