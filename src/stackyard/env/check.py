@@ -278,13 +278,15 @@ def _git_rules(root, layers, settings, schema, git: GitRun, home: str, weak: str
                     "was committed in the past: its secrets are in git history; rotate them",
                 )
             )
+    # The env files themselves are judged above (ENV008, ENV010): a hit there would say it twice.
+    layer_labels = {layer.label for layer in layers}
     for name, s in settings.items():
         if not (is_secret(name, schema) and s.value and len(s.value) >= 6):
             continue
         res = git(gitcmds.grep_tracked(root), stdin=s.value + "\n")
         for hit in res.stdout.splitlines():
             parts = hit.split("\0")
-            if len(parts) >= 2 and parts[1].isdigit():
+            if len(parts) >= 2 and parts[1].isdigit() and parts[0] not in layer_labels:
                 out.append(
                     Finding(
                         parts[0],
