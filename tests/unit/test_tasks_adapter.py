@@ -100,10 +100,10 @@ def assert_targets(cmd, env: str) -> None:
 
 def test_dev_builds_starts_and_waits_then_shows_the_status(fake, c, capsys):
     tasks.dev(c, env="dev")
-    up, *status = fake.commands
+    up, *status = fake.compose_commands()  # (a fresh clone's first run also asks git)
     assert_targets(up, "dev")
     assert after_base(up.argv) == ("up", "--detach", "--build", "--wait", "--wait-timeout", "180")
-    assert fake.modes[0] == "stream"
+    assert fake.modes[fake.commands.index(up)] == "stream"
     # the containers and the config (which services should run), read side by side
     assert sorted(after_base(cmd.argv) for cmd in status) == [
         ("config", "--format", "json"),
@@ -115,7 +115,7 @@ def test_dev_builds_starts_and_waits_then_shows_the_status(fake, c, capsys):
 def test_dev_uses_the_default_environment_and_timeout(fake, c):
     tasks.dev(c, timeout="60")
     assert_targets(fake.compose_commands()[0], "dev")
-    assert after_base(fake.commands[0].argv)[-2:] == ("--wait-timeout", "60")
+    assert after_base(fake.compose_commands()[0].argv)[-2:] == ("--wait-timeout", "60")
 
 
 def test_stackyard_env_chooses_the_environment(fake, c, monkeypatch):
@@ -140,7 +140,7 @@ def test_up_prod(fake, c, capsys):
 
 def test_up_some_services_without_build(fake, c):
     tasks.up(c, services="api,worker", no_build=True)
-    check, up = fake.commands[:2]
+    check, up = fake.compose_commands()[:2]
     assert after_base(check.argv) == ("config", "--services")
     assert after_base(up.argv) == ("up", "--detach", "--wait", "--wait-timeout", "180", "api", "worker")
 
@@ -435,7 +435,11 @@ def dry(read_only):
 def test_dry_up_prints_the_command_line(dry, capsys, env):
     tasks.up(dry, env=env)
     files = " ".join(f"--file {f}" for f in FILES[env])
-    env_files = " ".join(f"--env-file {f}" for f in present_env_files(env))
+    named = present_env_files(env)
+    local = ROOT / "env" / "dev.local.env"
+    if env == "dev" and local not in named:  # a fresh clone: the dry run names the file the real run makes
+        named.append(local)
+    env_files = " ".join(f"--env-file {f}" for f in named)
     assert capsys.readouterr().err == (
         f"[dry-run] $ docker compose --project-name stackyard-{env} {files} {env_files} "
         "up --detach --build --wait --wait-timeout 180\n"

@@ -8,6 +8,7 @@ import fcntl
 import os
 import pty
 import re
+import signal
 import subprocess
 import sys
 import termios
@@ -260,3 +261,45 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
     except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
         proc.kill()
+
+
+#: The signals that stop a deploy as Ctrl-C does: a closed terminal (SIGHUP), a CI
+#: job cancelled or `kill` (SIGTERM).
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class Interrupts:
+    """For an operation that must clean up after itself (a deploy, a rollback):
+    SIGTERM and SIGHUP raise KeyboardInterrupt, as Ctrl-C does, so they take the
+    same path; once `cleaning()` (or once a first signal came), further signals are
+    held and reported, not raised: they must not abort the cleanup halfway. The
+    previous handlers come back on exit. Outside the main thread (where Python
+    cannot install handlers) it does nothing."""
+
+    def __init__(self, out: TextIO | None = None):
+        self.out = out or sys.stderr
+        self.held: list[str] = []
+        self._cleaning = False
+        self._saved: dict[int, object] = {}
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._saved = {sig: signal.signal(sig, self._handle) for sig in STOPPING}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._saved.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def cleaning(self) -> None:
+        """From now on, hold signals instead of raising them."""
+        self._cleaning = True
+
+    def _handle(self, signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        if self._cleaning:
+            self.held.append(name)
+            print(f"stackyard: {name} received during the cleanup; it finishes first", file=self.out, flush=True)
+            return
+        self._cleaning = True  # a second signal must not stop the cleanup this one starts
+        raise KeyboardInterrupt(name)

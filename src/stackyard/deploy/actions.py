@@ -11,7 +11,9 @@ as NEW). Reads (the Engine API, git, `compose config`) are not shown."""
 from __future__ import annotations
 
 import abc
+import os
 import pathlib
+import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from stackyard.deploy.proxy import Adapter, Call
 from stackyard.engine import api, state
 from stackyard.env import ops as envops
 from stackyard.env.masking import mask
-from stackyard.errors import CommandError, StackyardError
+from stackyard.errors import CommandError, StackyardError, last_line
 from stackyard.lint import run as lint_run
 from stackyard.session import Session
 from stackyard.stack import db
@@ -54,6 +56,8 @@ class Deploy:
     locked: bool = False  # the lock step took the lock
     backup: str = ""  # the backup step's file, relative to the project
     reason: str = ""  # why the deploy failed, for the release history
+    #: The running step's deadline (plan.py), the timeout of each command it runs; None: none.
+    deadline: float | None = None
 
 
 class Action(abc.ABC):
@@ -70,13 +74,16 @@ class Action(abc.ABC):
 
 @dataclass(frozen=True)
 class Preflight(Action):
-    """env.check (strict), the security rules of lint, a clean git tree."""
+    """env.check (strict), the security rules of lint, a clean git tree. It fails
+    closed: a check that cannot run (the config does not render, git fails) stops
+    the deploy as a failed check would."""
 
     allow_dirty: bool
 
     def run(self, x: Deploy) -> None:
         s = x.s
         envops.check(s, quiet_ok=True)
+        _security_rules_can_run(s)
         found = lint_run.security_findings(s)
         for f in found:
             s.print(str(f))
@@ -84,11 +91,42 @@ class Preflight(Action):
             raise StackyardError(
                 f"{len(found)} security finding(s) in the {s.env.name} config", "fix them (nox -s lint)"
             )
-        if not self.allow_dirty and s.read(gitcmds.changes(s.project.root), check=False).stdout.strip():
+        if not self.allow_dirty and _git_changes(s):
             raise StackyardError("the git tree has uncommitted changes", "commit them, or deploy with --allow-dirty")
 
     def check(self, x: Deploy) -> None:
         self.run(x)  # it only reads
+
+
+def _security_rules_can_run(s: Session) -> None:
+    """The security rules read the config rendered and raw, and find nothing in a
+    config that does not render: that must stop the deploy, not pass it."""
+    stand_ins = lint_run.placeholder_secrets(s.project)
+    for cmd in (
+        compose.config_json(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins),
+        compose.config_json_raw(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins),
+    ):
+        res = s.read(cmd, check=False)
+        if not res.ok:
+            why = mask(last_line(res.stderr or res.stdout) or f"exit {res.returncode}", s.env)
+            raise StackyardError(
+                f"the security rules cannot run: `docker compose config` of {s.env.name} fails ({why})",
+                f"fix the compose config (`inv config --env {s.env.name}` shows it); no deploy goes unchecked",
+            )
+
+
+def _git_changes(s: Session) -> bool:
+    """Whether the tree has uncommitted changes; git failing (no repository, not
+    installed) stops the deploy: an unknown tree is not a clean one."""
+    fix = "deploy from a git checkout with git installed, or with --allow-dirty"
+    try:
+        res = s.read(gitcmds.changes(s.project.root), check=False)
+    except StackyardError as exc:  # git not on PATH
+        raise StackyardError(f"the git-clean check cannot run: {exc.message}", fix) from exc
+    if not res.ok:
+        why = last_line(res.stderr or res.stdout) or f"exit {res.returncode}"
+        raise StackyardError(f"the git-clean check cannot run: `git status` in {s.project.root} fails ({why})", fix)
+    return res.stdout.strip() != ""
 
 
 @dataclass(frozen=True)
@@ -117,7 +155,8 @@ class TakeLock(Action):
     release: str
 
     def run(self, x: Deploy) -> None:
-        held_by = lock.labels(releases.who(), releases.now().isoformat(timespec="seconds"), self.release)
+        when = releases.now().isoformat(timespec="seconds")
+        held_by = lock.labels(releases.who(), when, self.release, os.getpid(), socket.gethostname())
         lock.take(x.s, lock_image(x.s.config()), held_by)
         x.locked = True
 
@@ -156,7 +195,7 @@ class Stream(Action):
     cmd: Command
 
     def run(self, x: Deploy) -> None:
-        x.s.stream(self.cmd)
+        x.s.stream(self.cmd, timeout=x.deadline)
 
     def commands(self) -> tuple[Command, ...]:
         return (self.cmd,)
@@ -172,7 +211,7 @@ class StartAll(Action):
 
     def run(self, x: Deploy) -> None:
         try:
-            x.s.stream(self.cmd)
+            x.s.stream(self.cmd, timeout=x.deadline)
         except CommandError as err:  # no known cause (those come out explained): find the failed service
             raise startup_failure(x.s, err, self.timeout) from err
 
@@ -207,7 +246,7 @@ class StartBeside(Action):
     def run(self, x: Deploy) -> None:
         before = self._names(x)
         try:
-            x.s.stream(self.scale)
+            x.s.stream(self.scale, timeout=x.deadline)
         finally:
             x.new = min(self._names(x) - before, default="")
         if not x.new:
@@ -268,7 +307,7 @@ class Switch(Action):
 
     def run(self, x: Deploy) -> None:
         for call in self._calls(self.to or x.new):
-            x.s.run(call.cmd, stdin=call.stdin)
+            x.s.run(call.cmd, stdin=call.stdin, timeout=x.deadline)
 
     def _calls(self, container: str) -> tuple[Call, ...]:
         return self.proxy.switch(self.env, container, self.port)
@@ -296,7 +335,7 @@ class RemoveNew(Action):
 
     def run(self, x: Deploy) -> None:
         if x.new:
-            x.s.run(dockercmds.remove(x.new, force=True))
+            x.s.run(dockercmds.remove(x.new, force=True), timeout=x.deadline)
             x.new = ""
 
 
@@ -320,12 +359,27 @@ class Retire(Action):
 
     def run(self, x: Deploy) -> None:
         for cmd in self.commands():
-            x.s.run(cmd)
+            x.s.run(cmd, timeout=x.deadline)
 
     def commands(self) -> tuple[Command, ...]:
         return tuple(
             cmd for c in self.containers for cmd in (dockercmds.stop(c, grace=self.grace), dockercmds.remove(c))
         )
+
+
+@dataclass(frozen=True)
+class Converge(Action):
+    """Point the proxy at the container kept, then retire the leftovers of a killed deploy."""
+
+    switch: Switch
+    retire: Retire
+
+    def run(self, x: Deploy) -> None:
+        self.switch.run(x)
+        self.retire.run(x)
+
+    def commands(self) -> tuple[Command, ...]:
+        return self.switch.commands() + self.retire.commands()
 
 
 @dataclass(frozen=True)
@@ -340,8 +394,8 @@ class Record(Action):
     def run(self, x: Deploy) -> None:
         releases.record(x.history, _release(self.release, "ok", "", x.backup, self.kind))
         if self.keep is not None:
-            history = releases.history(x.history)
-            kept = {r.version for r in releases.good(history)[-self.keep :]}
+            history = releases.history(x.history, skipped=None)  # bad lines were reported as the deploy began
+            kept = releases.kept(history, self.keep)
             prune_images(x.s, release_images(x.s, self.release), {r.version for r in history} - kept)
 
 

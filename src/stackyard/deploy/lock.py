@@ -1,9 +1,12 @@
 """The deploy lock, held on the target engine itself: a container created (never
 started) with a fixed name, so that a second create fails at once, whichever
-machine it comes from. Its labels say who holds it."""
+machine it comes from. Its labels say who holds it, from which process on which
+host, since when: a lock left by a killed deploy (`kill -9`, a lost host) names
+what to look for before `inv deploy.unlock` removes it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 
 from stackyard.deploy.engine_changes import change
@@ -18,18 +21,36 @@ def name(project: str) -> str:
     return f"{project}-deploy-lock"
 
 
-def labels(who: str, when: str, version: str) -> dict[str, str]:
-    return {f"{PREFIX}who": who, f"{PREFIX}when": when, f"{PREFIX}version": version}
+def labels(who: str, when: str, version: str, pid: int | None = None, host: str = "") -> dict[str, str]:
+    found = {f"{PREFIX}who": who, f"{PREFIX}when": when, f"{PREFIX}version": version}
+    found |= {f"{PREFIX}pid": str(pid)} if pid is not None else {}
+    return found | ({f"{PREFIX}host": host} if host else {})
 
 
-def holder(found: Mapping[str, str]) -> str:
-    """'who since when (deploying version)' from the lock's labels, with what they do
-    not say left out (a lock made by hand may have none)."""
+def holder(found: Mapping[str, str], now: dt.datetime | None = None) -> str:
+    """'who@host (pid N) since when (12 min ago), deploying version' from the lock's
+    labels, with what they do not say left out (a lock made by hand may have none)."""
     get = found.get
     who = get(PREFIX + "who") or "an unknown holder (the lock has no who label)"
-    since = f" since {get(PREFIX + 'when')}" if get(PREFIX + "when") else ""
-    version = f" (deploying {get(PREFIX + 'version')})" if get(PREFIX + "version") else ""
-    return who + since + version
+    host = get(PREFIX + "host", "")
+    where = f"@{host}" if host and not who.endswith(f"@{host}") else ""
+    pid = f" (pid {get(PREFIX + 'pid')})" if get(PREFIX + "pid") else ""
+    when = get(PREFIX + "when", "")
+    since = f" since {when}{_age(when, now)}" if when else ""
+    version = f", deploying {get(PREFIX + 'version')}" if get(PREFIX + "version") else ""
+    return who + where + pid + since + version
+
+
+def _age(when: str, now: dt.datetime | None) -> str:
+    """' (12 min ago)'; '' when `when` is not an ISO time with a zone (a lock made by hand)."""
+    try:
+        then = dt.datetime.fromisoformat(when)
+        minutes = int(((now or dt.datetime.now(dt.UTC)) - then).total_seconds() // 60)
+    except (ValueError, TypeError):  # TypeError: a time without a zone
+        return ""
+    if minutes < 120:
+        return f" ({minutes} min ago)"
+    return f" ({minutes // 60} h {minutes % 60} min ago)"
 
 
 def held_error(found: Mapping[str, str]) -> StackyardError:

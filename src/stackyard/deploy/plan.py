@@ -22,6 +22,20 @@ from stackyard.stack.ops import LOG_LINES_ON_FAILURE
 
 HEALTH_TIMEOUT = 120  # seconds a new container has to become healthy
 STOP_GRACE = 30  # seconds an old web container has to finish its requests
+
+# Deadlines: the seconds each kind of step may take before its command is stopped
+# and the step fails (the undo walk runs): a hung engine, ssh link or registry
+# must not hold the lock forever. Engine API requests have their own (engine/api.py).
+PREFLIGHT_DEADLINE = 300  # env.check, lint's rules, git: local reads
+LOCK_DEADLINE = 30
+IMAGES_DEADLINE = 30  # a rollback's look at its images
+BUILD_DEADLINE = 1800  # a cold build downloads and compiles
+BACKUP_DEADLINE = 600
+MIGRATE_DEADLINE = 600
+START_MARGIN = 60  # beyond the health timeout: creating containers, pulling a small image
+SWITCH_DEADLINE = 30  # a proxy reload
+RETIRE_DEADLINE = STOP_GRACE + 30  # stop waits STOP_GRACE, then kills
+RECORD_DEADLINE = 120  # appending a line; removing old images
 ROLES_HINT = "state it in [tool.stackyard.roles] (README: Roles)"
 
 
@@ -31,13 +45,17 @@ class Step:
     what: str
     why: str
     action: actions.Action
+    #: Seconds its commands (and its undo's) may take: given to them as their timeout.
+    deadline: int
     #: Run when this step or a later one fails (newest step first), and what they do, in words.
     undo: tuple[actions.Action, ...] = ()
     undo_what: str = ""
+    #: Said in the error when a later step fails: what this one left that the undo cannot take back.
+    left_behind: str = ""
 
     def lines(self, number: int, env: Environment) -> list[str]:
         indent = " " * 16
-        out = [f"  {number:>2}. {self.name:<9} {self.what}"]
+        out = [f"  {number:>2}. {self.name:<9} {self.what} (≤ {self.deadline} s)"]
         out += [f"{indent}$ {compose.short(cmd, env)}" for cmd in self.action.commands()]
         out.append(f"{indent}why: {self.why}")
         if self.undo_what:
@@ -88,8 +106,10 @@ def make(
     *,
     allow_dirty: bool = False,
     health_timeout: int = HEALTH_TIMEOUT,
+    leftovers: Sequence[str] = (),
 ) -> Plan:
-    """The plan for `release`; `running` are the web containers serving now (none: a first deploy)."""
+    """The plan for `release`; `running` are the web containers serving now (none: a first deploy);
+    `leftovers` more web containers, left by a deploy that was killed: removed before the new one starts."""
     tagged = lambda cmd: compose.for_release(cmd, release)  # noqa: E731
     before: list[Step] = []
     if kind == "deploy":
@@ -100,6 +120,7 @@ def make(
                 + (" (skipped: --allow-dirty)" if allow_dirty else ""),
                 "any problem stops the deploy before anything changes",
                 actions.Preflight(allow_dirty),
+                PREFLIGHT_DEADLINE,
             )
         )
     else:
@@ -109,6 +130,7 @@ def make(
                 f"check that the images of {release} are still on the engine",
                 "a rollback builds nothing",
                 actions.CheckImages(release),
+                IMAGES_DEADLINE,
             )
         )
     before.append(
@@ -117,6 +139,7 @@ def make(
             f"create container {lock_name(env.project)} on the target engine",
             "two deploys to one host exclude each other, from any machine",
             actions.TakeLock(release),
+            LOCK_DEADLINE,
             undo=(actions.RecordFailed(release, kind), actions.Unlock()),
             undo_what=f"record {release} as failed, with the reason; remove the lock",
         )
@@ -128,6 +151,7 @@ def make(
                 f"build the images, tagged {release}",
                 f"rollback needs the old images: those of the last {releases.KEEP_IMAGES} good releases are kept",
                 actions.Stream(tagged(compose.build(env))),
+                BUILD_DEADLINE,
             )
         )
     if kind == "deploy" and running and roles.database and roles.database.kind == "postgres":
@@ -138,16 +162,34 @@ def make(
                 "checked with pg_restore --list",
                 "the migrations may change data; no backup, no deploy",
                 actions.Backup(env, roles.database, release),
+                BACKUP_DEADLINE,
             )
         )
     if kind == "deploy" and running and roles.migrate:
+        backup = (
+            f"restore the backup taken before it: inv db.restore backups/{env.project}/{release}.dump "
+            f"--env {env.name} --confirm-data-loss"
+            if roles.database and roles.database.kind == "postgres"
+            else "restore one of yours (no backup step: no postgres database role)"
+        )
         before.append(
             Step(
                 "migrate",
                 f"run {roles.migrate} once with {release}",
                 "migrations must be backward compatible: the old release still serves meanwhile",
                 actions.Stream(tagged(compose.run_once(env, roles.migrate))),
+                MIGRATE_DEADLINE,
+                left_behind=f"the schema was migrated by {release} and stays so; {previous} runs on it "
+                f"(README: Deploying, expand/contract) - if it cannot, {backup}",
             )
+        )
+    if kind == "rollback" and not running and roles.migrate:
+        # Starting the stack from nothing starts its migration service first (the others
+        # depend on it): a rollback that migrates would break its word.
+        raise StackyardError(
+            f"nothing runs in {env.name}: a rollback to {release} would start the whole stack, and {roles.migrate} "
+            "with it (a rollback never migrates)",
+            f"check out {release}'s commit and `inv prod-deploy --env {env.name}`, or `inv up` it",
         )
     if not running:
         steps = [
@@ -158,6 +200,7 @@ def make(
                 + (f" ({roles.migrate} runs first: the services that depend on it wait)" if roles.migrate else ""),
                 "nothing runs yet",
                 actions.StartAll(tagged(compose.up(env, timeout=health_timeout)), health_timeout),
+                health_timeout + START_MARGIN,
                 undo=(actions.Stream(tagged(compose.stop(env))),),
                 undo_what="stop the stack's containers (kept, with their logs, for `inv logs`; the data is kept)",
             ),
@@ -173,13 +216,28 @@ def make(
         )
     web, port = roles.web.service, roles.web.port
     proxy = adapter(roles.proxy, web)
-    steps = [
-        *before,
+    steps = [*before]
+    if leftovers:
+        n = len(leftovers)
+        steps.append(
+            Step(
+                "converge",
+                f"remove {n} leftover {web} container{'s' if n > 1 else ''} ({', '.join(leftovers)}); "
+                f"point {roles.proxy.service} at {running[0]} first",
+                "a killed deploy left them: they would pile up, one more each deploy",
+                actions.Converge(
+                    actions.Switch(env, proxy, running[0], port), actions.Retire(tuple(leftovers), STOP_GRACE)
+                ),
+                SWITCH_DEADLINE + RETIRE_DEADLINE * n,
+            )
+        )
+    steps += [
         Step(
             web,  # the step is named after the service it starts
             f"start a {web} container with {release} beside the one with {previous}",
             "the new version gets no traffic before it is healthy",
             actions.StartBeside(tagged(compose.scale_up(env, web, len(running) + 1)), web),
+            health_timeout + START_MARGIN,
             undo=(actions.ShowNewLogs(LOG_LINES_ON_FAILURE), actions.RemoveNew()),
             undo_what=f"print its last {LOG_LINES_ON_FAILURE} log lines; remove it",
         ),
@@ -188,12 +246,14 @@ def make(
             f"wait until the new {web} container is healthy ({health_timeout} s at most)",
             "a release that does not become healthy never gets traffic",
             actions.WaitHealthy(health_timeout, LOG_LINES_ON_FAILURE),
+            health_timeout,
         ),
         Step(
             "switch",
             f"point {roles.proxy.service} ({roles.proxy.kind}) at the new container",
             "a graceful reload: requests in flight finish on the old one",
             actions.Switch(env, proxy, None, port),
+            SWITCH_DEADLINE,
             undo=(actions.Switch(env, proxy, running[0], port),),
             undo_what=f"point {roles.proxy.service} at {running[0]} again",
         ),
@@ -206,6 +266,7 @@ def make(
                 f"recreate {workers} with {release}; wait until healthy",
                 f"after {web}, so work it hands them finds them; a worker should finish its task on SIGTERM",
                 actions.Stream(tagged(_workers(env, roles.workers, health_timeout))),
+                health_timeout + START_MARGIN,
                 undo=(
                     actions.ShowLogs(roles.workers, LOG_LINES_ON_FAILURE),
                     actions.Stream(
@@ -248,6 +309,7 @@ def _finish(kind: releases.Kind, release: str, old: Sequence[str], web: str) -> 
                 f"{'them' if len(old) > 1 else 'it'}",
                 "it has no traffic left",
                 actions.Retire(tuple(old), STOP_GRACE),
+                RETIRE_DEADLINE * len(old),
             )
         )
     keep = releases.KEEP_IMAGES if kind == "deploy" else None
@@ -258,7 +320,8 @@ def _finish(kind: releases.Kind, release: str, old: Sequence[str], web: str) -> 
             + (f"; remove the images of this project's releases but the last {keep} good ones" if keep else ""),
             "inv releases shows it",
             actions.Record(release, kind, keep),
+            RECORD_DEADLINE,
         ),
-        Step("unlock", "remove the lock container", "the next deploy may go", actions.Unlock()),
+        Step("unlock", "remove the lock container", "the next deploy may go", actions.Unlock(), LOCK_DEADLINE),
     ]
     return tuple(steps)

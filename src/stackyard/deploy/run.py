@@ -4,7 +4,10 @@ A deploy reads the state, makes the plan (deploy/plan.py), prints it, and
 runs its steps in order: the executor decides nothing. When a step fails, the
 undo of each step begun runs, newest first (traffic back on the old release,
 the new container removed, the release recorded as failed, the lock removed).
-A dry run (`--dry-run` or `inv --dry`) makes each step's read-only checks
+SIGTERM and SIGHUP (a CI job cancelled, a closed terminal) stop it as Ctrl-C
+does, and a signal during the undos is held until they are done. Each step's
+commands have its deadline as their timeout: a hung one fails the step. A
+dry run (`--dry-run` or `inv --dry`) makes each step's read-only checks
 instead, then prints the plan: it fails where the real run would, and changes
 nothing, on the engine or here."""
 
@@ -16,12 +19,13 @@ from collections.abc import Callable
 from stackyard.commands import git as gitcmds
 from stackyard.config import Roles
 from stackyard.core import table
+from stackyard.core.runner import Interrupts
 from stackyard.deploy import lock, releases
 from stackyard.deploy import plan as deploy
 from stackyard.deploy.actions import Deploy
 from stackyard.engine import api, roles
 from stackyard.env.masking import mask
-from stackyard.errors import StackyardError
+from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
 
 
@@ -42,11 +46,20 @@ def run(
     path = releases.history_file(s.project.root, s.env.project)
     history = releases.history(path)
     found = roles.resolve(s.project.roles, s.config())
-    running = serving(s, found)
+    cur = releases.current(history)
+    running, leftovers = keep_one(serving_rows(s, found), cur.version if cur else None)
     previous = image_tag(s, running[0]) if running else None  # what serves, whoever deployed it
     release = release_name(s) if kind == "deploy" else rollback_target(history, target, previous, s.env.name)
     plan = deploy.make(
-        kind, s.env, release, previous, running, found, allow_dirty=allow_dirty, health_timeout=health_timeout
+        kind,
+        s.env,
+        release,
+        previous,
+        running,
+        found,
+        allow_dirty=allow_dirty,
+        health_timeout=health_timeout,
+        leftovers=leftovers,
     )
     x = Deploy(s, path, clock, sleep)
     if dry_run or s.dry:
@@ -73,24 +86,32 @@ def execute(plan: deploy.Plan, x: Deploy) -> None:
     failure among them is reported once they all have."""
     numbered = plan.numbered()
     begun: list[tuple[int, deploy.Step]] = []
-    try:
-        for number, step in numbered[: len(plan.steps)]:
-            begun.append((number, step))
-            _announce(x, number, len(numbered), step)
-            step.action.run(x)
-    except (Exception, KeyboardInterrupt) as exc:
-        # Masked once, here: the reason goes to the release history and to the error line.
-        x.reason = mask(_reason(exc), x.s.env)
-        for number, step in reversed(begun):
-            _undo(x, number, step)
-        raise StackyardError(f"{plan.kind} of {plan.release} failed: {x.reason}", plan.after_failure) from exc
-    problems = []
-    for number, step in numbered[len(plan.steps) :]:
-        _announce(x, number, len(numbered), step)
+    with Interrupts() as interrupts:
         try:
-            step.action.run(x)
-        except StackyardError as exc:
-            problems.append(f"{step.name}: {exc}")
+            for number, step in numbered[: len(plan.steps)]:
+                begun.append((number, step))
+                _announce(x, number, len(numbered), step)
+                x.deadline = step.deadline
+                step.action.run(x)
+        except (Exception, KeyboardInterrupt) as exc:
+            interrupts.cleaning()  # a second Ctrl-C (or SIGTERM) must not stop the undos halfway
+            # Masked once, here: the reason goes to the release history and to the error line.
+            x.reason = mask(_reason(exc, begun[-1][1] if begun else None), x.s.env)
+            for number, step in reversed(begun):
+                _undo(x, number, step)
+            # What the undos could not take back, said by the steps that finished.
+            left = [step.left_behind for _, step in begun[:-1] if step.left_behind]
+            raise StackyardError(
+                f"{plan.kind} of {plan.release} failed: {x.reason}", "; ".join([plan.after_failure, *left])
+            ) from exc
+        problems = []
+        for number, step in numbered[len(plan.steps) :]:
+            _announce(x, number, len(numbered), step)
+            x.deadline = step.deadline
+            try:
+                step.action.run(x)
+            except StackyardError as exc:
+                problems.append(f"{step.name}: {exc}")
     if problems:
         raise StackyardError(
             f"{plan.release} serves {plan.env.name}, but {'; '.join(problems)}",
@@ -105,6 +126,7 @@ def _announce(x: Deploy, number: int, total: int, step: deploy.Step) -> None:
 def _undo(x: Deploy, number: int, step: deploy.Step) -> None:
     if step.undo:
         x.s.print(f"<== undo {number} {step.name}: {step.undo_what}")
+    x.deadline = step.deadline
     for action in step.undo:
         try:
             action.run(x)
@@ -112,9 +134,11 @@ def _undo(x: Deploy, number: int, step: deploy.Step) -> None:
             x.s.print(f"undo of {step.name} failed: {exc}")
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, step: deploy.Step | None) -> str:
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
+        return "interrupted" + (f" ({exc.args[0]})" if exc.args else "")  # the signal's name, when not Ctrl-C
+    if isinstance(exc, CommandTimeout) and step is not None:
+        return f"step {step.name} did not finish within its deadline of {step.deadline} s: {exc.message}"
     return str(exc) if isinstance(exc, StackyardError) else f"{exc.__class__.__name__}: {exc}"
 
 
@@ -146,12 +170,26 @@ def rollback_target(history: list[releases.Release], target: str | None, serving
     return target
 
 
-def serving(s: Session, found: Roles) -> list[str]:
+def serving_rows(s: Session, found: Roles) -> list[dict]:
     """The running containers of the web service (none when no service has the web role)."""
     if found.web is None:
         return []
-    rows = api.containers(s.engine(), s.env.project, found.web.service, running=True)
-    return sorted(api.name(row) for row in rows)
+    return api.containers(s.engine(), s.env.project, found.web.service, running=True)
+
+
+def keep_one(rows: list[dict], current: str | None) -> tuple[list[str], list[str]]:
+    """([the web container kept], [the leftovers]) of the running ones: more than one
+    means a deploy was killed midway. Kept: the one with the current release's image,
+    else the newest healthy one."""
+    if not rows:
+        return [], []
+
+    def rank(row: dict) -> tuple:
+        tag = str(row.get("Image", "")).rsplit(":", 1)[-1]
+        return (tag == current, "(healthy)" in str(row.get("Status", "")), row.get("Created", 0), api.name(row))
+
+    kept = max(rows, key=rank)
+    return [api.name(kept)], sorted(api.name(row) for row in rows if row is not kept)
 
 
 def image_tag(s: Session, container: str) -> str:

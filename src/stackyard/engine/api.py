@@ -27,6 +27,10 @@ PROJECT = "com.docker.compose.project"
 SERVICE = "com.docker.compose.service"
 ONEOFF = "com.docker.compose.oneoff"
 
+#: Seconds an Engine API request may take (the SDK's own default, stated): a hung
+#: engine fails a deploy's step instead of holding it, and its lock, for ever.
+API_TIMEOUT = 60
+
 FIX = "start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at one; `inv doctor` checks it"
 
 
@@ -48,7 +52,7 @@ def client(environ: Mapping[str, str]) -> DockerClient:
     env = {**os.environ, **environ}
     docker = _sdk()
     try:
-        return docker.from_env(environment=env, use_ssh_client=True)
+        return docker.from_env(environment=env, use_ssh_client=True, timeout=API_TIMEOUT)
     except docker.errors.DockerException as exc:
         where = env.get("DOCKER_HOST") or env.get("DOCKER_CONTEXT") or "the current docker context"
         raise Unreachable(f"Docker engine not reachable at {where}", FIX) from exc

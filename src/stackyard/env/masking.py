@@ -77,13 +77,18 @@ def is_secret_name(name: str) -> bool:
 
 def secret_values(env: Environment, environ: Mapping[str, str] | None = None, names: Iterable[str] = ()) -> set[str]:
     """Values of secret variables (secret-looking names, and `names`: the schema's
-    secrets) in the environment's env files and the process."""
-    values: dict[str, str | None] = {}
-    for f in env.env_files:
-        values.update(dotenv_values(f))
-    values.update(os.environ if environ is None else environ)
+    secrets) in the environment's env files and the process. Every layer's value
+    counts, not only the one that wins: a secret the process environment overrides
+    is still a secret (and may be what a container started earlier still uses)."""
+    sources: list[Mapping[str, str | None]] = [dotenv_values(f) for f in env.env_files]
+    sources.append(os.environ if environ is None else environ)
     schema = set(names)
-    return {v for k, v in values.items() if v and len(v) >= MIN_MASKED and (k in schema or is_secret_name(k))}
+    return {
+        v
+        for values in sources
+        for k, v in values.items()
+        if v and len(v) >= MIN_MASKED and (k in schema or is_secret_name(k))
+    }
 
 
 def rendered_secrets(services: Mapping[str, Mapping]) -> set[str]:

@@ -52,7 +52,15 @@ def shown(value: str | None, secret: bool, secrets: Iterable[str] = ()) -> str:
 
 
 def secret_values(found: Mapping[str, layers.Setting], schema: Mapping[str, envschema.Variable]) -> set[str]:
-    return {st.value for name, st in found.items() if st.value and is_secret(name, schema)}
+    """The secrets' values, the overridden ones too (a file's secret the process
+    environment overrides is a secret all the same)."""
+    return {
+        value
+        for name, st in found.items()
+        if is_secret(name, schema)
+        for value in (st.value, *(v for _, v in st.overridden))
+        if value
+    }
 
 
 def show(s: Session, as_json: bool = False) -> None:

@@ -24,6 +24,8 @@ from stackyard.session import Session
 DUMP = 'exec pg_dump --format=custom --no-owner -U "$POSTGRES_USER" "$POSTGRES_DB"'
 RESTORE = 'exec pg_restore --clean --if-exists --no-owner -U "$POSTGRES_USER" -d "${1:-$POSTGRES_DB}"'
 SHELL = 'exec psql -U "$POSTGRES_USER" "$POSTGRES_DB"'
+# The live database's name as PostgreSQL's image makes it (POSTGRES_DB, else the user's name).
+LIVE_NAME = 'printf %s "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"'
 
 
 def in_db(env: Environment, service: str, script: str, *args: str, tty: bool = False) -> Command:
@@ -36,6 +38,11 @@ def dump(env: Environment, service: str) -> Command:
 
 def list_dump(env: Environment, service: str) -> Command:
     return compose.exec_(env, service, ("pg_restore", "--list"), tty=False)
+
+
+def live_name(env: Environment, service: str) -> Command:
+    """Prints the name of the database the stack uses, read inside its container."""
+    return in_db(env, service, LIVE_NAME)
 
 
 def restore_cmd(env: Environment, service: str, database: str | None = None) -> Command:
@@ -115,12 +122,14 @@ def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, 
             f"{file}: no such backup file",
             f"`inv db.backup` makes one, in {backup_dir(s).relative_to(s.project.root)}/",
         )
+    service = postgres(s, "db.restore").service
+    if database is not None and database == s.read(live_name(s.env, service)).stdout.strip():
+        database = None  # named, it is the live database all the same: guarded, and its caches flushed
     if s.env.protected and not confirm_data_loss and database is None:
         raise StackyardError(
             f"refusing to overwrite the database of protected environment {s.env.name!r}",
             "add --confirm-data-loss as well if you really mean it",
         )
-    service = postgres(s, "db.restore").service
     into = f"database {database}" if database else "the database"
     announce(f"db.restore: restoring {file.name} into {into} of {target(s)}")
     s.run_files(restore_cmd(s.env, service, database), stdin_path=file)

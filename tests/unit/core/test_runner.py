@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -153,3 +157,31 @@ def test_interactive_returns_the_exit_code():
     with pytest.raises(CommandError) as info:
         quiet_runner().run(py("raise SystemExit(5)"), mode="interactive")
     assert info.value.returncode == 5
+
+
+def test_sigterm_and_sighup_become_ctrl_c_then_are_held_during_the_cleanup_and_handlers_come_back():
+    before = {sig: signal.getsignal(sig) for sig in runner_module.STOPPING}
+    out = io.StringIO()
+    with runner_module.Interrupts(out) as interrupts:
+        with pytest.raises(KeyboardInterrupt, match="SIGHUP"):
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(5)  # interrupted by the handler
+        os.kill(os.getpid(), signal.SIGTERM)  # during the cleanup the first signal started: held
+        time.sleep(0.01)
+        assert interrupts.held == ["SIGTERM"]
+    assert out.getvalue() == "stackyard: SIGTERM received during the cleanup; it finishes first\n"
+    assert {sig: signal.getsignal(sig) for sig in before} == before
+
+
+def test_interrupts_outside_the_main_thread_leave_the_handlers_alone():
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+
+    def body() -> None:
+        with runner_module.Interrupts(io.StringIO()):
+            seen.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=body)
+    thread.start()
+    thread.join()
+    assert seen == [before]

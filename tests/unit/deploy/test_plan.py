@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 
@@ -122,6 +123,58 @@ def test_rollback_plan_builds_nothing_and_touches_no_data(tmp_path):
     assert plan.finish[1].action == actions.Record(OLD, "rollback", None)
     assert "pg_dump" not in text and "migrate" not in text and "remove the images" not in text
     assert "inv db.restore" in plan.note
+
+
+def test_a_rollback_never_migrates_so_it_refuses_to_start_a_stack_from_nothing(tmp_path):
+    with pytest.raises(StackyardError, match=r"^nothing runs in prod: a rollback to .* and migrate with it"):
+        deploy.make("rollback", env(tmp_path), OLD, None, [], ROLES)
+    # Without a migration service, starting the stack migrates nothing: allowed.
+    plan = deploy.make("rollback", env(tmp_path), OLD, None, [], dataclasses.replace(ROLES, migrate=None))
+    assert step_names(plan.text()) == ["images", "lock", "start", "record", "unlock"]
+    # Over a running release, no step of a rollback runs the migration service.
+    running = deploy.make("rollback", env(tmp_path), OLD, NEW, ["shop-prod-api-2"], ROLES)
+    commands = [c for step in running.steps + running.finish for a in (step.action, *step.undo) for c in a.commands()]
+    assert commands and not [c for c in commands if "migrate" in c.argv]
+
+
+def test_every_step_states_its_deadline_and_the_kinds_have_their_own(tmp_path):
+    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["shop-prod-api-1"], ROLES, health_timeout=45)
+    deadlines = {step.name: step.deadline for step in plan.steps + plan.finish}
+    assert deadlines == {
+        "preflight": deploy.PREFLIGHT_DEADLINE,
+        "lock": 30,
+        "build": 1800,
+        "backup": 600,
+        "migrate": 600,
+        "api": 45 + deploy.START_MARGIN,
+        "health": 45,
+        "switch": 30,
+        "workers": 45 + deploy.START_MARGIN,
+        "retire": deploy.RETIRE_DEADLINE,
+        "record": deploy.RECORD_DEADLINE,
+        "unlock": 30,
+    }
+    lines = [line for line in plan.text().splitlines() if re.match(r" +\d+\. ", line)]
+    assert len(lines) == len(deadlines) and all(line.endswith(" s)") for line in lines)
+    assert "   8. switch    point caddy (caddy) at the new container (≤ 30 s)" in lines
+
+
+def test_leftover_web_containers_are_removed_before_the_new_one_starts(tmp_path):
+    e = env(tmp_path)
+    left = ["shop-prod-api-2", "shop-prod-api-3"]
+    plan = deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"], ROLES, leftovers=left)
+    names = [s.name for s in plan.steps]
+    assert names[names.index("converge") + 1] == "api"
+    converge = plan.steps[names.index("converge")]
+    assert converge.what.startswith("remove 2 leftover api containers (shop-prod-api-2, shop-prod-api-3)")
+    assert converge.action == actions.Converge(
+        actions.Switch(e, Caddy("caddy"), "shop-prod-api-1", 8000), actions.Retire(tuple(left), deploy.STOP_GRACE)
+    )
+    # One container is left, so the new one is the second; only the kept one is retired at the end.
+    api = plan.steps[names.index("api")]
+    assert api.action == actions.StartBeside(compose.for_release(compose.scale_up(e, "api", 2), NEW), "api")
+    assert plan.finish[0].action == actions.Retire(("shop-prod-api-1",), deploy.STOP_GRACE)
+    assert "converge" not in step_names(deploy.make("deploy", e, NEW, OLD, ["shop-prod-api-1"], ROLES).text())
 
 
 def test_release_names_and_history(tmp_path):

@@ -6,8 +6,13 @@ fake clock for time."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import io
+import os
 import re
+import signal
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -19,7 +24,7 @@ from stackyard.deploy import actions, engine_changes, releases
 from stackyard.deploy import lock as deploy_lock
 from stackyard.deploy import plan as deploy
 from stackyard.deploy import run as deploy_run
-from stackyard.errors import StackyardError
+from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
 from stackyard.stack import db
 from tests.unit.deploy.fakes import DB_IMAGE, PROJECT, ROLES, STATED_ROLES, Container, EngineRunner, FakeClient
@@ -131,8 +136,10 @@ def test_the_lock_names_its_holder_and_uses_an_image_the_stack_pulls(tmp_path):
     t.deploy()
     (held,) = t.engine.created
     assert (held.name, held.image, held.status) == (deploy_lock.name(PROJECT), DB_IMAGE, "created")
-    assert deploy_lock.holder(held.labels).startswith(f"{releases.who()} since 20")
-    assert deploy_lock.holder(held.labels).endswith(f"(deploying {NEW})")
+    assert re.fullmatch(
+        rf"{re.escape(releases.who())} \(pid {os.getpid()}\) since 20\S+ \(0 min ago\), deploying {NEW}",
+        deploy_lock.holder(held.labels),
+    )
     # A lock made by hand says what it can, nothing made up.
     assert deploy_lock.holder({deploy_lock.PREFIX + "who": "ghost"}) == "ghost"
     assert deploy_lock.holder({}) == "an unknown holder (the lock has no who label)"
@@ -173,7 +180,10 @@ def test_every_engine_write_is_echoed_like_a_command(tmp_path):
         f"$ [engine] create container {lock} from {DB_IMAGE}, never started",
         f"$ [engine] remove container {lock} and its anonymous volumes",
     ]
-    assert f"(who={releases.who()}, when=20" in engine_lines[1] and f"version={NEW})" in engine_lines[1]
+    assert (
+        f"(who={releases.who()}, when=20" in engine_lines[1]
+        and f"version={NEW}, pid={os.getpid()}, host=" in engine_lines[1]
+    )
     sdk = [entry for entry in t.engine.log if entry != ("remove", f"{PROJECT}-api-1")]  # that one: `docker rm`
     assert sdk == [("pull", DB_IMAGE), ("create", lock), ("remove", lock)]
 
@@ -235,7 +245,9 @@ def test_a_new_container_that_never_gets_healthy_gets_no_traffic_and_is_removed(
         t.deploy()
     assert str(err.value) == (
         f"deploy of {NEW} failed: the new container {PROJECT}-api-2 is not healthy (running unhealthy): "
-        f"its last 30 log lines are above: {OLD} still serves"
+        f"its last 30 log lines are above: {OLD} still serves; the schema was migrated by {NEW} and stays so; "
+        f"{OLD} runs on it (README: Deploying, expand/contract) - if it cannot, restore the backup taken before it: "
+        f"inv db.restore backups/{PROJECT}/{NEW}.dump --env prod --confirm-data-loss"
     )
     changes = t.runner.changes()
     assert not [c for c in changes if "UPSTREAM" in " ".join(c)]  # no switch, no switch back
@@ -298,9 +310,7 @@ def test_another_deploy_holding_the_lock_stops_this_one_with_nothing_changed_or_
     t = target(tmp_path)
     t.engine.add(Container(deploy_lock.name(PROJECT), "", DB_IMAGE, labels=deploy_lock.labels("ann@ci", "10:00", OLD)))
     before = t.history()
-    with pytest.raises(
-        StackyardError, match=f"another deploy holds the lock: ann@ci since 10:00 \\(deploying {OLD}\\)"
-    ):
+    with pytest.raises(StackyardError, match=f"another deploy holds the lock: ann@ci since 10:00, deploying {OLD}"):
         t.deploy()
     assert t.runner.changes() == []
     assert t.history() == before
@@ -401,9 +411,7 @@ def test_a_dry_run_fails_as_the_real_one_would(tmp_path, monkeypatch, preflight,
 
     monkeypatch.setattr(actions.envops, "check", lambda s, quiet_ok=False: None)
     t.engine.add(Container(deploy_lock.name(PROJECT), "", DB_IMAGE, labels=deploy_lock.labels("ann@ci", "10:00", OLD)))
-    with pytest.raises(
-        StackyardError, match=f"^another deploy holds the lock: ann@ci since 10:00 \\(deploying {OLD}\\)"
-    ):
+    with pytest.raises(StackyardError, match=f"^another deploy holds the lock: ann@ci since 10:00, deploying {OLD}"):
         dry(t, form, allow_dirty=True)
     assert nothing_changed(t, before)
 
@@ -492,17 +500,17 @@ def test_unlock_names_the_holder_and_needs_yes(tmp_path):
     t = target(tmp_path)
     lock = deploy_lock.name(PROJECT)
     t.engine.add(Container(lock, "", DB_IMAGE, labels=deploy_lock.labels("ghost", "09:00", OLD)))
-    with pytest.raises(StackyardError, match=r"held by ghost since 09:00 .*--yes"):
+    with pytest.raises(StackyardError, match=r"held by ghost since 09:00, deploying .*--yes"):
         deploy_run.unlock(t.s, yes=False)
     t.runner.dry = True
     deploy_run.unlock(t.s, yes=True)
     assert lock in t.engine.store and t.engine.log == []
     assert t.runner.out.getvalue() == f"[dry-run] $ [engine] remove container {lock} and its anonymous volumes\n"
-    assert t.out.endswith(f"[dry-run] the lock of ghost since 09:00 (deploying {OLD}) would be removed\n")
+    assert t.out.endswith(f"[dry-run] the lock of ghost since 09:00, deploying {OLD} would be removed\n")
     t.runner.dry = False
     deploy_run.unlock(t.s, yes=True)
     assert lock not in t.engine.store
-    assert t.out.endswith(f"lock of ghost since 09:00 (deploying {OLD}) removed\n")
+    assert t.out.endswith(f"lock of ghost since 09:00, deploying {OLD} removed\n")
 
 
 def test_a_failure_reason_is_masked_in_the_error_and_the_release_history(tmp_path):
@@ -516,3 +524,141 @@ def test_a_failure_reason_is_masked_in_the_error_and_the_release_history(tmp_pat
         t.deploy()
     assert "hunter2" not in str(info.value) and "redis://:****@redis" in str(info.value)
     assert "hunter2" not in t.history()[-1].reason
+
+
+@dataclasses.dataclass(frozen=True)
+class Do(actions.Action):
+    """A test's step: calls `do` (raises, sends a signal)."""
+
+    do: Callable[[], object]
+
+    def run(self, x: actions.Deploy) -> None:
+        self.do()
+
+
+def with_action(plan: deploy.Plan, name: str, **changes) -> deploy.Plan:
+    steps = tuple(dataclasses.replace(s, **changes) if s.name == name else s for s in plan.steps)
+    return dataclasses.replace(plan, steps=steps)
+
+
+def execute(t: Target, plan: deploy.Plan) -> None:
+    history = releases.history_file(t.s.project.root, PROJECT)
+    deploy_run.execute(plan, actions.Deploy(t.s, history, t.clock, t.clock.sleep))
+
+
+def plan_of(t: Target) -> deploy.Plan:
+    plan = deploy.make("deploy", t.s.env, NEW, OLD, [f"{PROJECT}-api-1"], ROLES)
+    return dataclasses.replace(plan, steps=plan.steps[1:])  # no preflight: it reads the real project
+
+
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_a_step_runs_every_undo_and_records_interrupted(tmp_path):
+    t = target(tmp_path)
+    with pytest.raises(StackyardError, match=f"^deploy of {NEW} failed: interrupted: {OLD} still serves"):
+        execute(t, with_action(plan_of(t), "switch", action=Do(interrupt)))
+    undos = [line.split(":")[0] for line in t.out.splitlines() if line.startswith("<== ")]
+    assert undos == ["<== undo 7 switch", "<== undo 5 api", "<== undo 1 lock"]
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+    assert (t.history()[-1].result, t.history()[-1].reason) == ("failed", "interrupted")
+
+
+def test_sigterm_takes_the_ctrl_c_path_and_a_second_signal_does_not_stop_the_undos(tmp_path, capsys):
+    t = target(tmp_path)
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+    def killed() -> None:  # as `kill PID` or a CI cancel does, while the step waits
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this sleep
+        pytest.fail("SIGTERM did not stop the step")
+
+    again = Do(lambda: os.kill(os.getpid(), signal.SIGINT))  # Ctrl-C, impatient, during the undos
+    plan = with_action(plan_of(t), "health", action=Do(killed))
+    plan = with_action(plan, "api", undo=(again, actions.RemoveNew()))
+    with pytest.raises(StackyardError, match=f"failed: interrupted \\(SIGTERM\\): {OLD} still serves"):
+        execute(t, plan)
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]  # the undo after the signal ran
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+    assert t.history()[-1].reason == "interrupted (SIGTERM)"
+    assert "SIGINT received during the cleanup; it finishes first" in capsys.readouterr().err
+    assert {sig: signal.getsignal(sig) for sig in before} == before  # restored
+
+
+class HungSwitch(EngineRunner):
+    """The proxy's reload hangs until its timeout; the timeouts given are kept."""
+
+    def __init__(self, engine: FakeClient):
+        super().__init__(engine)
+        self.timeouts: list[tuple[str, float | None]] = []
+
+    def run(self, cmd: Command, mode="capture", check: bool = True, quiet: bool = False, **kw) -> Result:
+        self.timeouts.append((cmd.argv[-1], kw.get("timeout")))
+        if "UPSTREAM" in " ".join(cmd.argv) and cmd.env.get("APP_TAG") is None and f"{PROJECT}-api-2" in str(cmd):
+            raise CommandTimeout(cmd.argv, kw["timeout"])
+        return super().run(cmd, mode=mode, check=check, quiet=quiet, **kw)
+
+
+def test_a_hung_switch_fails_at_its_deadline_and_switches_back(tmp_path):
+    t = target(tmp_path)
+    t.runner = HungSwitch(t.engine)
+    t.s = dataclasses.replace(t.s, runner=t.runner)
+    with pytest.raises(StackyardError) as err:
+        t.deploy()
+    assert str(err.value).startswith(
+        f"deploy of {NEW} failed: step switch did not finish within its deadline of {deploy.SWITCH_DEADLINE} s: "
+        "`docker compose --project-name ...` did not finish within 30 s and was stopped"
+    )
+    assert t.runner.changes()[-2:] == [
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *CADDY_RELOAD),  # switched back
+        ("docker", "rm", "--force", f"{PROJECT}-api-2"),
+    ]
+    assert t.history()[-1].result == "failed" and "step switch did not finish" in t.history()[-1].reason
+    given = dict(t.runner.timeouts)
+    assert given["build"] == deploy.BUILD_DEADLINE and given["migrate"] == deploy.MIGRATE_DEADLINE
+    # The switch back, an undo, has its step's deadline too.
+    assert [s for last, s in t.runner.timeouts if last == "caddyfile"] == [deploy.SWITCH_DEADLINE] * 2
+
+
+def test_the_leftovers_of_a_killed_deploy_are_removed_and_the_current_release_kept(tmp_path):
+    t = target(tmp_path, history=(OLDER, OLD))
+    # A deploy killed after starting its container, and one before it, left two more.
+    t.engine.add(Container(f"{PROJECT}-api-2", "api", f"shop-app:{OLDER}"))
+    t.engine.add(Container(f"{PROJECT}-api-3", "api", f"shop-app:{NEW}"))
+    rows = deploy_run.serving_rows(t.s, ROLES)
+    assert deploy_run.keep_one(rows, OLD) == ([f"{PROJECT}-api-1"], [f"{PROJECT}-api-2", f"{PROJECT}-api-3"])
+    # Without the current release among them: the newest healthy one.
+    rows = [{"Names": ["/a"], "Status": "Up (healthy)", "Created": 1}, {"Names": ["/b"], "Status": "Up", "Created": 2}]
+    rows += [{"Names": ["/c"], "Status": "Up (healthy)", "Created": 3}]
+    assert deploy_run.keep_one(rows, OLD) == (["c"], ["a", "b"])
+    assert deploy_run.keep_one([], OLD) == ([], [])
+    running, leftovers = deploy_run.keep_one(deploy_run.serving_rows(t.s, ROLES), OLD)
+    plan = deploy.make("deploy", t.s.env, NEW, OLD, running, ROLES, leftovers=leftovers)
+    execute(t, dataclasses.replace(plan, steps=plan.steps[1:]))
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-2"]  # the new one, alone
+    changes = t.runner.changes()
+    start = changes.index(("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"))
+    assert changes[start - 5 : start] == [
+        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *CADDY_RELOAD),
+        ("docker", "stop", "--time", "30", f"{PROJECT}-api-2"),
+        ("docker", "rm", f"{PROJECT}-api-2"),
+        ("docker", "stop", "--time", "30", f"{PROJECT}-api-3"),
+        ("docker", "rm", f"{PROJECT}-api-3"),
+    ]
+    assert "==> 5/12 converge: remove 2 leftover api containers" in t.out
+
+
+def test_a_stale_lock_names_its_holder_process_host_and_age():
+    labels = deploy_lock.labels("ann@ci", "2026-11-22T10:00:00+00:00", OLD, 4242, "ci")
+    now = dt.datetime(2026, 11, 22, 10, 12, tzinfo=dt.UTC)
+    assert (
+        deploy_lock.holder(labels, now)
+        == f"ann@ci (pid 4242) since 2026-11-22T10:00:00+00:00 (12 min ago), deploying {OLD}"
+    )
+    labels = deploy_lock.labels("ann", "2026-11-22T07:00:00+00:00", OLD, 7, "build-3")
+    assert deploy_lock.holder(labels, now).startswith(
+        "ann@build-3 (pid 7) since 2026-11-22T07:00:00+00:00 (3 h 12 min ago)"
+    )
+    assert "another deploy holds the lock: ann@build-3 (pid 7) since" in str(deploy_lock.held_error(labels))

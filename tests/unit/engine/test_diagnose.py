@@ -67,6 +67,19 @@ def test_port_taken_with_holder_and_the_variable_to_change():
     assert "API_PORT" in err.hint
 
 
+def test_port_taken_matches_the_published_port_not_the_container_port():
+    # api publishes 18000 (container 8000); web's container listens on 18000, published on 8080.
+    ports = [Port("api", "127.0.0.1", 18000, 8000), Port("web", "127.0.0.1", 8080, 18000)]
+    err = explain(
+        "Bind for 127.0.0.1:18000 failed: port is already allocated",
+        ports=ports,
+        port_vars={("api", 8000): "API_PORT", ("web", 18000): "WEB_PORT"},
+    )
+    assert err is not None
+    assert "for service api " in err.message and "web" not in err.message
+    assert err.hint.startswith("stop what holds it, or set API_PORT to a free port")
+
+
 def test_port_taken_without_the_config_still_names_the_port():
     err = explain("Bind for 0.0.0.0:443 failed: port is already allocated")
     assert err is not None and "host port 443" in err.message

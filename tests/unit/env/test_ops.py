@@ -92,6 +92,18 @@ def test_show_lists_every_key_with_its_layer_and_masks_secrets(root, monkeypatch
     )
 
 
+def test_show_masks_a_secret_the_process_environment_overrides(root, monkeypatch):
+    write(root, "env/dev.local.env", f"DB_PASS={STRONG}\n")
+    monkeypatch.setenv("DB_PASS", "from-the-shell-pw")
+    monkeypatch.setenv("SITE_ADDRESS", f"db.example.com/{STRONG}")  # holds the overridden secret
+    s = session(root)
+    envops.show(s)
+    out = output(s)
+    assert STRONG not in out and "from-the-shell-pw" not in out
+    [row] = [line for line in out.splitlines() if line.startswith("SITE_ADDRESS ")]
+    assert f"db.example.com/**** ({len(STRONG)} chars)" in row
+
+
 def test_show_a_personal_local_env_wins_over_the_committed_env_file(root):
     write(root, "env/local.env", "LOG_LEVEL=warning\n")
     s = session(root)

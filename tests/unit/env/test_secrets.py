@@ -35,10 +35,10 @@ def test_the_process_environment_is_read_by_default(env, monkeypatch):
     assert mask("t=tok-from-process", env, environ={}) == "t=tok-from-process"
 
 
-def test_the_environment_overrides_the_env_files(env):
-    # The env file's value is not the one in use; the environment's is.
+def test_a_secret_the_environment_overrides_is_still_masked(env):
+    # The env file's value is not the one in use, but it is a secret all the same.
     out = mask("a=pg-s3cret-value b=override-value", env, {"POSTGRES_PASSWORD": "override-value"})
-    assert out == f"a=pg-s3cret-value b={MASK}"
+    assert out == f"a={MASK} b={MASK}"
 
 
 def test_longest_value_first(tmp_path):

@@ -60,11 +60,33 @@ def test_restore_announces_then_restores_then_runs_the_hooks(tmp_path, dump, cap
     assert s.out.getvalue() == "cache: OK\nrestored manual-20260101000000.dump into the database of prod\n"
 
 
+LIVE = {"POSTGRES_DB:-": Result(0, "shop")}  # the database container answers the live name
+
+
 def test_restore_into_another_database_runs_no_hook(tmp_path, dump):
-    runner = FilesRunner()
-    db.restore(session(tmp_path, runner), dump, database="scratch")
-    (restore,) = runner.subcommands()
+    runner = FilesRunner(LIVE)
+    db.restore(session(tmp_path, runner, name="prod", protected=True), dump, database="scratch")
+    name, restore = runner.subcommands()
+    assert name[:3] == ("exec", "--no-TTY", "pg") and name[-2:] == (db.LIVE_NAME, "sh")
     assert restore[-1] == "scratch"
+
+
+def test_restore_naming_the_live_database_of_a_protected_env_needs_the_second_flag(tmp_path, dump):
+    runner = FilesRunner(LIVE)
+    s = session(tmp_path, runner, name="prod", protected=True)
+    with pytest.raises(StackyardError, match=r"^refusing to overwrite the database of protected environment 'prod'"):
+        db.restore(s, dump, database="shop")
+    assert [c[-2] for c in runner.subcommands()] == [db.LIVE_NAME]  # read only: nothing restored
+    db.restore(s, dump, database="shop", confirm_data_loss=True)
+    restore, hook = runner.subcommands()[2:]
+    assert "pg_restore" in restore[5] and hook[2] == "cache"  # the live database: its caches flushed
+
+
+def test_the_live_name_cannot_be_read_nothing_is_restored(tmp_path, dump):
+    runner = FilesRunner({"POSTGRES_DB:-": Result(1, "", 'service "pg" is not running\n')})
+    with pytest.raises(StackyardError, match="pg is not running"):
+        db.restore(session(tmp_path, runner, name="prod", protected=True), dump, database="shop")
+    assert len(runner.commands) == 1
 
 
 def test_a_failed_hook_says_the_restore_happened_and_how_to_finish(tmp_path, dump):
