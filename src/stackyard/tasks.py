@@ -323,7 +323,7 @@ def restore(c, file, env=None, confirm_data_loss=False, database=None):
 
 @stackyard_task(name="shell", help={"env": DB_ENV_HELP})
 def db_shell(c, env=None):
-    """psql in the db container, as the app's user."""
+    """psql in the database role's container, as the app's user."""
     from stackyard.stack import db, execs
 
     code = db.shell(session(c, env), tty=execs.has_tty())
@@ -333,7 +333,7 @@ def db_shell(c, env=None):
 
 @stackyard_task(help={"env": DB_ENV_HELP})
 def migrate(c, env=None):
-    """Run the migrations (the migrate service) once."""
+    """Run the migrations (the migrate role's one-shot service) once."""
     from stackyard.stack import db
 
     db.migrate(session(c, env))
@@ -341,8 +341,9 @@ def migrate(c, env=None):
 
 @stackyard_task(name="init", help={"force": "replace an existing [tool.stackyard] section and tasks.py"})
 def init_project(c, force=False):
-    """Set stackyard up in this compose project: detect environments and roles,
-    print them with the reasons, write [tool.stackyard] and tasks.py."""
+    """Set stackyard up in a compose project: detect environments and roles, write [tool.stackyard].
+
+    Prints what it detected and why; writes tasks.py too when there is none."""
     import pathlib
 
     from stackyard.core.runner import Runner
