@@ -29,6 +29,9 @@ TASKS_PY = '''"""Invoke entry point: `inv --list`. The tasks live in the stackya
 
 from stackyard.tasks import namespace as ns  # noqa: F401 - Invoke looks for `ns`
 '''
+# `${VAR:?message}` and `${VAR?message}`: Compose refuses to render without VAR.
+REQUIRED = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*):?\?")
+STAND_IN = "stackyard-init-stand-in"
 SECTION = re.compile(r"^\s*\[\[?\s*tool\.stackyard[\].]")
 HEADER = re.compile(r"^\s*\[")
 
@@ -191,6 +194,11 @@ def merged(existing: str, section: str) -> str:
     return (text + "\n\n" if text else "") + section
 
 
+def required_variables(paths: list[pathlib.Path]) -> set[str]:
+    """The variables the compose files require (`${VAR:?...}`, `${VAR?...}`)."""
+    return {name for path in paths if path.is_file() for name in REQUIRED.findall(path.read_text())}
+
+
 def run(root: pathlib.Path, runner: Runner, *, force: bool = False, out=None) -> Session:
     """Detect, print, write. Under `inv --dry` the files are printed, not written."""
     found = files.find(root)
@@ -202,6 +210,10 @@ def run(root: pathlib.Path, runner: Runner, *, force: bool = False, out=None) ->
         )
     project = config.build(root, settings(root, found, envs))
     s = Session(project, project.environment("dev"), runner, **({"out": out} if out else {}))
+    # init reads the services' shape, not their values: a required secret nobody has set
+    # yet (a fresh clone) gets a stand-in, so that Compose renders the config at all.
+    paths = [f for env in project.environments.values() for f in env.files]
+    s.add_variables(dict.fromkeys(required_variables(paths), STAND_IN))
     configs = {e.name: s.for_env(project.environments[e.name]).config() for e in envs}
     detected = detect(configs)
     section = render(project.name, found, envs, detected)

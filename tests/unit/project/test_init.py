@@ -135,3 +135,20 @@ def test_a_dry_run_prints_the_files_and_writes_nothing(shop):
     out = run(shop, dry=True)
     assert "dry run: pyproject.toml would get:\n[tool.stackyard]" in out
     assert not (shop / "pyproject.toml").exists() and not (shop / "tasks.py").exists()
+
+
+def test_a_required_variable_nobody_set_gets_a_stand_in_for_the_render(shop, monkeypatch):
+    (shop / "compose.yml").write_text(
+        "services:\n  web:\n    environment:\n      KEY: ${SECRET_KEY?Variable not set}\n"
+    )
+    (shop / "docker-compose.prod.yml").write_text(
+        "services:\n  web:\n    environment:\n      PW: ${PG_PASSWORD:?set it}\n"
+    )
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    fake = runner()
+    init.run(shop, fake, out=io.StringIO())
+    assert init.required_variables([shop / "compose.yml", shop / "docker-compose.prod.yml"]) == {
+        "SECRET_KEY",
+        "PG_PASSWORD",
+    }
+    assert fake.env == {"SECRET_KEY": init.STAND_IN, "PG_PASSWORD": init.STAND_IN}
