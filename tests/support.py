@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import ssl
 import subprocess
 import sys
@@ -165,3 +166,19 @@ class Inv:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.env['API_PORT']}"
+
+
+def remove_prod_project(inv: Inv) -> None:
+    """Everything a deploy test made for its project: containers and volumes, its
+    release history, its backups, its images (`<project>-*`, its own names)."""
+    project = inv.env["STACKYARD_PROJECT"]
+    inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
+    (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
+    shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
+    images = subprocess.run(
+        ["docker", "images", "--filter", f"reference={project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if images:
+        subprocess.run(["docker", "rmi", *images], capture_output=True)

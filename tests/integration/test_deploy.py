@@ -24,7 +24,7 @@ from stackyard.core.runner import Result, Runner
 from stackyard.deploy import run as deploy_run
 from stackyard.session import Session
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, Inv, free_port
+from tests.support import TEST_SECRETS, Inv, free_port, remove_prod_project
 
 pytestmark = pytest.mark.integration
 
@@ -114,16 +114,7 @@ def prod():
         inv("prod-deploy", "--allow-dirty")  # v1: the first deploy starts the stack
         yield inv
     finally:
-        inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
-        (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
-        shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
-        images = subprocess.run(
-            ["docker", "images", "--filter", f"reference={project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if images:
-            subprocess.run(["docker", "rmi", *images], capture_output=True)
+        remove_prod_project(inv)
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(prod):

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, Inv, Stack, free_port
+from tests.support import TEST_SECRETS, Inv, Stack, free_port, remove_prod_project
 
 pytestmark = pytest.mark.integration
 
@@ -55,13 +54,4 @@ def test_a_first_deploy_over_a_volume_made_with_another_password_names_the_misma
         for value in [*TEST_SECRETS.values(), other["POSTGRES_PASSWORD"]]:
             assert value not in proc.stdout + proc.stderr + "\n".join(history)
     finally:
-        inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
-        (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
-        shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
-        images = subprocess.run(
-            ["docker", "images", "--filter", f"reference={project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if images:
-            subprocess.run(["docker", "rmi", *images], capture_output=True)
+        remove_prod_project(inv)
