@@ -6,6 +6,7 @@ test that made it (down -v in a finally)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import secrets
@@ -13,6 +14,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -182,3 +184,79 @@ def remove_prod_project(inv: Inv) -> None:
     ).stdout.split()
     if images:
         subprocess.run(["docker", "rmi", *images], capture_output=True)
+
+
+class Load:
+    """About 50 requests a second through Caddy (HTTPS, 127.0.0.1), split
+    between /health and /version; counts every answer and every error."""
+
+    def __init__(self, port: int, rate: float = 50):
+        self.port, self.interval = port, 1 / rate
+        self.ok = self.failed = self.errors = 0
+        self.versions: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+
+    def _one(self, path: str) -> None:
+        try:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=10, context=ssl._create_unverified_context()
+            )
+            conn.request("GET", path, headers={"Host": "localhost"})
+            resp = conn.getresponse()
+            body = resp.read()
+            conn.close()
+        except OSError:
+            with self._lock:
+                self.errors += 1
+            return
+        with self._lock:
+            if resp.status == 200:
+                self.ok += 1
+                if path == "/version":
+                    v = json.loads(body)["version"]
+                    self.versions[v] = self.versions.get(v, 0) + 1
+            else:
+                self.failed += 1
+
+    def _loop(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            t = threading.Thread(target=self._one, args=(("/health", "/version")[i % 2],), daemon=True)
+            t.start()
+            self._threads.append(t)
+            i += 1
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._runner = threading.Thread(target=self._loop, daemon=True)
+        self._runner.start()
+        time.sleep(1)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1)
+        self._stop.set()
+        self._runner.join()
+        for t in self._threads:
+            t.join(timeout=15)
+
+    @property
+    def sent(self) -> int:
+        return self.ok + self.failed + self.errors
+
+
+def version(inv: Inv) -> str:
+    """The version the prod stack of `inv` serves, through its proxy (HTTPS)."""
+    conn = http.client.HTTPSConnection(
+        "127.0.0.1", int(inv.env["HTTPS_PORT"]), timeout=10, context=ssl._create_unverified_context()
+    )
+    conn.request("GET", "/version", headers={"Host": "localhost"})
+    return json.loads(conn.getresponse().read())["version"]
+
+
+def history(root, project) -> list[dict]:
+    """A project's release history, as records."""
+    path = root / ".stackyard" / f"releases-{project}.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
