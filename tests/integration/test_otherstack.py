@@ -47,7 +47,13 @@ class Shop:
         self.root = root
         self.project = f"sy-other-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("STACKYARD_")}
-        self.env.update(STACKYARD_PROJECT=self.project, **env)
+        # Its own image names: the release tags a deploy makes are removed with the project.
+        self.env.update(
+            STACKYARD_PROJECT=self.project,
+            SHOP_IMAGE=f"{self.project}-shop",
+            PROXY_IMAGE=f"{self.project}-proxy",
+            **env,
+        )
 
     def __call__(self, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         proc = subprocess.run(
@@ -68,6 +74,13 @@ class Shop:
         for f in files:
             argv += ["-f", str(self.root / f)]
         subprocess.run([*argv, "down", "-v", "--remove-orphans", "-t", "5"], env=self.env, capture_output=True)
+        images = subprocess.run(
+            ["docker", "images", "--filter", f"reference={self.project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        if images:
+            subprocess.run(["docker", "rmi", "--force", *images], capture_output=True)
 
 
 def make_copy(tmp_path, *, env_committed: bool = True):
