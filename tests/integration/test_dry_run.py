@@ -90,7 +90,7 @@ def stack():
         yield inv, image
     finally:
         inv("down", "--volumes", check=False, timeout=180)
-        subprocess.run(["docker", "image", "rm", f"{image}:latest"], capture_output=True, timeout=60)
+        subprocess.run(["docker", "image", "rm", f"{image}:latest", f"{image}:dev"], capture_output=True, timeout=60)
 
 
 def test_every_task_is_listed_here():
