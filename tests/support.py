@@ -6,7 +6,7 @@ test that made it (down -v in a finally)."""
 
 from __future__ import annotations
 
-import http.client
+import http.client as httpclient  # `http` is the request helper below
 import json
 import os
 import secrets
@@ -200,7 +200,7 @@ class Load:
 
     def _one(self, path: str) -> None:
         try:
-            conn = http.client.HTTPSConnection(
+            conn = httpclient.HTTPSConnection(
                 "127.0.0.1", self.port, timeout=10, context=ssl._create_unverified_context()
             )
             conn.request("GET", path, headers={"Host": "localhost"})
@@ -249,7 +249,7 @@ class Load:
 
 def version(inv: Inv) -> str:
     """The version the prod stack of `inv` serves, through its proxy (HTTPS)."""
-    conn = http.client.HTTPSConnection(
+    conn = httpclient.HTTPSConnection(
         "127.0.0.1", int(inv.env["HTTPS_PORT"]), timeout=10, context=ssl._create_unverified_context()
     )
     conn.request("GET", "/version", headers={"Host": "localhost"})
@@ -260,3 +260,129 @@ def history(root, project) -> list[dict]:
     """A project's release history, as records."""
     path = root / ".stackyard" / f"releases-{project}.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# --- deploy fault tests: a prod of their own, a copy of the checkout, a deploy running in the background
+
+
+def prod_inv(prefix: str) -> Inv:
+    """`inv` for a prod stack of a test module's own: its ports, throwaway secrets,
+    and image repositories named after its project (remove_prod_project removes them)."""
+    inv = Inv(
+        prefix, HTTPS_PORT=str(free_port()), HTTP_PORT=str(free_port()), PUBLISH_ADDRESS="127.0.0.1", **TEST_SECRETS
+    )
+    project = inv.env["STACKYARD_PROJECT"]
+    inv.env.update(APP_IMAGE=f"{project}-app", CADDY_APP_IMAGE=f"{project}-caddy")
+    return inv
+
+
+def copy_checkout(dest: os.PathLike) -> None:
+    """The checkout copied to `dest` (a release to change: a new migration, a broken
+    api), without its git directory, deploy state, local env files or caches."""
+    shutil.copytree(
+        ROOT,
+        dest,
+        ignore=shutil.ignore_patterns(
+            ".git", ".nox", ".venv", "backups", ".stackyard", "__pycache__", "*.local.env", ".*_cache", ".hypothesis"
+        ),
+    )
+
+
+def inv_in(inv: Inv, cwd: os.PathLike, *args: str, timeout: float = 600, **env: str) -> subprocess.CompletedProcess:
+    """`inv ARGS` run in another directory (a copy of the checkout), with `inv`'s
+    environment and `env`; never checked: the tests look at the exit code."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=cwd,
+        env={**inv.env, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    inv.outputs.append(proc.stdout + proc.stderr)
+    return proc
+
+
+class Background:
+    """`inv ARGS` started as a user starts it, in the background: its output
+    (stdout and stderr merged, unbuffered) read line by line as it comes, so that a
+    test can act at a given step (send a signal, freeze a container)."""
+
+    def __init__(self, inv: Inv, *args: str):
+        self.inv = inv
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=ROOT,
+            env={**inv.env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def until(self, found: Callable[[str], object], timeout: float, what: str) -> str:
+        """Wait for the first line (from the start) that `found` accepts; fail when the
+        process ends first or after `timeout` seconds, with its output."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            while seen < len(self.lines):
+                seen += 1
+                if found(self.lines[seen - 1]):
+                    return self.lines[seen - 1]
+            if self.proc.poll() is not None and not self._reader.is_alive() and seen == len(self.lines):
+                raise AssertionError(f"inv exited {self.proc.returncode} before {what}:\n{self.output[-4000:]}")
+            time.sleep(0.01)
+        raise AssertionError(f"no {what} after {timeout:g} s:\n{self.output[-4000:]}")
+
+    def finish(self, timeout: float = 300) -> int:
+        """Wait for it to end (killing it after `timeout` seconds); its exit code."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self._reader.join(timeout=10)
+            self.inv.outputs.append(self.output)
+        return code
+
+
+def containers(project: str, service: str | None = None) -> list[str]:
+    """The names of a compose project's containers (of `service`), stopped ones included."""
+    only = ["--filter", f"label=com.docker.compose.service={service}"] if service else []
+    argv = ["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={project}", *only]
+    return subprocess.run([*argv, "--format", "{{.Names}}"], capture_output=True, text=True, check=True).stdout.split()
+
+
+def lock_held(project: str) -> bool:
+    """Whether the deploy lock container of `project` exists."""
+    return subprocess.run(["docker", "inspect", f"{project}-deploy-lock"], capture_output=True).returncode == 0
+
+
+def image_tags(repository: str) -> set[str]:
+    """The tags the engine has for an image repository."""
+    out = subprocess.run(
+        ["docker", "images", repository, "--format", "{{.Tag}}"], capture_output=True, text=True, check=True
+    ).stdout
+    return set(out.split()) - {"<none>"}
+
+
+def remove_deploy_lock(project: str) -> None:
+    """The lock container a killed deploy leaves (remove_prod_project leaves it: not
+    a container of the compose project)."""
+    subprocess.run(["docker", "rm", "--force", "--volumes", f"{project}-deploy-lock"], capture_output=True)

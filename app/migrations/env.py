@@ -1,11 +1,12 @@
-"""Alembic environment: online migrations only, URL from DATABASE_URL."""
+"""Alembic environment: online migrations only, URL from DATABASE_URL (its
+password from POSTGRES_PASSWORD_FILE, as the app's: refapp/settings.py)."""
 
 from __future__ import annotations
 
 import os
 
 from alembic import context
-from refapp.settings import sqlalchemy_url
+from refapp.settings import database_url, sqlalchemy_url
 from sqlalchemy import create_engine, pool
 
 config = context.config
@@ -16,9 +17,10 @@ if config.config_file_name is not None:
 
 
 def run_migrations_online() -> None:
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        raise SystemExit("migrate: DATABASE_URL is not set")
+    try:
+        url = database_url(os.environ)
+    except RuntimeError as exc:
+        raise SystemExit(f"migrate: {exc}") from None
     engine = create_engine(sqlalchemy_url(url), poolclass=pool.NullPool)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=None)

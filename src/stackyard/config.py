@@ -48,7 +48,11 @@ HYBRID_KEYS = {
     "processes": dict,  # name -> {command = [...], port = "..."}
 }
 PROCESS_KEYS = {"command": list, "port": str}
-DB_KEYS = {"after_restore": TableList}  # commands run once a backup is restored over the database
+DB_KEYS = {
+    "after_restore": TableList,  # commands run once a backup is restored over the database
+    "keep_backups": int,  # backups kept per compose project, the newest (0: all)
+}
+KEEP_BACKUPS = 10
 HOOK_KEYS = {"service": str, "command": list}  # `compose exec` of command (argv) in the running service
 ENV_KEYS = {
     "files": list,  # compose files, relative to compose_dir, merged in order
@@ -166,6 +170,8 @@ class Project:
     #: [tool.stackyard.roles] as stated, checked: role -> its table, service name or list.
     roles: dict[str, Any] = field(default_factory=dict)
     smoke_modules: tuple[str, ...] = ()
+    #: [tool.stackyard.db] keep_backups: how many backups of each compose project are kept (0: every one).
+    keep_backups: int = KEEP_BACKUPS
 
     def environment(self, name: str | None) -> Environment:
         """The named environment (or STACKYARD_ENV, or the default); an unknown one is an error."""
@@ -289,6 +295,7 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
         _after_restore(settings.get("db", {})),
         _roles(settings.get("roles", {})),
         tuple(smoke.get("modules", ())),
+        keep_backups=_keep_backups(settings.get("db", {})),
     )
 
 
@@ -309,6 +316,16 @@ def _roles(table: dict) -> dict[str, Any]:
             hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(kinds)}"
             raise ConfigError(f"pyproject.toml: [{where}.{role}] unknown kind {kind!r}", hint)
     return table
+
+
+def _keep_backups(table: dict) -> int:
+    keep = table.get("keep_backups", KEEP_BACKUPS)  # its type is checked with the table's other keys
+    if isinstance(keep, bool) or keep < 0:
+        raise ConfigError(
+            f"pyproject.toml: [tool.stackyard.db] keep_backups must be a whole number, 0 or more, not {keep!r}",
+            "e.g. keep_backups = 10 (the newest 10 of each project); 0 keeps every backup",
+        )
+    return keep
 
 
 def _after_restore(table: dict) -> tuple[Hook, ...]:

@@ -76,11 +76,13 @@ class Session:
         stdout_path: pathlib.Path | None = None,
         check: bool = True,
         readonly: bool = False,
+        timeout: float | None = None,
     ) -> Result:
-        """A command whose stdin or stdout is a file, as bytes (a database dump)."""
+        """A command whose stdin or stdout is a file, as bytes (a database dump); after
+        `timeout` seconds it is stopped (CommandTimeout)."""
         with self._explained():
             return self.runner.run_files(
-                cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly
+                cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly, timeout=timeout
             )
 
     def for_env(self, env: Environment) -> Session:

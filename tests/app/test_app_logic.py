@@ -7,7 +7,7 @@ import os
 
 import pytest
 from refapp import cache, jobs, liveness, readiness
-from refapp.settings import Settings, sqlalchemy_url
+from refapp.settings import Settings, database_url, read_secret, sqlalchemy_url, with_password
 
 
 class FakeStore:
@@ -106,3 +106,54 @@ def test_sqlalchemy_url_names_the_driver():
     assert sqlalchemy_url("postgresql://u:p@db:5432/app") == "postgresql+psycopg://u:p@db:5432/app"
     assert sqlalchemy_url("postgres://u@db/app") == "postgresql+psycopg://u@db/app"
     assert sqlalchemy_url("sqlite://") == "sqlite://"
+
+
+# --- secrets from files: URLs without passwords, *_PASSWORD_FILE naming the files ---
+
+
+def secret_file(tmp_path, name: str, value: str):
+    path = tmp_path / name
+    path.write_text(value + "\n")  # `echo` and editors end files with a newline: not part of the password
+    return str(path)
+
+
+def test_settings_put_the_passwords_of_the_files_into_every_url(tmp_path):
+    env = {
+        "DATABASE_URL": "postgresql://app@db:5432/app",
+        "POSTGRES_PASSWORD_FILE": secret_file(tmp_path, "pg", "pg-secret"),
+        "REDIS_URL": "redis://redis:6379/0",
+        "JOB_QUEUE_URL": "redis://redis:6379/1",
+        "JOB_RESULTS_URL": "redis://redis:6379/2",
+        "REDIS_PASSWORD_FILE": secret_file(tmp_path, "redis", "r-secret"),
+    }
+    s = Settings.from_env(env)
+    assert s.database_url == "postgresql://app:pg-secret@db:5432/app"
+    assert (s.redis_url, s.broker_url, s.result_backend) == (
+        "redis://:r-secret@redis:6379/0",
+        "redis://:r-secret@redis:6379/1",
+        "redis://:r-secret@redis:6379/2",
+    )
+    assert database_url(env) == s.database_url  # what the migrations connect with
+    assert "secret" not in repr(s)  # a logged Settings shows no password
+
+
+def test_a_password_is_percent_encoded_and_replaces_one_in_the_url():
+    assert with_password("postgresql://app:old@db:5432/app?sslmode=disable", "p@ss/w:rd") == (
+        "postgresql://app:p%40ss%2Fw%3Ard@db:5432/app?sslmode=disable"
+    )
+    assert with_password("postgresql://u@h1:5432,h2:5433/db", "pw") == "postgresql://u:pw@h1:5432,h2:5433/db"
+    assert with_password("redis://:inline@redis:6379/0", None) == "redis://:inline@redis:6379/0"
+
+
+def test_without_a_password_file_the_urls_are_used_as_given():
+    s = Settings.from_env({"DATABASE_URL": "postgresql://u:p@db/app", "REDIS_URL": "redis://:r@redis/0"})
+    assert (s.database_url, s.broker_url) == ("postgresql://u:p@db/app", "redis://:r@redis/0")
+
+
+def test_an_unreadable_password_file_names_the_variable_and_the_file(tmp_path):
+    missing = str(tmp_path / "nope")
+    with pytest.raises(RuntimeError, match=r"^POSTGRES_PASSWORD_FILE=.*/nope: cannot read the secret \(No such file"):
+        database_url({"DATABASE_URL": "postgresql://app@db/app", "POSTGRES_PASSWORD_FILE": missing})
+    assert read_secret({}, "REDIS_PASSWORD_FILE") is None
+    with pytest.raises(RuntimeError, match="DATABASE_URL"):
+        database_url({})

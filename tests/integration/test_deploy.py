@@ -92,12 +92,12 @@ class Recorder:
                 return super().run(cmd, mode, check, quiet, stdin, readonly, timeout)
 
             def run_files(
-                self, cmd: Command, *, stdin_path=None, stdout_path=None, check=True, readonly=False
+                self, cmd: Command, *, stdin_path=None, stdout_path=None, check=True, readonly=False, timeout=None
             ) -> Result:
                 if not readonly:
                     recorder.events.append(("cmd", compose.short(cmd, recorder.env)))
                 return super().run_files(
-                    cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly
+                    cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly, timeout=timeout
                 )
 
         return Recording(echo=False)

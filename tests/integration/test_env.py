@@ -49,6 +49,10 @@ class Inv(support.Inv):
     def printenv(self, env_name: str, service: str, key: str) -> str:
         return self.compose(env_name, "exec", "-T", service, "printenv", key).strip()
 
+    def secret(self, env_name: str, service: str, key: str) -> str:
+        """A secret as a service's container has it: in the file its KEY_FILE names (never in its environment)."""
+        return self.compose(env_name, "exec", "-T", service, "sh", "-c", f'cat "${key}_FILE"')
+
     def containers(self) -> list[str]:
         return subprocess.run(
             ["docker", "ps", "-aq", "--filter", f"label=com.docker.compose.project={self.env['STACKYARD_PROJECT']}"],
@@ -119,7 +123,7 @@ def test_dev_containers_get_what_env_show_reports():
         for key in SECRET_KEYS:
             assert rows[key]["from"].startswith("env/dev.local.env:")
             assert rows[key]["value"].startswith("****")
-            assert inv.printenv("dev", "db" if key == "POSTGRES_PASSWORD" else "redis", key) == local[key]
+            assert inv.secret("dev", "db" if key == "POSTGRES_PASSWORD" else "redis", key) == local[key]
         assert http("GET", f"http://127.0.0.1:{inv.env['API_PORT']}/ready")[0] == 200
         inv("env.explain", "POSTGRES_PASSWORD")
         inv("config")
@@ -178,7 +182,7 @@ def test_prod_containers_get_what_env_show_reports_and_no_secret_leaks():
             assert inv.printenv("prod", service, key) == rows[key]["value"], key
         for key in SECRET_KEYS:
             assert rows[key]["from"] == "process environment"
-            assert inv.printenv("prod", "db" if key == "POSTGRES_PASSWORD" else "redis", key) == TEST_SECRETS[key]
+            assert inv.secret("prod", "db" if key == "POSTGRES_PASSWORD" else "redis", key) == TEST_SECRETS[key]
         assert http("GET", f"https://127.0.0.1:{inv.env['HTTPS_PORT']}/ready")[0] == 200
         inv("env.show", "--env", "prod")
         inv("env.check", "--env", "prod")

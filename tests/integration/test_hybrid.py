@@ -27,6 +27,7 @@ from tests.support import free_port, http, unique_project, wait_for
 pytestmark = pytest.mark.integration
 
 VERSION_FILE = ROOT / "app" / "refapp" / "version.py"
+SECRET_FILES = ROOT / ".stackyard" / "hybrid" / "dev-secrets"
 
 
 class Hybrid:
@@ -129,6 +130,13 @@ def test_hybrid_runs_api_and_worker_on_the_host(env):
         states = compose_states(env)
         assert states.get("db") == "running" and states.get("redis") == "running"
         assert states.get("api") != "running" and states.get("worker") != "running"
+        # the passwords, which the containers have in /run/secrets: files of the host processes' own
+        assert stat.S_IMODE(SECRET_FILES.stat().st_mode) == 0o700
+        assert {f.name: stat.S_IMODE(f.stat().st_mode) for f in SECRET_FILES.iterdir()} == {
+            "postgres_password": 0o600,
+            "redis_password": 0o600,
+        }
+        assert (SECRET_FILES / "postgres_password").read_text() in local_secrets()
 
         status, body = http("POST", url + "/jobs", {"numbers": [2, 3]})
         assert status == 202, body
@@ -151,6 +159,7 @@ def test_hybrid_runs_api_and_worker_on_the_host(env):
         assert run.interrupt() == 130
         for name, pid in pids.items():
             assert not group_alive(pid), f"{name} (process group {pid}) left behind"
+        assert not SECRET_FILES.exists()
         states = compose_states(env)
         assert states.get("db") == "running" and states.get("redis") == "running"
         assert "containers keep running" in run.output
@@ -194,9 +203,13 @@ def test_dry_run_prints_the_steps_in_order_and_changes_nothing(env):
     would = [line for line in proc.stdout.splitlines() if line.startswith("[dry-run] would ")]
     assert would[0] == "[dry-run] would check uvicorn, watchfiles are installed on the host"
     assert would[1] == f"[dry-run] would check host port {env['API_PORT']} is free for api"
-    assert would[2].startswith("[dry-run] would start api on the host")
-    assert would[3].startswith("[dry-run] would start worker on the host")
-    assert "`down` the containers" in would[4] and len(would) == 5
+    assert would[2] == (
+        "[dry-run] would write the secret files postgres_password, redis_password to "
+        f"{SECRET_FILES} (mode 600; removed when hybrid ends)"
+    )
+    assert would[3].startswith("[dry-run] would start api on the host")
+    assert would[4].startswith("[dry-run] would start worker on the host")
+    assert "`down` the containers" in would[5] and len(would) == 6
     assert compose_states(e) == {}
 
 
@@ -210,8 +223,12 @@ def test_print_env_masks_secrets_and_shows_rewrites(env):
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("DATABASE_URL="))
-    assert f"@127.0.0.1:{env['DB_PORT']}/app" in line and ":****@" in line and "# was" in line
+    lines = proc.stdout.splitlines()
+    line = next(ln for ln in lines if ln.startswith("DATABASE_URL="))
+    assert line.startswith(f"DATABASE_URL=postgresql://app@127.0.0.1:{env['DB_PORT']}/app") and "# was" in line
+    # no password in any URL: a file the host process reads, written while hybrid runs
+    assert f"POSTGRES_PASSWORD_FILE={SECRET_FILES}/postgres_password    # was /run/secrets/postgres_password" in lines
+    assert "# its secret files are in .stackyard/hybrid/dev-secrets/ while `inv hybrid` runs (mode 600)" in lines
     secrets = [
         ln.split("=", 1)[1]
         for ln in (ROOT / "env/dev.local.env").read_text().splitlines()
@@ -331,5 +348,6 @@ def test_dry_run_on_a_fresh_clone_says_it_would_create_the_local_file(tmp_path):
     compose = [line for line in proc.stderr.splitlines() if line.startswith("[dry-run] $ docker compose")]
     assert compose and all(f"--env-file {clone}/env/dev.local.env" in line for line in compose)
     assert not (clone / "env" / "dev.local.env").exists() and not (clone / ".stackyard").exists()
-    assert "****@127.0.0.1:" in proc.stdout  # throwaway secrets are masked like real ones
+    # the secrets no layer sets yet: their files planned, not written
+    assert f"would write the secret files postgres_password, redis_password to {clone}/.stackyard/" in proc.stdout
     assert compose_states(e) == {}

@@ -307,7 +307,28 @@ def test_the_reference_stack_drops_its_item_cache_after_a_restore():
     assert hook.service == "redis"
     # the cached items only (not Celery's queue), the password read inside the container
     assert '"item:*"' in hook.command[2] and "-n 0" in hook.command[2]
-    assert "FLUSHALL" not in " ".join(hook.command) and '"$REDIS_PASSWORD"' in hook.command[2]
+    assert "FLUSHALL" not in " ".join(hook.command)
+    # from the secret file Compose mounts: redis has no password in its environment
+    assert 'REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")"' in hook.command[2]
+
+
+def test_keep_backups_defaults_to_10_and_is_read(tmp_path):
+    assert config.load(make_project(tmp_path)).keep_backups == 10
+    kept = make_project(tmp_path, pyproject="[tool.stackyard.db]\nkeep_backups = 0\n", name="all")
+    assert config.load(kept).keep_backups == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("-1", "keep_backups must be a whole number, 0 or more, not -1"),
+        ("true", "keep_backups must be a whole number, 0 or more, not True"),
+        ('"10"', "keep_backups must be a integer, not string"),
+    ],
+)
+def test_keep_backups_mistakes_are_named(tmp_path, value, expected):
+    error = error_of(make_project(tmp_path, pyproject=f"[tool.stackyard.db]\nkeep_backups = {value}\n"))
+    assert error.startswith(f"pyproject.toml: [tool.stackyard.db] {expected}")
 
 
 @pytest.mark.parametrize(

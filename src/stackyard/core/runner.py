@@ -116,11 +116,19 @@ class Runner:
         return result
 
     def run_files(
-        self, cmd: Command, *, stdin_path=None, stdout_path=None, check: bool = True, readonly: bool = False
+        self,
+        cmd: Command,
+        *,
+        stdin_path=None,
+        stdout_path=None,
+        check: bool = True,
+        readonly: bool = False,
+        timeout: float | None = None,
     ) -> Result:
         """Run cmd with its stdin read from / stdout written to files, as bytes
         (a database dump); without stdout_path, stdout is captured as text.
-        stderr is kept for the error. A `readonly` command runs even in dry-run."""
+        stderr is kept for the error. A `readonly` command runs even in dry-run.
+        After `timeout` seconds the command is stopped and CommandTimeout raised."""
         dry = self.dry and not readonly
         if not readonly:
             self._announce(cmd)
@@ -131,8 +139,16 @@ class Runner:
             stdout = stack.enter_context(open(stdout_path, "wb")) if stdout_path else subprocess.PIPE
             try:
                 proc = subprocess.run(
-                    cmd.argv, env=self._env(cmd), cwd=cmd.cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE
+                    cmd.argv,
+                    env=self._env(cmd),
+                    cwd=cmd.cwd,
+                    stdin=stdin,
+                    stdout=stdout,
+                    stderr=subprocess.PIPE,
+                    timeout=timeout,
                 )
+            except subprocess.TimeoutExpired as exc:
+                raise CommandTimeout(cmd.argv, timeout or 0) from exc
             except FileNotFoundError as exc:
                 raise _not_found(cmd, exc) from exc
             except KeyboardInterrupt as exc:

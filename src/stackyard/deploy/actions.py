@@ -11,6 +11,7 @@ as NEW). Reads (the Engine API, git, `compose config`) are not shown."""
 from __future__ import annotations
 
 import abc
+import dataclasses
 import os
 import pathlib
 import socket
@@ -30,7 +31,7 @@ from stackyard.deploy.proxy import Adapter, Call
 from stackyard.engine import api, state
 from stackyard.env import ops as envops
 from stackyard.env.masking import mask
-from stackyard.errors import CommandError, StackyardError, last_line
+from stackyard.errors import CommandError, CommandTimeout, Interrupted, StackyardError, last_line
 from stackyard.lint import run as lint_run
 from stackyard.session import Session
 from stackyard.stack import db
@@ -56,6 +57,12 @@ class Deploy:
     locked: bool = False  # the lock step took the lock
     backup: str = ""  # the backup step's file, relative to the project
     reason: str = ""  # why the deploy failed, for the release history
+    #: Where the proxy sends requests, as this deploy's switches left it: "" no switch yet
+    #: (what served before still does), a container's name, None unknown (a switch that
+    #: was stopped midway may have taken effect).
+    points_at: str | None = ""
+    #: What serves after a switch back that failed, in words: the error and the history say it.
+    stuck: str = ""
     #: The running step's deadline (plan.py), the timeout of each command it runs; None: none.
     deadline: float | None = None
 
@@ -184,8 +191,15 @@ class RecordFailed(Action):
 
     def run(self, x: Deploy) -> None:
         if x.locked:
-            releases.record(x.history, _release(self.release, "failed", x.reason, x.backup, self.kind))
-            x.s.print(f"{self.release} recorded as failed in `inv releases`")
+            result: releases.Result = "failed-serving" if serves_new(x) else "failed"
+            reason = "; ".join(filter(None, (x.reason, x.stuck)))
+            releases.record(x.history, _release(self.release, result, reason, x.backup, self.kind))
+            x.s.print(f"{self.release} recorded as {result} in `inv releases`")
+
+
+def serves_new(x: Deploy) -> bool:
+    """The proxy points at the new container: its switch finished, and the switch back failed."""
+    return bool(x.new) and x.points_at == x.new
 
 
 @dataclass(frozen=True)
@@ -229,7 +243,7 @@ class Backup(Action):
     label: str
 
     def run(self, x: Deploy) -> None:
-        x.backup = str(db.backup(x.s, self.label, self.database).relative_to(x.s.project.root))
+        x.backup = str(db.backup(x.s, self.label, self.database, timeout=x.deadline).relative_to(x.s.project.root))
 
     def commands(self) -> tuple[Command, ...]:
         return (db.dump(self.env, self.database.service),)
@@ -306,14 +320,74 @@ class Switch(Action):
     port: int
 
     def run(self, x: Deploy) -> None:
-        for call in self._calls(self.to or x.new):
-            x.s.run(call.cmd, stdin=call.stdin, timeout=x.deadline)
+        to = self.to or x.new
+        before, x.points_at = x.points_at, None  # while its calls run, either side may get the requests
+        try:
+            for call in self._calls(to):
+                x.s.run(call.cmd, stdin=call.stdin, timeout=x.deadline)
+        except (CommandTimeout, Interrupted):
+            raise  # stopped midway: the proxy may have reloaded all the same
+        except StackyardError:
+            x.points_at = before  # a proxy refuses a reload (or a config it cannot load) whole
+            raise
+        x.points_at = to
 
     def _calls(self, container: str) -> tuple[Call, ...]:
         return self.proxy.switch(self.env, container, self.port)
 
     def commands(self) -> tuple[Command, ...]:
         return tuple(call.cmd for call in self._calls(self.to or NEW))
+
+
+@dataclass(frozen=True)
+class SwitchBack(Switch):
+    """The switch's undo: the traffic back to the container that served before. When
+    that fails, what serves is said (x.stuck): the new release, when the proxy still
+    points at it (then its container is kept), or either one, when the switch back was
+    stopped midway (then both are kept; the next deploy points the proxy at one and
+    removes the other)."""
+
+    release: str
+    previous: str
+
+    def run(self, x: Deploy) -> None:
+        try:
+            super().run(x)
+        except Exception as exc:
+            why = mask(exc.message if isinstance(exc, StackyardError) else str(exc), x.s.env)
+            if serves_new(x):
+                x.stuck = f"{self.release} still serves: switching back to {self.previous} failed: {why}"
+            elif x.points_at is None:
+                x.stuck = (
+                    f"{self.previous} or {self.release} serves: switching back to {self.previous} did not finish "
+                    f"({why}); both containers are kept, and the next deploy points the proxy at one"
+                )
+            raise
+
+
+@dataclass(frozen=True)
+class Pin(Action):
+    """Point the proxy at the one container of the web service that `up --wait` made
+    healthy (a first deploy), by its name: never at the service's DNS alias, which
+    would also cover a later container before it passed the health gate."""
+
+    switch: Switch
+    service: str
+
+    def run(self, x: Deploy) -> None:
+        client = x.s.engine()
+        names = [api.name(row) for row in api.containers(client, x.s.env.project, self.service, running=True)]
+        healthy = [n for n in names if api.state(client, n)[1] in ("healthy", "")]  # "": no health check
+        if len(healthy) != 1:
+            raise StackyardError(
+                f"found {len(healthy)} healthy {self.service} container(s) after `up --wait` "
+                f"({', '.join(names) or 'none running'}), expected one to point the proxy at",
+                f"`inv ps --env {x.s.env.name}` shows them",
+            )
+        dataclasses.replace(self.switch, to=healthy[0]).run(x)
+
+    def commands(self) -> tuple[Command, ...]:
+        return self.switch.commands()
 
 
 @dataclass(frozen=True)
@@ -331,10 +405,13 @@ class ShowNewLogs(Action):
 
 @dataclass(frozen=True)
 class RemoveNew(Action):
-    """Remove the new container, if one was started."""
+    """Remove the new container, if one was started, unless the proxy may point at it
+    (a switch back that failed): removing it then would leave nothing serving."""
 
     def run(self, x: Deploy) -> None:
-        if x.new:
+        if x.new and x.points_at in (x.new, None):
+            x.s.print(f"kept {x.new}: the proxy {'points' if x.points_at else 'may point'} at it")
+        elif x.new:
             x.s.run(dockercmds.remove(x.new, force=True), timeout=x.deadline)
             x.new = ""
 
@@ -348,6 +425,20 @@ class ShowLogs(Action):
 
     def run(self, x: Deploy) -> None:
         print_last_logs(x.s, self.services, self.lines)
+
+
+@dataclass(frozen=True)
+class ShowContainerLogs(Action):
+    """Print the last log lines of containers named (stopped ones, which the start replaces), secrets masked."""
+
+    containers: tuple[str, ...]
+    lines: int
+
+    def run(self, x: Deploy) -> None:
+        for container in self.containers:
+            text = api.logs(x.s.engine(), container, self.lines)
+            x.s.print(f"--- {container}: last {self.lines} log lines ---")
+            x.s.print(mask(text.rstrip(), x.s.env))
 
 
 @dataclass(frozen=True)
@@ -393,10 +484,16 @@ class Record(Action):
 
     def run(self, x: Deploy) -> None:
         releases.record(x.history, _release(self.release, "ok", "", x.backup, self.kind))
-        if self.keep is not None:
+        if self.keep is None:
+            return
+        try:
             history = releases.history(x.history, skipped=None)  # bad lines were reported as the deploy began
             kept = releases.kept(history, self.keep)
             prune_images(x.s, release_images(x.s, self.release), {r.version for r in history} - kept)
+        except StackyardError as exc:
+            raise StackyardError(
+                f"{self.release} is recorded, but removing old images failed: {exc.message}", exc.hint
+            ) from exc
 
 
 def prune_images(s: Session, images: Sequence[str], dropped: set[str]) -> None:

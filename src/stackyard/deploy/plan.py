@@ -4,7 +4,11 @@ with the reason for each step, and the action that does it (deploy/actions.py).
 nothing. Making a plan is pure: its inputs are the state read before, and the
 roles of the stack's services ([tool.stackyard.roles], engine/roles.py): the web
 service is switched container by container behind the proxy, the migration
-service runs once, the workers are recreated after the switch."""
+service runs once, the workers are recreated after the switch. When no web
+container runs (none yet, or it stopped or crashed), the whole stack is started
+with `up --wait` and the proxy pinned to the web container it made healthy; when
+the database holds data (its named volume, or a container of it, exists), its
+backup comes first: only a stack without data makes a first deploy."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from stackyard.commands import compose
-from stackyard.config import Environment, Roles
+from stackyard.config import Database, Environment, Roles
 from stackyard.core.command import Command
 from stackyard.deploy import actions, releases
 from stackyard.deploy.lock import name as lock_name
@@ -37,6 +41,16 @@ SWITCH_DEADLINE = 30  # a proxy reload
 RETIRE_DEADLINE = STOP_GRACE + 30  # stop waits STOP_GRACE, then kills
 RECORD_DEADLINE = 120  # appending a line; removing old images
 ROLES_HINT = "state it in [tool.stackyard.roles] (README: Roles)"
+LOGS_DEADLINE = 30  # Engine API reads of a few containers' logs
+
+
+@dataclass(frozen=True)
+class Data:
+    """The database role's service holds data (read before the plan, when no web
+    container runs): where it was seen, and whether the service runs."""
+
+    where: str  # "volume shop-prod_db-data", "container shop-prod-db-1"
+    running: bool
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,7 @@ class Plan:
     kind: releases.Kind
     env: Environment
     release: str
-    previous: str | None  # the release serving now (None: nothing runs yet)
+    previous: str | None  # the release serving now, or of the web container stopped (None: none)
     #: In order. When one fails, the undo of each step begun runs, newest first.
     steps: tuple[Step, ...]
     #: After every step succeeded, with the release serving: never undone.
@@ -77,6 +91,8 @@ class Plan:
     after_failure: str
     #: Printed when it is done.
     note: str = ""
+    #: What was found that decides the plan's shape, when no web container runs.
+    situation: str = ""
 
     def numbered(self) -> list[tuple[int, Step]]:
         return list(enumerate(self.steps + self.finish, 1))
@@ -84,7 +100,7 @@ class Plan:
     def text(self) -> str:
         head = f"{self.kind} {self.release} to {self.env.name} (project {self.env.project})"
         head += f", replacing {self.previous}" if self.previous else ""
-        lines = [head + ":"]
+        lines = [head + ":"] + ([f"  {self.situation}"] if self.situation else [])
         for number, step in self.numbered():
             if number == len(self.steps) + 1:
                 lines.append(f"  then, {self.release} serving (never undone):")
@@ -107,13 +123,25 @@ def make(
     allow_dirty: bool = False,
     health_timeout: int = HEALTH_TIMEOUT,
     leftovers: Sequence[str] = (),
+    stopped: Sequence[str] = (),
+    data: Data | None = None,
 ) -> Plan:
-    """The plan for `release`; `running` are the web containers serving now (none: a first deploy);
-    `leftovers` more web containers, left by a deploy that was killed: removed before the new one starts."""
-    tagged = lambda cmd: compose.for_release(cmd, release)  # noqa: E731
-    before: list[Step] = []
+    """The plan for `release`. `running`: the web container serving now; `leftovers`:
+    more web containers (running or not) beside it, left by a deploy that was killed,
+    removed before the new one starts. With none running: `stopped`, the web
+    containers that are not running, and `data`, whether the database holds data
+    (None: it holds none, a first deploy)."""
+    before = _before(kind, env, release, allow_dirty)
+    if not running:
+        return _start(kind, env, release, previous, roles, before, health_timeout, stopped, data)
+    return _beside(kind, env, release, previous, running, roles, before, health_timeout, leftovers)
+
+
+def _before(kind: releases.Kind, env: Environment, release: str, allow_dirty: bool) -> list[Step]:
+    """What every plan begins with: the preflight (a rollback: its images), the lock, the build."""
+    steps: list[Step] = []
     if kind == "deploy":
-        before.append(
+        steps.append(
             Step(
                 "preflight",
                 "env.check (strict), the security rules of `nox -s lint`, a clean git tree"
@@ -124,7 +152,7 @@ def make(
             )
         )
     else:
-        before.append(
+        steps.append(
             Step(
                 "images",
                 f"check that the images of {release} are still on the engine",
@@ -133,7 +161,7 @@ def make(
                 IMAGES_DEADLINE,
             )
         )
-    before.append(
+    steps.append(
         Step(
             "lock",
             f"create container {lock_name(env.project)} on the target engine",
@@ -141,72 +169,148 @@ def make(
             actions.TakeLock(release),
             LOCK_DEADLINE,
             undo=(actions.RecordFailed(release, kind), actions.Unlock()),
-            undo_what=f"record {release} as failed, with the reason; remove the lock",
+            undo_what=f"record {release} as failed, with the reason (failed-serving when it serves after all: "
+            "a switch back that failed); remove the lock",
         )
     )
     if kind == "deploy":
-        before.append(
+        steps.append(
             Step(
                 "build",
                 f"build the images, tagged {release}",
                 f"rollback needs the old images: those of the last {releases.KEEP_IMAGES} good releases are kept",
-                actions.Stream(tagged(compose.build(env))),
+                actions.Stream(compose.for_release(compose.build(env), release)),
                 BUILD_DEADLINE,
             )
         )
-    if kind == "deploy" and running and roles.database and roles.database.kind == "postgres":
-        before.append(
-            Step(
-                "backup",
-                f"pg_dump (custom format) of {roles.database.service} to backups/{env.project}/{release}.dump, "
-                "checked with pg_restore --list",
-                "the migrations may change data; no backup, no deploy",
-                actions.Backup(env, roles.database, release),
-                BACKUP_DEADLINE,
-            )
-        )
-    if kind == "deploy" and running and roles.migrate:
-        backup = (
+    return steps
+
+
+def _backup(env: Environment, release: str, database: Database, why: str) -> Step:
+    return Step(
+        "backup",
+        f"pg_dump (custom format) of {database.service} to backups/{env.project}/{release}.dump, "
+        "checked with pg_restore --list",
+        why,
+        actions.Backup(env, database, release),
+        BACKUP_DEADLINE,
+    )
+
+
+def _restore_hint(env: Environment, release: str, roles: Roles) -> str:
+    if roles.database and roles.database.kind == "postgres":
+        return (
             f"restore the backup taken before it: inv db.restore backups/{env.project}/{release}.dump "
             f"--env {env.name} --confirm-data-loss"
-            if roles.database and roles.database.kind == "postgres"
-            else "restore one of yours (no backup step: no postgres database role)"
         )
-        before.append(
+    return "restore one of yours (no backup step: no postgres database role)"
+
+
+def _start(
+    kind: releases.Kind,
+    env: Environment,
+    release: str,
+    previous: str | None,
+    roles: Roles,
+    before: list[Step],
+    health_timeout: int,
+    stopped: Sequence[str],
+    data: Data | None,
+) -> Plan:
+    """No web container runs: `up --wait` of the whole stack, after a backup when the
+    database holds data (a web container stopped or crashed is no first deploy)."""
+    tagged = lambda cmd: compose.for_release(cmd, release)  # noqa: E731
+    web = roles.web.service if roles.web else "web"
+    none_runs = f"no {web} container runs" + (f" ({', '.join(stopped)}: stopped)" if stopped else "")
+    if kind == "rollback" and roles.migrate:
+        # Starting the stack starts its migration service first (the others depend on it):
+        # a rollback that migrates would break its word, the more so over newer data.
+        where = f"nothing runs in {env.name}" if not (stopped or data) else f"{none_runs} in {env.name}"
+        raise StackyardError(
+            f"{where}: a rollback to {release} would start the whole stack, and {roles.migrate} "
+            "with it (a rollback never migrates)",
+            f"check out {release}'s commit and `inv prod-deploy --env {env.name}`"
+            + (" (it backs up the data first)" if data else ""),
+        )
+    steps = [*before]
+    db = roles.database
+    postgres = db is not None and db.kind == "postgres"
+    if data is None:
+        situation = (f"{none_runs} in {env.name}" if stopped else f"nothing runs in {env.name}") + (
+            f", and {db.service} holds no data (no volume, no container of it): a first deploy" if db else ""
+        )
+        why_start = "nothing runs yet"
+        after = "nothing served before, nothing serves after (the containers started are stopped)"
+    else:
+        assert db is not None  # data is only read for a database role
+        situation = f"{none_runs}, and the database holds data ({data.where})" + (
+            ": backup first" if kind == "deploy" and postgres else ""
+        )
+        why_start = none_runs
+        after = "nothing served before, nothing serves after (the containers started are stopped; the data is kept)"
+        if kind == "deploy" and not data.running:
+            steps.append(
+                Step(
+                    "database",
+                    f"up --wait {db.service} (stopped now)",
+                    "the backup reads it",
+                    actions.Stream(tagged(compose.up(env, (db.service,), timeout=health_timeout, no_deps=True))),
+                    health_timeout + START_MARGIN,
+                    undo=(actions.Stream(tagged(compose.stop(env, (db.service,)))),),
+                    undo_what=f"stop {db.service} again (the data is kept)",
+                )
+            )
+        if kind == "deploy" and postgres:
+            migrates = f"; the start runs {roles.migrate}" if roles.migrate else ""
+            steps.append(_backup(env, release, db, f"the database holds data: backup first{migrates}"))
+        if kind == "deploy" and roles.migrate:
+            restore = _restore_hint(env, release, roles)
+            after += f"; if {roles.migrate} ran, the schema was migrated by {release}: {restore}"
+    if stopped:
+        n = len(stopped)
+        steps.append(
             Step(
-                "migrate",
-                f"run {roles.migrate} once with {release}",
-                "migrations must be backward compatible: the old release still serves meanwhile",
-                actions.Stream(tagged(compose.run_once(env, roles.migrate))),
-                MIGRATE_DEADLINE,
-                left_behind=f"the schema was migrated by {release} and stays so; {previous} runs on it "
-                f"(README: Deploying, expand/contract) - if it cannot, {backup}",
+                "logs",
+                f"print the last {LOG_LINES_ON_FAILURE} log lines of the stopped {web} container"
+                f"{'s' if n > 1 else ''} ({', '.join(stopped)})",
+                f"the start replaces {'them' if n > 1 else 'it'} (Compose recreates the service's container with "
+                f"{release}'s images), and {'their' if n > 1 else 'its'} logs with {'them' if n > 1 else 'it'}: "
+                "why it stopped stays in this output",
+                actions.ShowContainerLogs(tuple(stopped), LOG_LINES_ON_FAILURE),
+                LOGS_DEADLINE,
             )
         )
-    if kind == "rollback" and not running and roles.migrate:
-        # Starting the stack from nothing starts its migration service first (the others
-        # depend on it): a rollback that migrates would break its word.
-        raise StackyardError(
-            f"nothing runs in {env.name}: a rollback to {release} would start the whole stack, and {roles.migrate} "
-            "with it (a rollback never migrates)",
-            f"check out {release}'s commit and `inv prod-deploy --env {env.name}`, or `inv up` it",
+    steps.append(
+        Step(
+            "start",
+            f"up --wait the whole stack with {release}"
+            + (f" ({roles.migrate} runs first: the services that depend on it wait)" if roles.migrate else "")
+            + (f"; it replaces {', '.join(stopped)}" if stopped else ""),
+            why_start,
+            actions.StartAll(tagged(compose.up(env, timeout=health_timeout)), health_timeout),
+            health_timeout + START_MARGIN,
+            undo=(actions.Stream(tagged(compose.stop(env))),),
+            undo_what="stop the stack's containers (kept, with their logs, for `inv logs`; the data is kept)",
         )
-    if not running:
-        steps = [
-            *before,
-            Step(
-                "start",
-                f"up --wait the whole stack with {release}"
-                + (f" ({roles.migrate} runs first: the services that depend on it wait)" if roles.migrate else ""),
-                "nothing runs yet",
-                actions.StartAll(tagged(compose.up(env, timeout=health_timeout)), health_timeout),
-                health_timeout + START_MARGIN,
-                undo=(actions.Stream(tagged(compose.stop(env))),),
-                undo_what="stop the stack's containers (kept, with their logs, for `inv logs`; the data is kept)",
-            ),
-        ]
-        after = "nothing served before, nothing serves after (the containers started are stopped)"
-        return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, (), ""), after)
+    )
+    if roles.web is not None and roles.proxy is not None:
+        steps.append(_pin(env, roles))
+    return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, (), ""), after, situation=situation)
+
+
+def _beside(
+    kind: releases.Kind,
+    env: Environment,
+    release: str,
+    previous: str | None,
+    running: Sequence[str],
+    roles: Roles,
+    before: list[Step],
+    health_timeout: int,
+    leftovers: Sequence[str],
+) -> Plan:
+    """A web container serves: the new one starts beside it, and the proxy switches
+    to it once it is healthy (blue/green)."""
     if roles.web is None or roles.proxy is None:
         missing = "web" if roles.web is None else "proxy"
         raise StackyardError(
@@ -214,9 +318,24 @@ def make(
             f"as the {missing}",
             ROLES_HINT,
         )
+    tagged = lambda cmd: compose.for_release(cmd, release)  # noqa: E731
+    steps = [*before]
+    if kind == "deploy" and roles.database and roles.database.kind == "postgres":
+        steps.append(_backup(env, release, roles.database, "the migrations may change data; no backup, no deploy"))
+    if kind == "deploy" and roles.migrate:
+        steps.append(
+            Step(
+                "migrate",
+                f"run {roles.migrate} once with {release}",
+                "migrations must be backward compatible: the old release still serves meanwhile",
+                actions.Stream(tagged(compose.run_once(env, roles.migrate))),
+                MIGRATE_DEADLINE,
+                left_behind=f"the schema was migrated by {release} and stays so; {previous} runs on it "
+                f"(README: Deploying, expand/contract) - if it cannot, {_restore_hint(env, release, roles)}",
+            )
+        )
     web, port = roles.web.service, roles.web.port
     proxy = adapter(roles.proxy, web)
-    steps = [*before]
     if leftovers:
         n = len(leftovers)
         steps.append(
@@ -239,7 +358,8 @@ def make(
             actions.StartBeside(tagged(compose.scale_up(env, web, len(running) + 1)), web),
             health_timeout + START_MARGIN,
             undo=(actions.ShowNewLogs(LOG_LINES_ON_FAILURE), actions.RemoveNew()),
-            undo_what=f"print its last {LOG_LINES_ON_FAILURE} log lines; remove it",
+            undo_what=f"print its last {LOG_LINES_ON_FAILURE} log lines; remove it (kept while "
+            f"{roles.proxy.service} may point at it: a switch back that failed)",
         ),
         Step(
             "health",
@@ -254,8 +374,9 @@ def make(
             "a graceful reload: requests in flight finish on the old one",
             actions.Switch(env, proxy, None, port),
             SWITCH_DEADLINE,
-            undo=(actions.Switch(env, proxy, running[0], port),),
-            undo_what=f"point {roles.proxy.service} at {running[0]} again",
+            undo=(actions.SwitchBack(env, proxy, running[0], port, release, previous or running[0]),),
+            undo_what=f"point {roles.proxy.service} at {running[0]} again (if that fails, {release} still "
+            "serves, and the error and the release history say so)",
         ),
     ]
     if roles.workers:
@@ -300,6 +421,8 @@ def _workers(env: Environment, workers: Sequence[str], timeout: int) -> Command:
 
 
 def _finish(kind: releases.Kind, release: str, old: Sequence[str], web: str) -> tuple[Step, ...]:
+    """After the last step, with the release serving: never undone. A signal (SIGTERM,
+    Ctrl-C) waits until they are done, a failure of one is reported after the others ran."""
     steps = []
     if old:
         steps.append(
@@ -325,3 +448,17 @@ def _finish(kind: releases.Kind, release: str, old: Sequence[str], web: str) -> 
         Step("unlock", "remove the lock container", "the next deploy may go", actions.Unlock(), LOCK_DEADLINE),
     ]
     return tuple(steps)
+
+
+def _pin(env: Environment, roles: Roles) -> Step:
+    """After `up --wait`: the proxy pointed at the web container by its name."""
+    assert roles.web is not None and roles.proxy is not None
+    web, proxy = roles.web.service, roles.proxy
+    return Step(
+        "pin",
+        f"point {proxy.service} ({proxy.kind}) at the {web} container `up --wait` made healthy",
+        f"by its name: the service's alias {web} would also send requests to the next deploy's "
+        "container before it is healthy",
+        actions.Pin(actions.Switch(env, adapter(proxy, web), None, roles.web.port), web),
+        SWITCH_DEADLINE,
+    )

@@ -3,6 +3,11 @@
 A release is `<git sha>-<UTC time>` (`-dirty` when the tree had changes).
 The history is one JSON object per line in `.stackyard/releases-<project>.jsonl`
 on the machine that deploys: version, time, who, result, reason, backup file.
+A result is `ok` (it serves, every step done), `failed` (undone: what served
+before still does) or `failed-serving`: a step after the switch failed and the
+switch back failed too, so the release serves although its deploy did not
+finish; its reason says so. The current release is the newest that serves (ok
+or failed-serving); rollback targets and kept images are the ok ones.
 A record is appended whole (flushed and synced) under an exclusive lock of the
 file, so two deploys on one machine never interleave; a line that is not a
 record (a crash mid-write, a hand edit) is skipped and named, never fatal."""
@@ -25,7 +30,7 @@ from typing import Literal, get_args
 KEEP_IMAGES = 5
 
 Kind = Literal["deploy", "rollback"]
-Result = Literal["ok", "failed"]
+Result = Literal["ok", "failed", "failed-serving"]
 
 
 @dataclass(frozen=True)
@@ -156,4 +161,6 @@ def last_good(releases: list[Release], before: str | None = None) -> Release | N
 
 
 def current(releases: list[Release]) -> Release | None:
-    return last_good(releases)
+    """The release that serves, as the history knows it: the newest ok or failed-serving one."""
+    serving = [r for r in releases if r.result != "failed"]
+    return serving[-1] if serving else None

@@ -5,7 +5,9 @@ runs its steps in order: the executor decides nothing. When a step fails, the
 undo of each step begun runs, newest first (traffic back on the old release,
 the new container removed, the release recorded as failed, the lock removed).
 SIGTERM and SIGHUP (a CI job cancelled, a closed terminal) stop it as Ctrl-C
-does, and a signal during the undos is held until they are done. Each step's
+does, and a signal during the undos is held until they are done; so is one
+during the finishing steps (the release serves: it is retired, recorded and
+unlocked first, then the deploy exits 128 + the signal's number). Each step's
 commands have its deadline as their timeout: a hung one fails the step. A
 dry run (`--dry-run` or `inv --dry`) makes each step's read-only checks
 instead, then prints the plan: it fails where the real run would, and changes
@@ -13,6 +15,7 @@ nothing, on the engine or here."""
 
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable
 
@@ -22,7 +25,7 @@ from stackyard.core import table
 from stackyard.core.runner import Interrupts
 from stackyard.deploy import lock, releases
 from stackyard.deploy import plan as deploy
-from stackyard.deploy.actions import Deploy
+from stackyard.deploy.actions import Deploy, serves_new
 from stackyard.engine import api, roles
 from stackyard.env.masking import mask
 from stackyard.errors import CommandTimeout, StackyardError
@@ -43,14 +46,46 @@ def run(
     """Plan a deploy of the working tree (or a rollback to `target`, default the
     previous good release) and print it; carry it out, or, for a dry run, only
     make its read-only checks (first: they may stop it, as they would stop the real run)."""
+    plan = make_plan(s, kind=kind, target=target, allow_dirty=allow_dirty, health_timeout=health_timeout)
     path = releases.history_file(s.project.root, s.env.project)
-    history = releases.history(path)
+    x = Deploy(s, path, clock, sleep)
+    if dry_run or s.dry:
+        check(plan, x)
+        s.print(plan.text())
+        return
+    s.print(plan.text())
+    started = clock()
+    execute(plan, x)
+    s.print(f"{kind}: {plan.release} serves {s.env.name} ({clock() - started:.1f} s)")
+    if plan.note:
+        s.print(plan.note)
+
+
+def make_plan(
+    s: Session,
+    *,
+    kind: releases.Kind = "deploy",
+    target: str | None = None,
+    allow_dirty: bool = False,
+    health_timeout: int = deploy.HEALTH_TIMEOUT,
+) -> deploy.Plan:
+    """Read the state (the history, the web and database containers, the volumes) and
+    make the plan from it: what `run` prints, and carries out."""
+    history = releases.history(releases.history_file(s.project.root, s.env.project))
     found = roles.resolve(s.project.roles, s.config())
     cur = releases.current(history)
-    running, leftovers = keep_one(serving_rows(s, found), cur.version if cur else None)
-    previous = image_tag(s, running[0]) if running else None  # what serves, whoever deployed it
-    release = release_name(s) if kind == "deploy" else rollback_target(history, target, previous, s.env.name)
-    plan = deploy.make(
+    rows = web_rows(s, found)
+    up = [row for row in rows if row.get("State") == "running"]
+    down = [row for row in rows if row.get("State") != "running"]  # stopped, crashed, restarting
+    running, leftovers = keep_one(up, cur.version if cur else None)
+    stopped = [] if running else sorted(api.name(row) for row in down)
+    if running:  # a stopped one beside it would be started again by the scale-up, not a new one made
+        leftovers = sorted([*leftovers, *(api.name(row) for row in down)])
+    # What serves, whoever deployed it; else the release of the stopped web container.
+    serving = image_tag(s, running[0]) if running else None
+    previous = serving or (image_tag(s, keep_one(down, cur.version if cur else None)[0][0]) if down else None)
+    release = release_name(s) if kind == "deploy" else rollback_target(history, target, serving, s.env.name)
+    return deploy.make(
         kind,
         s.env,
         release,
@@ -60,18 +95,9 @@ def run(
         allow_dirty=allow_dirty,
         health_timeout=health_timeout,
         leftovers=leftovers,
+        stopped=stopped,
+        data=None if running else database_data(s, found),
     )
-    x = Deploy(s, path, clock, sleep)
-    if dry_run or s.dry:
-        check(plan, x)
-        s.print(plan.text())
-        return
-    s.print(plan.text())
-    started = clock()
-    execute(plan, x)
-    s.print(f"{kind}: {release} serves {s.env.name} ({clock() - started:.1f} s)")
-    if plan.note:
-        s.print(plan.note)
 
 
 def check(plan: deploy.Plan, x: Deploy) -> None:
@@ -82,8 +108,9 @@ def check(plan: deploy.Plan, x: Deploy) -> None:
 
 def execute(plan: deploy.Plan, x: Deploy) -> None:
     """Run the plan's steps in order. When one fails, the undo of each step begun
-    runs, newest first, and the deploy fails; the finishing steps each run, and a
-    failure among them is reported once they all have."""
+    runs, newest first, and the deploy fails saying what serves. Then, the release
+    serving, the finishing steps each run with signals held, and a failure among
+    them, or a signal held, is reported once they all have."""
     numbered = plan.numbered()
     begun: list[tuple[int, deploy.Step]] = []
     with Interrupts() as interrupts:
@@ -93,16 +120,19 @@ def execute(plan: deploy.Plan, x: Deploy) -> None:
                 _announce(x, number, len(numbered), step)
                 x.deadline = step.deadline
                 step.action.run(x)
+            # The release serves: a signal from here on waits until it is retired, recorded, unlocked.
+            interrupts.cleaning()
         except (Exception, KeyboardInterrupt) as exc:
             interrupts.cleaning()  # a second Ctrl-C (or SIGTERM) must not stop the undos halfway
             # Masked once, here: the reason goes to the release history and to the error line.
             x.reason = mask(_reason(exc, begun[-1][1] if begun else None), x.s.env)
-            for number, step in reversed(begun):
-                _undo(x, number, step)
-            # What the undos could not take back, said by the steps that finished.
-            left = [step.left_behind for _, step in begun[:-1] if step.left_behind]
+            failed = [f for f in (_undo(x, number, step) for number, step in reversed(begun)) if f]
+            # What the undos could not take back, said by the steps that finished (of no
+            # matter when the new release serves after all: what it left is its own).
+            left = [] if serves_new(x) else [step.left_behind for _, step in begun[:-1] if step.left_behind]
             raise StackyardError(
-                f"{plan.kind} of {plan.release} failed: {x.reason}", "; ".join([plan.after_failure, *left])
+                f"{plan.kind} of {plan.release} failed: {x.reason}",
+                "; ".join([x.stuck or plan.after_failure, *left, *failed]),
             ) from exc
         problems = []
         for number, step in numbered[len(plan.steps) :]:
@@ -110,28 +140,48 @@ def execute(plan: deploy.Plan, x: Deploy) -> None:
             x.deadline = step.deadline
             try:
                 step.action.run(x)
-            except StackyardError as exc:
-                problems.append(f"{step.name}: {exc}")
-    if problems:
-        raise StackyardError(
-            f"{plan.release} serves {plan.env.name}, but {'; '.join(problems)}",
-            f"`inv ps --env {plan.env.name}` shows what runs",
-        )
+            except Exception as exc:  # the others must still run: the lock above all
+                problems.append(f"{step.name}: {mask(_reason(exc, step), x.s.env)}")
+    if problems or interrupts.held:
+        raise _finished_but(plan, problems, interrupts.held)
+
+
+def _finished_but(plan: deploy.Plan, problems: list[str], held: list[str]) -> StackyardError:
+    """The release serves, but a finishing step failed, or a signal came during them
+    (then the exit code is the shell's for that signal: 128 + its number)."""
+    said = [f"{plan.release} serves {plan.env.name}" + (f", but {'; '.join(problems)}" if problems else "")]
+    if held:
+        said.append(f"{' and '.join(held)} came during the finishing steps: held until they were done")
+    hints = [f"`inv ps --env {plan.env.name}` shows what runs; the next deploy removes a container left over"]
+    if any(p.startswith("unlock:") for p in problems):
+        hints.append(f"`inv deploy.unlock --env {plan.env.name} --yes` removes the lock")
+    err = StackyardError("; ".join(said), "; ".join(hints))
+    if held:
+        err.exit_code = 128 + signal.Signals[held[0]].value
+    return err
 
 
 def _announce(x: Deploy, number: int, total: int, step: deploy.Step) -> None:
     x.s.print(f"==> {number}/{total} {step.name}: {step.what}")
 
 
-def _undo(x: Deploy, number: int, step: deploy.Step) -> None:
+def _undo(x: Deploy, number: int, step: deploy.Step) -> str:
+    """Run the step's undo; what failed, in words ("" when all went well, or when the
+    failure is already said as what serves)."""
     if step.undo:
         x.s.print(f"<== undo {number} {step.name}: {step.undo_what}")
     x.deadline = step.deadline
+    failed = []
     for action in step.undo:
+        said = x.stuck
         try:
             action.run(x)
         except Exception as exc:  # the other undos must still run
-            x.s.print(f"undo of {step.name} failed: {exc}")
+            why = mask(str(exc), x.s.env)
+            x.s.print(f"undo of {step.name} failed: {why}")
+            if x.stuck == said:
+                failed.append(f"undo of {step.name} failed ({why})")
+    return "; ".join(failed)
 
 
 def _reason(exc: BaseException, step: deploy.Step | None) -> str:
@@ -166,15 +216,46 @@ def rollback_target(history: list[releases.Release], target: str | None, serving
     if target == serving:
         raise StackyardError(f"release {target} already serves {env}", listed)
     if not releases.good(found):
+        if found[-1].result == "failed-serving":
+            raise StackyardError(
+                f"release {target} never finished a {found[-1].kind} to {env} (it failed after the switch)", listed
+            )
         raise StackyardError(f"release {target} never served {env} (its {found[-1].kind} failed)", listed)
     return target
 
 
-def serving_rows(s: Session, found: Roles) -> list[dict]:
-    """The running containers of the web service (none when no service has the web role)."""
+def web_rows(s: Session, found: Roles) -> list[dict]:
+    """The containers of the web service, running or not (none when no service has the web role)."""
     if found.web is None:
         return []
-    return api.containers(s.engine(), s.env.project, found.web.service, running=True)
+    return api.containers(s.engine(), s.env.project, found.web.service)
+
+
+def database_data(s: Session, found: Roles) -> deploy.Data | None:
+    """Whether the database role's service holds data: a named volume it mounts is on
+    the engine (Compose's, by its labels; an external one, by its name), or a container
+    of it exists (its data may be in an anonymous volume or a bind mount). None: no
+    data, or no database role."""
+    if found.database is None:
+        return None
+    service = found.database.service
+    client = s.engine()
+    rows = api.containers(client, s.env.project, service)
+    running = any(row.get("State") == "running" for row in rows)
+    config = s.config()
+    declared = config.get("volumes") or {}
+    mounts = ((config.get("services") or {}).get(service) or {}).get("volumes") or []
+    sources = [m["source"] for m in mounts if m.get("type") == "volume" and m.get("source")]
+    made = api.volumes(client, s.env.project) if sources else {}
+    for source in sources:
+        spec = declared.get(source) or {}
+        if spec.get("external"):
+            name = spec.get("name") or source
+            if api.volume_exists(client, name):
+                return deploy.Data(f"volume {name}", running)
+        elif source in made:
+            return deploy.Data(f"volume {made[source]}", running)
+    return deploy.Data(f"container {api.name(rows[0])}", running) if rows else None
 
 
 def keep_one(rows: list[dict], current: str | None) -> tuple[list[str], list[str]]:

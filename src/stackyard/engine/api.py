@@ -184,3 +184,24 @@ def remove_image(client: DockerClient, image: str) -> bool:
         except _sdk().errors.APIError:
             return False
     return True
+
+
+# Compose's label on the named volumes it makes: the volume's name in the compose file.
+VOLUME = "com.docker.compose.volume"
+
+
+def volumes(client: DockerClient, project: str) -> dict[str, str]:
+    """The named volumes Compose made for a project: {name in the compose file: name on the engine}."""
+    with _explained():
+        found = client.volumes.list(filters={"label": [f"{PROJECT}={project}"]})  # one request, no inspect each
+    return {(v.attrs.get("Labels") or {}).get(VOLUME, ""): v.name for v in found}
+
+
+def volume_exists(client: DockerClient, volume: str) -> bool:
+    """Whether the engine has a volume of that name (an external one, made outside Compose)."""
+    with _explained():
+        try:
+            client.volumes.get(volume)
+        except _sdk().errors.NotFound:
+            return False
+    return True

@@ -10,7 +10,7 @@ import os
 import pathlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stackyard.commands import compose
 from stackyard.config import Environment, Hybrid
@@ -22,8 +22,12 @@ from stackyard.errors import StackyardError
 LOOPBACK = "127.0.0.1"
 UP_TIMEOUT = 180  # seconds `up --wait` gives the dependencies to become healthy
 # Under the project root, git-ignored with the rest of .stackyard/: `--ide` writes
-# each process's variables there, real secrets included (mode 600).
+# each process's variables there, real secrets included (mode 600), and the
+# secret files of the processes that leave their containers live there while
+# `inv hybrid` runs.
 IDE_DIR = pathlib.Path(".stackyard") / "hybrid"
+# Where a container has the secrets Compose gives it, by default.
+CONTAINER_SECRETS = "/run/secrets/"
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,34 @@ class CheckPort:
 
 
 @dataclass(frozen=True)
+class SecretFile:
+    """A compose secret a host process reads from a file, as its container
+    would from /run/secrets/<name>: its value comes from the secret's
+    `environment:` variable (or `content:`), or is copied from its `file:`."""
+
+    name: str
+    path: pathlib.Path  # where the host process reads it
+    value: str | None = field(default=None, repr=False)
+    source: pathlib.Path | None = None
+
+
+@dataclass(frozen=True)
+class WriteSecrets:
+    """The secret files of the processes that leave their containers: written
+    mode 600 into `directory` (mode 700) before they start, removed when
+    `inv hybrid` ends."""
+
+    directory: pathlib.Path
+    files: tuple[SecretFile, ...]
+    readers: tuple[str, ...]  # the processes that read them
+
+    @property
+    def what(self) -> str:
+        names = ", ".join(f.name for f in self.files)
+        return f"write the secret files {names} to {self.directory} (mode 600; removed when hybrid ends)"
+
+
+@dataclass(frozen=True)
 class StartProcess:
     process: Planned
 
@@ -106,6 +138,7 @@ class HandToIde:
     process: Planned
     env_file: pathlib.Path
     rewrites: tuple[Rewrite, ...] = ()  # its variables rewritten for the host
+    secret_files: pathlib.Path | None = None  # where its secret files are, if it reads any
 
     @property
     def what(self) -> str:
@@ -144,7 +177,7 @@ class Supervise:
         return f"wait for Ctrl-C or a host process to exit, then stop every host process{end}"
 
 
-Step = CheckInstalled | RunCompose | CheckPort | HandToIde | StartProcess | FollowLogs | Supervise
+Step = CheckInstalled | RunCompose | CheckPort | WriteSecrets | HandToIde | StartProcess | FollowLogs | Supervise
 
 
 @dataclass(frozen=True)
@@ -162,6 +195,11 @@ class Plan:
     def ide(self) -> tuple[Planned, ...]:
         """The processes you run from your IDE."""
         return tuple(step.process for step in self.steps if isinstance(step, HandToIde))
+
+    @property
+    def secrets(self) -> WriteSecrets | None:
+        """The step that writes the secret files, if any process reads one."""
+        return next((step for step in self.steps if isinstance(step, WriteSecrets)), None)
 
     def text(self, mask: Callable[[str], str] = lambda text: text) -> str:
         lines = [f"hybrid plan for {self.env_name}:"]
@@ -271,6 +309,49 @@ def ide_env_file(ide_dir: pathlib.Path, env_name: str, process: str) -> pathlib.
     return ide_dir / f"{env_name}-{process}.env"
 
 
+def secrets_dir(ide_dir: pathlib.Path, env_name: str) -> pathlib.Path:
+    """Where the host processes' secret files are while `inv hybrid` runs (one
+    place per environment, so that an IDE's env file names the same paths each run)."""
+    return ide_dir / f"{env_name}-secrets"
+
+
+def secret_paths(service: Mapping, secrets: Mapping[str, Mapping]) -> dict[str, str]:
+    """Container path -> compose secret, for one service: where each secret
+    it lists is mounted, and /run/secrets/<name> for every secret of the project
+    (a service may get the file another way, e.g. from a volume)."""
+    paths = {CONTAINER_SECRETS + name: name for name in secrets}
+    for entry in service.get("secrets") or []:
+        source = entry if isinstance(entry, str) else entry.get("source", "")
+        target = source if isinstance(entry, str) else entry.get("target") or source
+        if source in secrets:
+            paths[target if target.startswith("/") else CONTAINER_SECRETS + target] = source
+    return paths
+
+
+def secret_file(
+    process: str, key: str, name: str, secret: Mapping, lookup: Mapping[str, str], directory: pathlib.Path
+) -> SecretFile:
+    """Where a host process reads secret `name`, and where its value comes from:
+    the config's top-level `secrets` entry. An error names the secret and the fix."""
+    path = directory / name
+    if secret.get("environment"):
+        variable = secret["environment"]
+        if variable not in lookup:
+            raise StackyardError(
+                f"{process}'s {key} is the secret {name}, whose variable {variable} is not set",
+                f"set {variable} in an env file or the shell (`inv env.init` writes the local env file)",
+            )
+        return SecretFile(name, path, value=lookup[variable])
+    if secret.get("file"):
+        return SecretFile(name, path, source=pathlib.Path(secret["file"]))
+    if "content" in secret:
+        return SecretFile(name, path, value=str(secret["content"]))
+    raise StackyardError(
+        f"{process}'s {key} is the secret {name}, which has no environment, file or content here",
+        f"give secrets.{name} a source a host process can read (`environment: VAR` or `file: PATH`)",
+    )
+
+
 def make_plan(
     env: Environment,
     services: Mapping[str, dict],
@@ -283,10 +364,14 @@ def make_plan(
     logs: bool = False,
     down: bool = False,
     compose_file_hint: str = "",
+    secrets: Mapping[str, Mapping] | None = None,
 ) -> Plan:
-    """Everything `inv hybrid` will do, computed from the rendered compose config.
-    `host` processes are started on the host; `ide` ones are left for you to
-    start from your IDE (their variables written under `ide_dir`)."""
+    """Everything `inv hybrid` will do, computed from the rendered compose config
+    (`services`, and its top-level `secrets`). `host` processes are started on
+    the host; `ide` ones are left for you to start from your IDE (their
+    variables written under `ide_dir`). A variable whose value is the path of a
+    secret in its container (/run/secrets/<name>) gets the path of a file
+    written with the secret's value under `ide_dir` instead."""
     unknown = [h for h in (*host, *ide) if h not in hybrid.processes]
     if unknown:
         raise StackyardError(
@@ -305,12 +390,23 @@ def make_plan(
     before = tuple(b for b in hybrid.before if b in services)
     containers = tuple(sorted(set(services) - set(stop) - set(before)))
     ports = container_ports(services, containers)
+    secrets = secrets or {}
+    directory = secrets_dir(ide_dir, env.name)
     processes, rewrites = [], []
+    files: dict[str, SecretFile] = {}
+    readers: list[str] = []
     for name in (*host, *ide):
         spec = hybrid.processes[name]
         svc_env = {k: v for k, v in (services.get(name, {}).get("environment") or {}).items() if v is not None}
         changed: dict[str, str] = {}
+        in_container = secret_paths(services.get(name, {}), secrets)
         for key, value in svc_env.items():
+            if (secret := in_container.get(str(value))) is not None:
+                files[secret] = files.get(secret) or secret_file(name, key, secret, secrets[secret], lookup, directory)
+                changed[key] = str(files[secret].path)
+                readers.append(name)
+                rewrites.append(Rewrite(name, key, str(value), changed[key], ()))
+                continue
             try:
                 new, used = rewrite_value(str(value), _with_referenced(ports, str(value)))
             except _Unpublished as u:
@@ -339,10 +435,18 @@ def make_plan(
         processes.append(Planned(name, argv, str(hybrid.cwd), proc_env, port, variable))
     on_host, in_ide = processes[: len(host)], processes[len(host) :]
     handed = [
-        HandToIde(p, ide_env_file(ide_dir, env.name, p.name), tuple(r for r in rewrites if r.process == p.name))
+        HandToIde(
+            p,
+            ide_env_file(ide_dir, env.name, p.name),
+            tuple(r for r in rewrites if r.process == p.name),
+            directory if p.name in readers else None,
+        )
         for p in in_ide
     ]
-    steps = _steps(env, stop, containers, before, on_host, handed, logs=logs, down=down, hint=_install_hint(hybrid))
+    write = WriteSecrets(directory, tuple(files.values()), tuple(dict.fromkeys(readers))) if files else None
+    steps = _steps(
+        env, stop, containers, before, on_host, handed, write, logs=logs, down=down, hint=_install_hint(hybrid)
+    )
     return Plan(env.name, steps, tuple(rewrites))
 
 
@@ -364,6 +468,7 @@ def _steps(
     before: Sequence[str],
     processes: Sequence[Planned],
     handed: Sequence[HandToIde],
+    write: WriteSecrets | None,
     *,
     logs: bool,
     down: bool,
@@ -371,8 +476,9 @@ def _steps(
 ) -> tuple[Step, ...]:
     """In the order they run: nothing changes before every check that can be
     made first has passed, the host ports (the IDE's too) are checked once the
-    containers that held them are stopped, and what the IDE needs is printed
-    before the host processes' output begins."""
+    containers that held them are stopped, the secret files exist before any
+    process (or IDE) may read them, and what the IDE needs is printed before
+    the host processes' output begins."""
     steps: list[Step] = []
     if processes:
         steps.append(CheckInstalled(tuple(dict.fromkeys(p.argv[0] for p in processes)), hint))
@@ -392,6 +498,8 @@ def _steps(
         for b in before
     ]
     steps += [CheckPort(p.name, p.port, p.port_variable) for p in (*processes, *(h.process for h in handed)) if p.port]
+    if write:
+        steps.append(write)
     steps += handed
     steps += [StartProcess(p) for p in processes]
     if logs:

@@ -30,9 +30,11 @@ from stackyard.hybrid.plan import (
     Planned,
     Rewrite,
     RunCompose,
+    SecretFile,
     StartProcess,
     Step,
     Supervise,
+    WriteSecrets,
     ide_env_file,
     make_plan,
 )
@@ -67,6 +69,9 @@ def run(
     services = s.config().get("services", {})
     lookup = {k: v.value for k, v in envops.settings(s).items() if v.value is not None}
     lookup.update(os.environ)
+    secrets = s.config().get("secrets", {})
+    if s.dry:  # no secret file is written: one that no layer sets yet (a fresh clone's) needs no value
+        lookup = {**{v["environment"]: "" for v in secrets.values() if v.get("environment")}, **lookup}
     last = s.env.files[-1] if s.env.files else None
     hint = str(last.relative_to(s.project.root)) if last and last.is_relative_to(s.project.root) else str(last or "")
     host = list(host) if host is not None else [name for name in hybrid.default if name not in ide]
@@ -81,6 +86,7 @@ def run(
         logs=logs,
         down=down,
         compose_file_hint=hint,
+        secrets=secrets,
     )
 
     # The rendered config's own secrets too: under --dry, they are throwaway values no file holds.
@@ -102,14 +108,18 @@ def execute(s: Session, plan: Plan, mask: Mask, procs: Manager | None = None) ->
     130) or StackyardError naming the process that exited; under `inv --dry`,
     returns. `procs` runs the host processes (a fake one in tests)."""
     procs = procs or Manager(out=s.out)
-    # An IDE's stop button sends SIGTERM: treat it as Ctrl-C, so nothing is orphaned.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # An IDE's stop button sends SIGTERM, a closed terminal SIGHUP: treat them as
+    # Ctrl-C, so nothing is orphaned and the secret files are removed.
+    previous = {sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         for step in plan.steps:
             perform(s, step, procs, mask)
     finally:
         procs.stop()  # a step that failed midway leaves no host process behind
-        signal.signal(signal.SIGTERM, previous)
+        if plan.secrets and not s.dry:
+            shutil.rmtree(plan.secrets.directory, ignore_errors=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def perform(s: Session, step: Step, procs: Manager, mask: Mask) -> None:
@@ -142,16 +152,41 @@ def perform(s: Session, step: Step, procs: Manager, mask: Mask) -> None:
                     f"host port {port} for {name} is already taken" + (f" by {who}" if who else ""),
                     f"stop what holds it, or {other}",
                 )
-        case HandToIde(process=p, env_file=path, rewrites=rewrites):
+        case WriteSecrets(directory=directory, files=files):
+            write_secrets(directory, files)
+        case HandToIde(process=p, env_file=path, rewrites=rewrites, secret_files=files):
             envgenerate.write(path, env_file_text(p), force=True)  # rewritten each run: ports and secrets may change
             real = f"the real values are in {_shown(s, path)} (mode 600): give it to your IDE's run configuration"
-            s.print(describe(s, p, rewrites, mask, "in your IDE", real))
+            s.print(describe(s, p, rewrites, mask, "in your IDE", real, files))
         case StartProcess(process=p):
             procs.start(p.name, p.command, shown=mask(str(Command(p.argv))))
         case FollowLogs(command=cmd):
             procs.start("containers", cmd)
         case Supervise(down=down):
             supervise(s, procs, down)
+
+
+def write_secrets(directory: pathlib.Path, files: Sequence[SecretFile]) -> None:
+    """Each secret to its file, mode 600, in `directory`, mode 700 (made so
+    whatever the umask; a file left by a killed run is replaced)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    for f in files:
+        data = f.value.encode() if f.value is not None else _read_source(f)
+        fd = os.open(f.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(data)
+
+
+def _read_source(f: SecretFile) -> bytes:
+    try:
+        return f.source.read_bytes()
+    except OSError as exc:
+        raise StackyardError(
+            f"cannot read {f.source}, the file of secret {f.name} ({exc.strerror})",
+            f"create it, or give secrets.{f.name} another source in the compose file",
+        ) from None
 
 
 def supervise(s: Session, procs: Manager, down: Command | None) -> None:
@@ -186,14 +221,26 @@ def print_env(s: Session, plan: Plan, mask: Mask) -> None:
         for p in processes:
             file = _shown(s, ide_env_file(s.project.root / IDE_DIR, plan.env_name, p.name))
             secrets = f"`inv hybrid --ide {p.name}` writes the real values to {file} (mode 600)"
-            s.print(describe(s, p, [r for r in plan.rewrites if r.process == p.name], mask, where, secrets))
+            files = plan.secrets.directory if plan.secrets and p.name in plan.secrets.readers else None
+            s.print(describe(s, p, [r for r in plan.rewrites if r.process == p.name], mask, where, secrets, files))
 
 
-def describe(s: Session, p: Planned, rewrites: Sequence[Rewrite], mask: Mask, where: str, secrets: str) -> str:
+def describe(
+    s: Session,
+    p: Planned,
+    rewrites: Sequence[Rewrite],
+    mask: Mask,
+    where: str,
+    secrets: str,
+    files: pathlib.Path | None = None,
+) -> str:
     """A process's command, working directory and variables (masked), as printed
-    for an IDE; `secrets` says where the real values are."""
+    for an IDE; `secrets` says where the real values are, `files` where the
+    process's secret files are."""
     rewritten = {r.key: r for r in rewrites}
     lines = [f"# {p.name} ({where}), in {p.cwd}: {mask(str(Command(p.argv)))}", f"# secrets are masked here; {secrets}"]
+    if files:
+        lines.append(f"# its secret files are in {_shown(s, files)}/ while `inv hybrid` runs (mode 600)")
     for key in sorted(p.env):
         r = rewritten.get(key)
         note = f"    # was {mask(r.before)}" if r else ""

@@ -5,12 +5,18 @@ the service with the database role, and the one with the migrate role
 Each task first says which environment and compose project it acts on: they
 default to dev, like every everyday task, while prod is one `--env` away.
 Credentials never cross our process: each command reads POSTGRES_USER and
-POSTGRES_DB inside the database's container."""
+POSTGRES_DB inside the database's container.
+
+A backup holds every row: it is written mode 600 in backups/<project>/ (mode
+700), and each backup removes the oldest ones of that project beyond
+[tool.stackyard.db] keep_backups (10; 0 keeps them all)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import pathlib
+import re
 import shlex
 import sys
 
@@ -26,6 +32,10 @@ RESTORE = 'exec pg_restore --clean --if-exists --no-owner -U "$POSTGRES_USER" -d
 SHELL = 'exec psql -U "$POSTGRES_USER" "$POSTGRES_DB"'
 # The live database's name as PostgreSQL's image makes it (POSTGRES_DB, else the user's name).
 LIVE_NAME = 'printf %s "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"'
+
+
+# The header line `pg_restore --list` prints for an archive it can read (";     Format: CUSTOM").
+CUSTOM_FORMAT = re.compile(r"^;\s+Format: CUSTOM\b", re.MULTILINE)
 
 
 def in_db(env: Environment, service: str, script: str, *args: str, tty: bool = False) -> Command:
@@ -93,24 +103,58 @@ def manual_backup(s: Session) -> pathlib.Path:
     return backup(s, label, database)
 
 
-def backup(s: Session, label: str, database: Database) -> pathlib.Path:
-    """pg_dump in custom format to backups/<project>/<label>.dump, then checked
-    with `pg_restore --list` (it must list at least one entry)."""
+def backup(s: Session, label: str, database: Database, *, timeout: float | None = None) -> pathlib.Path:
+    """pg_dump in custom format to backups/<project>/<label>.dump (mode 600, in a
+    directory of mode 700), then checked with `pg_restore --list` (it must read it
+    as a custom-format archive: an empty database makes one with no entries);
+    then the oldest backups beyond keep_backups are removed. `timeout`: seconds
+    each of the two commands may take (a deploy step's deadline)."""
     path = backup_dir(s) / f"{label}.dump"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not s.dry:
+        private_file(path)
     try:
-        s.run_files(dump(s.env, database.service), stdout_path=path)
+        s.run_files(dump(s.env, database.service), stdout_path=path, timeout=timeout)
     except StackyardError as exc:
         path.unlink(missing_ok=True)
         raise StackyardError(f"backup failed: {exc}", "nothing was changed") from exc
     if s.dry:
         return path
-    res = s.run_files(list_dump(s.env, database.service), stdin_path=path, check=False, readonly=True)
-    entries = sum(1 for line in res.stdout.splitlines() if line.strip() and not line.startswith(";")) if res.ok else 0
-    if entries == 0:
-        raise StackyardError(f"backup {path.name} is empty or unreadable (pg_restore --list)", "nothing was changed")
-    s.print(f"backup: {path.relative_to(s.project.root)} ({path.stat().st_size} bytes, {entries} entries)")
+    res = s.run_files(list_dump(s.env, database.service), stdin_path=path, check=False, readonly=True, timeout=timeout)
+    if not (res.ok and CUSTOM_FORMAT.search(res.stdout)):
+        raise StackyardError(f"backup {path.name} is unreadable (pg_restore --list)", "nothing was changed")
+    entries = sum(1 for line in res.stdout.splitlines() if line.strip() and not line.startswith(";"))
+    what = f"{entries} entries" if entries else "0 entries: the database is empty"
+    s.print(f"backup: {path.relative_to(s.project.root)} ({path.stat().st_size} bytes, {what})")
+    prune(s, path)
     return path
+
+
+def private_file(path: pathlib.Path) -> None:
+    """An empty `path`, mode 600, in its directory made mode 700 (whatever the
+    umask, and if either existed before), for the dump to be written into."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.chmod(0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def prune(s: Session, made: pathlib.Path) -> list[pathlib.Path]:
+    """Remove the project's oldest backups (*.dump in its directory, by time)
+    beyond keep_backups; never `made`, the one just taken. Returns those removed."""
+    keep = s.project.keep_backups
+    if keep == 0:
+        return []
+    dumps = sorted(made.parent.glob("*.dump"), key=lambda p: (p == made, p.stat().st_mtime_ns), reverse=True)
+    removed = dumps[keep:]
+    for old in removed:
+        old.unlink()
+    if removed:
+        names = ", ".join(p.name for p in removed)
+        s.print(f"backup: removed {len(removed)} older backups of {s.env.project} (keep_backups = {keep}): {names}")
+    return removed
 
 
 def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, database: str | None = None) -> None:
@@ -123,12 +167,14 @@ def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, 
             f"`inv db.backup` makes one, in {backup_dir(s).relative_to(s.project.root)}/",
         )
     service = postgres(s, "db.restore").service
-    if database is not None and database == s.read(live_name(s.env, service)).stdout.strip():
+    live = s.read(live_name(s.env, service)).stdout.strip() if database is not None else ""
+    if database is not None and database == live:
         database = None  # named, it is the live database all the same: guarded, and its caches flushed
     if s.env.protected and not confirm_data_loss and database is None:
+        named = f" ({live}, the live database)" if live else ""
         raise StackyardError(
-            f"refusing to overwrite the database of protected environment {s.env.name!r}",
-            "add --confirm-data-loss as well if you really mean it",
+            f"refusing to overwrite the database{named} of protected environment {s.env.name!r}",
+            "add --confirm-data-loss as well if you really mean it, or --database OTHER to restore beside it",
         )
     into = f"database {database}" if database else "the database"
     announce(f"db.restore: restoring {file.name} into {into} of {target(s)}")

@@ -137,8 +137,35 @@ class Images:
         self.engine.log.append(("pull", ref))
 
 
+class Volumes:
+    """Named volumes: {name: labels}."""
+
+    def __init__(self):
+        self.store: dict[str, dict[str, str]] = {}
+
+    def add(self, name: str, compose_name: str | None = None) -> None:
+        """A volume Compose made for the project (`compose_name`: its name in the compose file), or an external one."""
+        labels = (
+            {"com.docker.compose.project": PROJECT, "com.docker.compose.volume": compose_name} if compose_name else {}
+        )
+        self.store[name] = labels
+
+    def list(self, filters: dict | None = None):
+        wanted = [tuple(f.split("=", 1)) for f in (filters or {}).get("label", [])]
+        return [
+            SimpleNamespace(name=n, attrs={"Name": n, "Labels": labels})
+            for n, labels in self.store.items()
+            if all_match(labels, wanted)
+        ]
+
+    def get(self, name: str):
+        if name not in self.store:
+            raise docker.errors.NotFound(f"get {name}: no such volume")
+        return SimpleNamespace(name=name, attrs={"Name": name, "Labels": self.store[name]})
+
+
 class FakeClient:
-    """The containers and images of one engine, and a log of what was changed through the SDK."""
+    """The containers, images and volumes of one engine, and a log of what was changed through the SDK."""
 
     def __init__(self):
         self.store: dict[str, Container] = {}
@@ -146,6 +173,7 @@ class FakeClient:
         self.created: list[Container] = []  # by containers.create, even once removed
         self.containers = Containers(self)
         self.images = Images(self)
+        self.volumes = Volumes()
         self.api = SimpleNamespace(images=self.image_rows)
 
     def image_rows(self, name: str) -> list[dict]:
@@ -170,10 +198,11 @@ def all_match(labels: dict[str, str], wanted: list[tuple[str, ...]]) -> bool:
 def config_json(tag: str) -> str:
     """`docker compose config --format json` of the stack, images tagged `tag` (APP_TAG)."""
     services: dict[str, dict] = {s: {"image": f"{r}:{tag}", "build": {"context": "."}} for s, r in REPOSITORIES.items()}
-    services |= {"db": {"image": DB_IMAGE}} | {
+    db_data = {"type": "volume", "source": "db-data", "target": "/var/lib/postgresql/data"}
+    services |= {"db": {"image": DB_IMAGE, "volumes": [db_data]}} | {
         s: {"image": f"shop-app:{tag}"} for s in ("migrate", "worker", "listener")
     }
-    return json.dumps({"name": PROJECT, "services": services})
+    return json.dumps({"name": PROJECT, "services": services, "volumes": {"db-data": {"name": f"{PROJECT}_db-data"}}})
 
 
 class EngineRunner(FakeRunner):
@@ -192,19 +221,21 @@ class EngineRunner(FakeRunner):
         super().__init__(responses)
         self.engine, self.new_health, self.new_logs, self.fail = engine, new_health, new_logs, fail
         self.readonly: list[bool] = []
+        self.file_timeouts: list[float | None] = []  # of run_files: a backup's commands
 
     def run(self, cmd: Command, mode="capture", check: bool = True, quiet: bool = False, **kw) -> Result:
         self.readonly.append(bool(kw.get("readonly")))
         return super().run(cmd, mode=mode, check=check, quiet=quiet)
 
-    def run_files(self, cmd, *, stdin_path=None, stdout_path=None, check=True, readonly=False) -> Result:
+    def run_files(self, cmd, *, stdin_path=None, stdout_path=None, check=True, readonly=False, timeout=None) -> Result:
         self.commands.append(cmd)
+        self.file_timeouts.append(timeout)
         self.modes.append("files")
         self.readonly.append(readonly)
         if stdout_path:
             pathlib.Path(stdout_path).write_bytes(b"PGDMP")
             return Result(0)
-        return Result(0, "; Archive\n1; 2615 2200 SCHEMA - public\n")
+        return Result(0, "; Archive\n;     Format: CUSTOM\n1; 2615 2200 SCHEMA - public\n")
 
     def changed(self) -> list[Command]:
         """The commands that change something (not the reads)."""
@@ -230,10 +261,16 @@ class EngineRunner(FakeRunner):
             name = f"{PROJECT}-{service}-{count}"
             self.engine.add(Container(name, service, f"shop-app:{tag}", health=self.new_health, logs=self.new_logs))
         elif words[:1] == ("up",):
-            for service in [w for w in words if w in ("api", "worker", "listener")] or ["api", "worker"]:
-                for c in self.engine.service(service) or [Container(f"{PROJECT}-{service}-1", service, "")]:
-                    c.image = f"shop-app:{tag}"
-                    self.engine.add(c)
+            # Named services, or the stack (the ones the fake models); each one's containers
+            # brought to one running container with the release's image, as Compose recreates them.
+            for service in [w for w in words if w in ("api", "worker", "listener", "db")] or ["api", "worker", "db"]:
+                image = DB_IMAGE if service == "db" else f"shop-app:{tag}"
+                found = sorted(self.engine.service(service), key=lambda c: c.name)
+                for extra in found[:-1]:
+                    self.engine.remove(extra.name)
+                kept = found[-1] if found else Container(f"{PROJECT}-{service}-1", service, image)
+                kept.image, kept.status, kept.health = image, "running", ["healthy"]
+                self.engine.add(kept)
         elif cmd.argv[:2] == ("docker", "stop"):
             self.engine.store[cmd.argv[-1]].status = "exited"
         elif cmd.argv[:2] == ("docker", "rm"):

@@ -65,7 +65,7 @@ def test_each_step_carries_the_action_that_does_it(tmp_path):
     assert undo == {
         "lock": (actions.RecordFailed(NEW, "deploy"), actions.Unlock()),
         "api": (actions.ShowNewLogs(30), actions.RemoveNew()),
-        "switch": (actions.Switch(e, Caddy("caddy"), "shop-prod-api-1", 8000),),
+        "switch": (actions.SwitchBack(e, Caddy("caddy"), "shop-prod-api-1", 8000, NEW, OLD),),
         "workers": (
             actions.ShowLogs(("worker", "listener"), 30),
             actions.Stream(compose.for_release(compose.up(e, ("worker", "listener"), timeout=45, no_deps=True), OLD)),
@@ -84,7 +84,7 @@ def test_the_text_shows_the_commands_the_steps_run(tmp_path):
     assert "$ docker compose … exec --no-TTY --env 'UPSTREAM=<new container>:8000' caddy caddy reload" in text
     assert "$ docker stop --time 30 shop-prod-api-1\n" in text
     assert "undo: point caddy at shop-prod-api-1 again" in text
-    assert f"undo: record {NEW} as failed, with the reason; remove the lock" in text
+    assert f"undo: record {NEW} as failed, with the reason (failed-serving when it serves after all" in text
 
 
 def test_the_kept_releases_are_one_number_in_the_text_and_the_pruning(tmp_path):
@@ -96,8 +96,8 @@ def test_the_kept_releases_are_one_number_in_the_text_and_the_pruning(tmp_path):
 def test_first_deploy_starts_the_whole_stack_without_backup_or_separate_migration(tmp_path):
     e = env(tmp_path)
     plan = deploy.make("deploy", e, NEW, None, [], ROLES, health_timeout=60)
-    assert step_names(plan.text()) == ["preflight", "lock", "build", "start", "record", "unlock"]
-    start = plan.steps[-1]
+    assert step_names(plan.text()) == ["preflight", "lock", "build", "start", "pin", "record", "unlock"]
+    start = plan.steps[-2]
     # Its failure is explained as `inv up` explains one (the failed service, its logs).
     assert start.action == actions.StartAll(compose.for_release(compose.up(e, timeout=60), NEW), 60)
     assert "replacing" not in plan.text().splitlines()[0]
@@ -106,11 +106,11 @@ def test_first_deploy_starts_the_whole_stack_without_backup_or_separate_migratio
 def test_a_first_deploy_that_fails_says_what_is_left_nothing_serving_and_stopped_containers(tmp_path):
     e = env(tmp_path)
     plan = deploy.make("deploy", e, NEW, None, [], ROLES)
-    start = plan.steps[-1]
+    start = plan.steps[-2]
     assert start.undo == (actions.Stream(compose.for_release(compose.stop(e), NEW)),)
     assert "undo: stop the stack's containers (kept, with their logs, for `inv logs`; the data is kept)" in plan.text()
     assert plan.text().splitlines()[-1] == (
-        "  on a failure in steps 1-4: the undo of each step begun runs, newest first; "
+        "  on a failure in steps 1-5: the undo of each step begun runs, newest first; "
         "nothing served before, nothing serves after (the containers started are stopped); exit 1"
     )
 
@@ -130,7 +130,7 @@ def test_a_rollback_never_migrates_so_it_refuses_to_start_a_stack_from_nothing(t
         deploy.make("rollback", env(tmp_path), OLD, None, [], ROLES)
     # Without a migration service, starting the stack migrates nothing: allowed.
     plan = deploy.make("rollback", env(tmp_path), OLD, None, [], dataclasses.replace(ROLES, migrate=None))
-    assert step_names(plan.text()) == ["images", "lock", "start", "record", "unlock"]
+    assert step_names(plan.text()) == ["images", "lock", "start", "pin", "record", "unlock"]
     # Over a running release, no step of a rollback runs the migration service.
     running = deploy.make("rollback", env(tmp_path), OLD, NEW, ["shop-prod-api-2"], ROLES)
     commands = [c for step in running.steps + running.finish for a in (step.action, *step.undo) for c in a.commands()]
@@ -230,3 +230,87 @@ def test_a_deploy_over_a_running_stack_needs_a_proxy(tmp_path):
     with pytest.raises(StackyardError, match="needs the proxy role") as err:
         deploy.make("deploy", env(tmp_path), NEW, OLD, ["x"], Roles(Web("shop", 8080)))
     assert "[tool.stackyard.roles]" in err.value.hint
+
+
+DATA = deploy.Data("volume shop-prod_db-data", running=False)
+
+
+def test_a_stopped_web_container_over_data_is_no_first_deploy_the_backup_comes_first(tmp_path):
+    e = env(tmp_path)
+    plan = deploy.make("deploy", e, NEW, OLD, [], ROLES, stopped=["shop-prod-api-1"], data=DATA, health_timeout=60)
+    text = plan.text()
+    assert step_names(text) == [
+        *("preflight", "lock", "build", "database", "backup", "logs", "start", "pin"),
+        *("record", "unlock"),
+    ]
+    # The plan says why, on its second line: what --dry-run prints.
+    assert text.splitlines()[1] == (
+        "  no api container runs (shop-prod-api-1: stopped), and the database holds data "
+        "(volume shop-prod_db-data): backup first"
+    )
+    steps = {s.name: s for s in plan.steps}
+    assert steps["database"].action == actions.Stream(
+        compose.for_release(compose.up(e, ("db",), timeout=60, no_deps=True), NEW)
+    )
+    assert steps["database"].undo == (actions.Stream(compose.for_release(compose.stop(e, ("db",)), NEW)),)
+    assert steps["backup"].action == actions.Backup(e, Database("db", "postgres"), NEW)
+    assert steps["backup"].why == "the database holds data: backup first; the start runs migrate"
+    assert steps["logs"].action == actions.ShowContainerLogs(("shop-prod-api-1",), 30)
+    assert "the start replaces it (Compose recreates the service's container" in steps["logs"].why
+    assert steps["start"].action == actions.StartAll(compose.for_release(compose.up(e, timeout=60), NEW), 60)
+    assert steps["start"].what.endswith("; it replaces shop-prod-api-1")
+    assert steps["start"].why == "no api container runs (shop-prod-api-1: stopped)"
+    # The migration runs in the start (migrate first, the others depend on it): after the backup.
+    assert [s.name for s in plan.steps].index("backup") < [s.name for s in plan.steps].index("start")
+    assert "migrate" not in [s.name for s in plan.steps]
+    assert plan.after_failure == (
+        "nothing served before, nothing serves after "
+        "(the containers started are stopped; the data is kept); if migrate ran, the schema was migrated by "
+        f"{NEW}: restore the backup taken before it: inv db.restore backups/shop-prod/{NEW}.dump --env prod "
+        "--confirm-data-loss"
+    )
+    assert [s.name for s in plan.finish] == ["record", "unlock"]  # nothing to retire: the start replaced it
+
+
+def test_over_data_with_the_database_running_the_backup_needs_no_start_of_it(tmp_path):
+    running = dataclasses.replace(DATA, running=True)
+    plan = deploy.make("deploy", env(tmp_path), NEW, None, [], ROLES, data=running)
+    assert step_names(plan.text()) == ["preflight", "lock", "build", "backup", "start", "pin", "record", "unlock"]
+    assert plan.text().splitlines()[1] == (
+        "  no api container runs, and the database holds data (volume shop-prod_db-data): backup first"
+    )
+
+
+def test_without_data_it_is_a_first_deploy_and_the_plan_says_so(tmp_path):
+    plan = deploy.make("deploy", env(tmp_path), NEW, None, [], ROLES)
+    assert plan.text().splitlines()[1] == (
+        "  nothing runs in prod, and db holds no data (no volume, no container of it): a first deploy"
+    )
+    assert "backup" not in step_names(plan.text())
+    no_db = deploy.make("deploy", env(tmp_path), NEW, None, [], dataclasses.replace(ROLES, database=None))
+    assert no_db.text().splitlines()[1] == "  nothing runs in prod"
+
+
+def test_a_rollback_over_a_stopped_web_container_never_migrates(tmp_path):
+    e = env(tmp_path)
+    with pytest.raises(StackyardError) as err:
+        deploy.make("rollback", e, OLD, NEW, [], ROLES, stopped=["shop-prod-api-1"], data=DATA)
+    assert str(err.value) == (
+        f"no api container runs (shop-prod-api-1: stopped) in prod: a rollback to {OLD} would start the whole stack, "
+        f"and migrate with it (a rollback never migrates): check out {OLD}'s commit and "
+        "`inv prod-deploy --env prod` (it backs up the data first)"
+    )
+    with pytest.raises(StackyardError, match=r"^no api container runs in prod: a rollback"):
+        deploy.make("rollback", e, OLD, None, [], ROLES, data=DATA)
+    # Without a migration service a rollback starts the stack, and takes no backup: it changes no data.
+    bare = dataclasses.replace(ROLES, migrate=None)
+    plan = deploy.make("rollback", e, OLD, NEW, [], bare, stopped=["shop-prod-api-1"], data=DATA)
+    assert step_names(plan.text()) == ["images", "lock", "logs", "start", "pin", "record", "unlock"]
+    assert plan.text().splitlines()[1].endswith("the database holds data (volume shop-prod_db-data)")
+
+
+def test_a_switch_back_that_fails_is_said_in_the_plan(tmp_path):
+    plan = deploy.make("deploy", env(tmp_path), NEW, OLD, ["shop-prod-api-1"], ROLES)
+    text = plan.text()
+    assert f"undo: point caddy at shop-prod-api-1 again (if that fails, {NEW} still serves" in text
+    assert "remove it (kept while caddy may point at it: a switch back that failed)" in text

@@ -9,8 +9,10 @@ import dataclasses
 import datetime as dt
 import io
 import os
+import pathlib
 import re
 import signal
+import sys
 import time
 from collections.abc import Callable
 
@@ -19,21 +21,38 @@ import pytest
 from stackyard import config
 from stackyard.commands import compose
 from stackyard.core.command import Command
-from stackyard.core.runner import Result
+from stackyard.core.runner import Result, Runner
 from stackyard.deploy import actions, engine_changes, releases
 from stackyard.deploy import lock as deploy_lock
 from stackyard.deploy import plan as deploy
 from stackyard.deploy import run as deploy_run
+from stackyard.deploy.proxy import adapter
 from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
 from stackyard.stack import db
-from tests.unit.deploy.fakes import DB_IMAGE, PROJECT, ROLES, STATED_ROLES, Container, EngineRunner, FakeClient
+from tests.unit.deploy.fakes import (
+    DB_IMAGE,
+    PROJECT,
+    ROLES,
+    STATED_ROLES,
+    Container,
+    EngineRunner,
+    FakeClient,
+    short,
+)
 from tests.unit.fakes import tmp_env
 
 OLD = "0ff1ce0-20261121090909"
 NEW = "abc1234-20261122101010"
 OLDER = "0000aaa-20261120080808"
-CADDY_RELOAD = ("caddy", "reload", "--config", "/etc/caddy/Caddyfile", "--adapter", "caddyfile")
+
+
+def switch_to(container: str) -> list[tuple[str, ...]]:
+    """The commands of a switch of the fake stack's proxy to `container`, as its adapter
+    (deploy/proxy.py) makes them."""
+    env = tmp_env(pathlib.Path("/nowhere"), "prod", project=PROJECT)
+    assert ROLES.proxy is not None
+    return [short(call.cmd) for call in adapter(ROLES.proxy, "api").switch(env, container, 8000)]
 
 
 class Clock:
@@ -62,8 +81,12 @@ class Target:
     def out(self) -> str:
         return self.s.out.getvalue()
 
+    @property
+    def history_path(self) -> pathlib.Path:
+        return releases.history_file(self.s.project.root, PROJECT)
+
     def history(self) -> list[releases.Release]:
-        return releases.history(releases.history_file(self.s.project.root, PROJECT))
+        return releases.history(self.history_path)
 
     def deploy(self, kind: releases.Kind = "deploy", release: str = NEW, previous: str | None = OLD) -> deploy.Plan:
         """Make the plan for what runs and execute it (preflight left out: it reads the real project)."""
@@ -103,7 +126,7 @@ def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
         ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
         ("run", "--rm", "--no-deps", "--no-TTY", "migrate"),
         ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *CADDY_RELOAD),
+        *switch_to(f"{PROJECT}-api-2"),
         ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
         ("docker", "rm", f"{PROJECT}-api-1"),
@@ -200,9 +223,14 @@ def test_under_inv_dry_an_engine_write_is_echoed_and_not_made():
 def test_a_first_deploy_starts_the_whole_stack(tmp_path):
     t = target(tmp_path, serving=None, history=())
     plan = t.deploy(previous=None)
-    assert [s.name for s in plan.steps + plan.finish] == ["lock", "build", "start", "record", "unlock"]
-    assert t.runner.changes() == [("build",), ("up", "--detach", "--wait", "--wait-timeout", "120")]
-    assert t.runner.changed()[-1].env["APP_TAG"] == NEW
+    assert [s.name for s in plan.steps + plan.finish] == ["lock", "build", "start", "pin", "record", "unlock"]
+    assert t.runner.changes() == [
+        ("build",),
+        ("up", "--detach", "--wait", "--wait-timeout", "120"),
+        # The proxy is pinned to the container `up` made healthy, by its name, not the service's alias.
+        *switch_to(f"{PROJECT}-api-1"),
+    ]
+    assert t.runner.changed()[1].env["APP_TAG"] == NEW
     assert t.history()[-1].result == "ok" and t.history()[-1].backup == ""
     assert deploy_lock.name(PROJECT) not in t.engine.store
 
@@ -276,13 +304,14 @@ def test_a_failure_after_the_switch_switches_back(tmp_path):
         t.deploy()
     changes = t.runner.changes()
     workers = ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener")
-    assert changes[-4:] == [
+    back = len(switch_to(""))
+    assert changes[-3 - back :] == [
         workers,  # failed, with the new release
         workers,  # back to the old one
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *CADDY_RELOAD),
+        *switch_to(f"{PROJECT}-api-1"),
         ("docker", "rm", "--force", f"{PROJECT}-api-2"),
     ]
-    assert t.runner.changed()[-3].env["APP_TAG"] == OLD
+    assert t.runner.changed()[-2 - back].env["APP_TAG"] == OLD
     assert ("stop",) not in {c[1:2] for c in changes}  # the old api container keeps serving
     assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]
     assert "--- worker: last 30 log lines ---" in t.out
@@ -335,7 +364,7 @@ def test_a_rollback_switches_back_to_the_previous_good_release(tmp_path):
     deploy_run.run(t.s, kind="rollback", clock=t.clock, sleep=t.clock.sleep)
     assert t.runner.changes() == [
         ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-2:8000", "caddy", *CADDY_RELOAD),
+        *switch_to(f"{PROJECT}-api-2"),
         ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
         ("docker", "rm", f"{PROJECT}-api-1"),
@@ -611,8 +640,8 @@ def test_a_hung_switch_fails_at_its_deadline_and_switches_back(tmp_path):
         f"deploy of {NEW} failed: step switch did not finish within its deadline of {deploy.SWITCH_DEADLINE} s: "
         "`docker compose --project-name ...` did not finish within 30 s and was stopped"
     )
-    assert t.runner.changes()[-2:] == [
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *CADDY_RELOAD),  # switched back
+    assert t.runner.changes()[-1 - len(switch_to("")) :] == [
+        *switch_to(f"{PROJECT}-api-1"),  # switched back
         ("docker", "rm", "--force", f"{PROJECT}-api-2"),
     ]
     assert t.history()[-1].result == "failed" and "step switch did not finish" in t.history()[-1].reason
@@ -627,21 +656,21 @@ def test_the_leftovers_of_a_killed_deploy_are_removed_and_the_current_release_ke
     # A deploy killed after starting its container, and one before it, left two more.
     t.engine.add(Container(f"{PROJECT}-api-2", "api", f"shop-app:{OLDER}"))
     t.engine.add(Container(f"{PROJECT}-api-3", "api", f"shop-app:{NEW}"))
-    rows = deploy_run.serving_rows(t.s, ROLES)
+    rows = deploy_run.web_rows(t.s, ROLES)
     assert deploy_run.keep_one(rows, OLD) == ([f"{PROJECT}-api-1"], [f"{PROJECT}-api-2", f"{PROJECT}-api-3"])
     # Without the current release among them: the newest healthy one.
     rows = [{"Names": ["/a"], "Status": "Up (healthy)", "Created": 1}, {"Names": ["/b"], "Status": "Up", "Created": 2}]
     rows += [{"Names": ["/c"], "Status": "Up (healthy)", "Created": 3}]
     assert deploy_run.keep_one(rows, OLD) == (["c"], ["a", "b"])
     assert deploy_run.keep_one([], OLD) == ([], [])
-    running, leftovers = deploy_run.keep_one(deploy_run.serving_rows(t.s, ROLES), OLD)
+    running, leftovers = deploy_run.keep_one(deploy_run.web_rows(t.s, ROLES), OLD)
     plan = deploy.make("deploy", t.s.env, NEW, OLD, running, ROLES, leftovers=leftovers)
     execute(t, dataclasses.replace(plan, steps=plan.steps[1:]))
     assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-2"]  # the new one, alone
     changes = t.runner.changes()
     start = changes.index(("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"))
-    assert changes[start - 5 : start] == [
-        ("exec", "--no-TTY", "--env", f"UPSTREAM={PROJECT}-api-1:8000", "caddy", *CADDY_RELOAD),
+    assert changes[start - 4 - len(switch_to("")) : start] == [
+        *switch_to(f"{PROJECT}-api-1"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-2"),
         ("docker", "rm", f"{PROJECT}-api-2"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-3"),
@@ -662,3 +691,370 @@ def test_a_stale_lock_names_its_holder_process_host_and_age():
         "ann@build-3 (pid 7) since 2026-11-22T07:00:00+00:00 (3 h 12 min ago)"
     )
     assert "another deploy holds the lock: ann@build-3 (pid 7) since" in str(deploy_lock.held_error(labels))
+
+
+@pytest.mark.parametrize(
+    ("containers", "error"),
+    [
+        ([], r"^found 0 healthy api container\(s\) after `up --wait` \(none running\), expected one"),
+        (
+            [("api-1", ("healthy",)), ("api-2", ("healthy",))],
+            r"^found 2 healthy api container\(s\) after `up --wait` \(api-1, api-2\)",
+        ),
+        ([("api-1", ("starting",))], r"^found 0 healthy api container\(s\) after `up --wait` \(api-1\)"),
+    ],
+)
+def test_the_pin_wants_exactly_one_healthy_web_container(tmp_path, containers, error):
+    t = target(tmp_path, serving=None, history=())
+    for name, health in containers:
+        t.engine.add(Container(name, "api", f"shop-app:{NEW}", health=health))
+    pin = deploy.make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
+    assert pin.name == "pin"
+    with pytest.raises(StackyardError, match=error):
+        pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
+    assert t.runner.changes() == []  # the proxy is left alone
+
+
+def test_the_pin_points_at_the_healthy_one_or_one_without_a_health_check(tmp_path):
+    t = target(tmp_path, serving=None, history=())
+    t.engine.add(Container("api-1", "api", f"shop-app:{NEW}", health=("",)))
+    t.engine.add(Container("api-2", "api", f"shop-app:{NEW}", status="exited"))
+    pin = deploy.make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
+    pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
+    assert t.runner.changes() == [*switch_to("api-1")]
+
+
+# -- fault 2: the web container stopped or crashed, not absent ------------------------------------
+
+
+def stopped(tmp_path, *, db: str = "exited", volume: bool = True, **options) -> Target:
+    """The stack of `target`, its api container stopped (crashed, or `docker stop`), its database
+    `db` (a container's status, "" for none) with its named volume, or without."""
+    t = target(tmp_path, **options)
+    t.engine.store[f"{PROJECT}-api-1"].status = "exited"
+    if db:
+        t.engine.add(Container(f"{PROJECT}-db-1", "db", DB_IMAGE, status=db))
+    if volume:
+        t.engine.volumes.add(f"{PROJECT}_db-data", "db-data")
+    t.engine.store[f"{PROJECT}-api-1"].logs = "Traceback: out of memory\n"
+    t.runner.responses["rev-parse"] = Result(0, "abc1234def\n")
+    return t
+
+
+def test_a_stopped_api_over_data_backs_up_first_then_starts_and_pins(tmp_path, preflight):
+    t = stopped(tmp_path)
+    deploy_run.run(t.s, allow_dirty=True, clock=t.clock, sleep=t.clock.sleep)
+    release = t.history()[-1].version
+    assert t.out.splitlines()[1] == (
+        f"  no api container runs ({PROJECT}-api-1: stopped), and the database holds data "
+        f"(volume {PROJECT}_db-data): backup first"
+    )
+    assert t.out.splitlines()[0] == f"deploy {release} to prod (project {PROJECT}), replacing {OLD}:"
+    assert t.runner.changes() == [
+        ("build",),
+        ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "db"),
+        ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
+        ("up", "--detach", "--wait", "--wait-timeout", "120"),  # migrate runs first in it: after the backup
+        *switch_to(f"{PROJECT}-api-1"),
+    ]
+    # Why it stopped, printed before the start replaces it.
+    assert f"--- {PROJECT}-api-1: last 30 log lines ---\nTraceback: out of memory" in t.out
+    last = t.history()[-1]
+    assert (last.result, last.backup) == ("ok", f"backups/{PROJECT}/{release}.dump")
+    assert (tmp_path / last.backup).read_bytes() == b"PGDMP"
+    api_containers = t.engine.service("api")
+    assert [(c.name, c.status, c.image) for c in api_containers] == [
+        (f"{PROJECT}-api-1", "running", f"shop-app:{release}")
+    ]
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+
+
+def test_a_stopped_api_with_the_database_running_backs_up_without_starting_it(tmp_path, preflight):
+    t = stopped(tmp_path, db="running", volume=False)  # no named volume: its container says it has data
+    deploy_run.run(t.s, allow_dirty=True, clock=t.clock, sleep=t.clock.sleep)
+    assert f"the database holds data (container {PROJECT}-db-1): backup first" in t.out.splitlines()[1]
+    changes = t.runner.changes()
+    assert changes[:3] == [
+        ("build",),
+        ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
+        ("up", "--detach", "--wait", "--wait-timeout", "120"),
+    ]
+
+
+def test_without_a_database_volume_or_container_it_is_a_first_deploy_without_backup(tmp_path, preflight):
+    t = stopped(tmp_path, db="", volume=False)
+    deploy_run.run(t.s, allow_dirty=True, clock=t.clock, sleep=t.clock.sleep)
+    assert t.out.splitlines()[1] == (
+        f"  no api container runs ({PROJECT}-api-1: stopped) in prod, and db holds no data "
+        "(no volume, no container of it): a first deploy"
+    )
+    assert [c[0] for c in t.runner.changes()[:2]] == ["build", "up"]
+    assert t.history()[-1].backup == ""
+
+
+def test_the_data_is_found_by_its_volume_external_or_compose_made_or_its_container(tmp_path):
+    t = stopped(tmp_path, db="", volume=False)
+    assert deploy_run.database_data(t.s, ROLES) is None
+    t.engine.volumes.add(f"{PROJECT}_other", "other")  # the project's, but not the database's
+    assert deploy_run.database_data(t.s, ROLES) is None
+    t.engine.volumes.add(f"{PROJECT}_db-data", "db-data")
+    assert deploy_run.database_data(t.s, ROLES) == deploy.Data(f"volume {PROJECT}_db-data", False)
+    t.engine.add(Container(f"{PROJECT}-db-1", "db", DB_IMAGE))
+    assert deploy_run.database_data(t.s, ROLES) == deploy.Data(f"volume {PROJECT}_db-data", True)
+    # An external volume is looked up by its own name.
+    config = t.s.config()
+    t.s._config = config | {"volumes": {"db-data": {"name": "pgdata", "external": True}}}
+    assert deploy_run.database_data(t.s, ROLES) == deploy.Data(f"container {PROJECT}-db-1", True)
+    t.engine.volumes.add("pgdata")
+    assert deploy_run.database_data(t.s, ROLES) == deploy.Data("volume pgdata", True)
+    assert deploy_run.database_data(t.s, dataclasses.replace(ROLES, database=None)) is None
+
+
+@pytest.mark.parametrize("form", ["--dry-run", "--dry"])
+def test_a_dry_run_over_a_stopped_api_says_why_it_backs_up_and_changes_nothing(tmp_path, preflight, form):
+    t = stopped(tmp_path)
+    before = t.history()
+    dry(t, form, allow_dirty=True)
+    assert nothing_changed(t, before)
+    assert "the database holds data (volume " in t.out.splitlines()[1] and "backup first" in t.out.splitlines()[1]
+    assert re.findall(r"^ +\d+\. (\S+)", t.out, flags=re.M)[3:7] == ["database", "backup", "logs", "start"]
+
+
+@pytest.mark.parametrize("form", ["--dry-run", "--dry", "real"])
+def test_a_rollback_over_a_stopped_api_is_refused_before_anything_changes(tmp_path, form):
+    t = stopped(tmp_path, history=(OLDER, OLD))
+    before = t.history()
+    with pytest.raises(
+        StackyardError, match=rf"^no api container runs \({PROJECT}-api-1: stopped\) in prod: a rollback"
+    ):
+        if form == "real":
+            deploy_run.run(t.s, kind="rollback", clock=t.clock, sleep=t.clock.sleep)
+        else:
+            dry(t, form, kind="rollback")
+    assert nothing_changed(t, before) and t.out == ""
+    assert not [c for c in t.runner.commands if "migrate" in c.argv]
+
+
+def test_a_stopped_api_beside_a_running_one_is_a_leftover_removed_before_the_new_one_starts(tmp_path, preflight):
+    t = target(tmp_path)
+    t.engine.add(Container(f"{PROJECT}-api-2", "api", f"shop-app:{OLDER}", status="exited"))
+    t.runner.responses["rev-parse"] = Result(0, "abc1234def\n")
+    deploy_run.run(t.s, allow_dirty=True, clock=t.clock, sleep=t.clock.sleep)
+    assert f"replacing {OLD}:" in t.out.splitlines()[0]  # the running one's release, not the stopped one's
+    changes = t.runner.changes()
+    start = changes.index(("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"))
+    assert changes[start - 2 : start] == [
+        ("docker", "stop", "--time", "30", f"{PROJECT}-api-2"),
+        ("docker", "rm", f"{PROJECT}-api-2"),
+    ]
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-2"]  # the new one, alone
+    assert t.engine.service("api")[0].image.endswith(t.history()[-1].version)
+
+
+# -- fault 4: failures after the switch ------------------------------------------------------------
+
+
+def failing(*, back: Exception | str | None, forward: str | None = None, workers: bool = True):
+    """A runner's `fail`: the workers of the new release fail (after the switch), the switch
+    back to api-1 fails with `back` (a message: its exit 1; an exception: raised), the
+    switch to api-2 with `forward`."""
+
+    def fail(cmd: Command) -> Result | None:
+        if workers and "worker" in cmd.argv and cmd.env.get("APP_TAG") == NEW:
+            return Result(1, "", "container shop-prod-worker-1 is unhealthy")
+        only = lambda a, b: short(cmd) in switch_to(a) and short(cmd) not in switch_to(b)  # noqa: E731
+        if back is not None and only(f"{PROJECT}-api-1", f"{PROJECT}-api-2"):
+            if isinstance(back, Exception):
+                raise back
+            return Result(1, "", back)
+        if forward is not None and only(f"{PROJECT}-api-2", f"{PROJECT}-api-1"):
+            return Result(1, "", forward)
+        return None
+
+    return fail
+
+
+def test_a_switch_back_that_fails_keeps_the_new_container_and_says_it_serves(tmp_path):
+    t = target(tmp_path, fail=failing(back="Error: loading config: open /nowhere/Caddyfile: no such file"))
+    with pytest.raises(StackyardError) as err:
+        t.deploy()
+    assert str(err.value) == (
+        f"deploy of {NEW} failed: `docker compose --project-name ...` exited 1: container shop-prod-worker-1 is "
+        f"unhealthy: {NEW} still serves: switching back to {OLD} failed: `docker compose --project-name ...` "
+        "exited 1: Error: loading config: open /nowhere/Caddyfile: no such file"
+    )
+    # Both api containers run: the new one serves, the old one was never retired.
+    assert sorted(c.name for c in t.engine.service("api")) == [f"{PROJECT}-api-1", f"{PROJECT}-api-2"]
+    assert ("docker", "rm", "--force", f"{PROJECT}-api-2") not in t.runner.changes()
+    assert f"kept {PROJECT}-api-2: the proxy points at it" in t.out
+    last = t.history()[-1]
+    assert (last.version, last.result) == (NEW, "failed-serving")
+    assert last.reason.endswith(
+        f"{NEW} still serves: switching back to {OLD} failed: `docker compose "
+        "--project-name ...` exited 1: Error: loading config: open /nowhere/Caddyfile: "
+        "no such file"
+    )
+    assert f"{NEW} recorded as failed-serving" in t.out
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+    # The history's current release is the one that serves: the next deploy keeps its container.
+    assert releases.current(t.history()).version == NEW
+    rows = deploy_run.web_rows(t.s, ROLES)
+    assert deploy_run.keep_one(rows, NEW) == ([f"{PROJECT}-api-2"], [f"{PROJECT}-api-1"])
+    # A rollback goes back to the last good one; the stuck one is no target.
+    assert deploy_run.rollback_target(t.history(), None, NEW, "prod") == OLD
+    with pytest.raises(StackyardError, match=f"^release {NEW} never finished a deploy to prod"):
+        deploy_run.rollback_target(t.history(), NEW, OLD, "prod")
+
+
+def test_a_switch_back_stopped_midway_keeps_both_and_says_either_may_serve(tmp_path):
+    t = target(tmp_path, fail=failing(back=CommandTimeout(("docker", "compose", "exec"), 30)))
+    with pytest.raises(StackyardError) as err:
+        t.deploy()
+    assert (
+        f"is unhealthy: {OLD} or {NEW} serves: switching back to {OLD} did not finish (`docker compose exec ...` did "
+        "not finish within 30 s and was stopped); both containers are kept, and the next deploy points the proxy "
+        f"at one; the schema was migrated by {NEW}"
+    ) in str(err.value)
+    assert sorted(c.name for c in t.engine.service("api")) == [f"{PROJECT}-api-1", f"{PROJECT}-api-2"]
+    assert f"kept {PROJECT}-api-2: the proxy may point at it" in t.out
+    last = t.history()[-1]
+    assert last.result == "failed" and f"{OLD} or {NEW} serves" in last.reason
+    assert releases.current(t.history()).version == OLD  # the next deploy points the proxy at OLD's container
+    rows = deploy_run.web_rows(t.s, ROLES)
+    assert deploy_run.keep_one(rows, OLD) == ([f"{PROJECT}-api-1"], [f"{PROJECT}-api-2"])
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+
+
+def test_a_switch_that_failed_whole_and_a_switch_back_that_failed_leave_the_old_one_serving(tmp_path):
+    # The proxy refused both reloads: it never left the old container.
+    t = target(tmp_path, fail=failing(back="reload refused", forward="reload refused", workers=False))
+    with pytest.raises(StackyardError) as err:
+        t.deploy()
+    assert f": {OLD} still serves" in str(err.value)
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]
+    assert t.runner.changes()[-1] == ("docker", "rm", "--force", f"{PROJECT}-api-2")
+    assert t.history()[-1].result == "failed"
+
+
+def test_an_undo_that_fails_is_named_in_the_error(tmp_path):
+    def fail(cmd: Command) -> Result | None:
+        return Result(1, "", "worker is unhealthy") if "worker" in cmd.argv else None
+
+    t = target(tmp_path, fail=fail)
+    with pytest.raises(StackyardError) as err:
+        t.deploy()
+    assert str(err.value).endswith(
+        f"{OLD} still serves; the schema was migrated by {NEW} and stays so; {OLD} runs on it (README: Deploying, "
+        f"expand/contract) - if it cannot, restore the backup taken before it: inv db.restore "
+        f"backups/{PROJECT}/{NEW}.dump --env prod --confirm-data-loss; undo of workers failed "
+        "(`docker compose --project-name ...` exited 1: worker is unhealthy)"
+    )
+
+
+def finishing(plan: deploy.Plan, name: str, action: actions.Action) -> deploy.Plan:
+    steps = tuple(dataclasses.replace(s, action=action) if s.name == name else s for s in plan.finish)
+    return dataclasses.replace(plan, finish=steps)
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)])
+def test_a_signal_during_the_finishing_steps_waits_until_they_are_done(tmp_path, capsys, sig, code):
+    t = target(tmp_path)
+    plan = plan_of(t)
+    retire = plan.finish[0].action
+
+    def killed_while_retiring() -> None:
+        os.kill(os.getpid(), sig)  # the handler holds it: no KeyboardInterrupt here
+        retire.run(actions.Deploy(t.s, t.history_path, t.clock, t.clock.sleep))
+
+    with pytest.raises(StackyardError) as err:
+        execute(t, finishing(plan, "retire", Do(killed_while_retiring)))
+    assert str(err.value).startswith(
+        f"{NEW} serves prod; {sig.name} came during the finishing steps: held until they were done"
+    )
+    assert err.value.exit_code == code
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-2"]  # retired
+    assert (t.history()[-1].version, t.history()[-1].result) == (NEW, "ok")  # recorded
+    assert deploy_lock.name(PROJECT) not in t.engine.store  # unlocked
+    assert not [line for line in t.out.splitlines() if line.startswith("<== ")]  # nothing undone
+    assert f"{sig.name} received during the cleanup; it finishes first" in capsys.readouterr().err
+
+
+def test_a_finishing_step_that_breaks_unexpectedly_still_lets_the_lock_go(tmp_path):
+    t = target(tmp_path)
+
+    def disk_full() -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(StackyardError) as err:
+        execute(t, finishing(plan_of(t), "record", Do(disk_full)))
+    assert str(err.value).startswith(f"{NEW} serves prod, but record: OSError: [Errno 28] No space left on device")
+    assert deploy_lock.name(PROJECT) not in t.engine.store
+
+
+def test_an_unlock_that_fails_says_how_to_remove_the_lock(tmp_path):
+    t = target(tmp_path)
+
+    def refused() -> None:
+        raise StackyardError("the Docker engine refused: conflict")
+
+    with pytest.raises(StackyardError) as err:
+        execute(t, finishing(plan_of(t), "unlock", Do(refused)))
+    assert str(err.value) == (
+        f"{NEW} serves prod, but unlock: the Docker engine refused: conflict: `inv ps --env prod` shows what runs; "
+        "the next deploy removes a container left over; `inv deploy.unlock --env prod --yes` removes the lock"
+    )
+    assert t.history()[-1].result == "ok"
+
+
+def test_pruning_that_fails_after_the_record_says_the_release_is_recorded(tmp_path):
+    def fail(cmd: Command) -> Result | None:
+        return (
+            Result(1, "", "cannot render") if cmd.argv[-2:] == ("--format", "json") and "APP_TAG" in cmd.env else None
+        )
+
+    t = target(tmp_path, fail=fail)
+    with pytest.raises(StackyardError, match=f"but record: {NEW} is recorded, but removing old images failed: "):
+        t.deploy()
+    assert (t.history()[-1].version, t.history()[-1].result) == (NEW, "ok")
+
+
+def test_releases_marks_the_release_that_serves_a_failed_serving_one_too(tmp_path):
+    t = target(tmp_path, history=(OLDER, OLD))
+    releases.record(t.history_path, releases.Release(NEW, "t", "me", "failed-serving", "switching back failed"))
+    releases.record(t.history_path, releases.Release("f00-1", "t", "me", "failed", "never healthy"))
+    deploy_run.show(t.s)
+    marked = [line.split()[1] for line in t.out.splitlines() if line.startswith("* ")]
+    assert marked == [NEW]
+    assert "failed-serving" in t.out
+    t.s.out.truncate(0)
+    t.history_path.unlink()
+    deploy_run.show(t.s)
+    assert t.out.endswith(f"no releases of {PROJECT} yet\n")
+
+
+def test_without_a_web_role_nothing_is_read_as_serving_and_a_rollback_needs_an_earlier_release(tmp_path):
+    t = target(tmp_path)
+    assert deploy_run.web_rows(t.s, dataclasses.replace(ROLES, web=None)) == []
+    with pytest.raises(StackyardError, match=r"^no earlier good release of prod to roll back to"):
+        deploy_run.rollback_target(t.history(), None, OLD, "prod")
+
+
+def test_without_a_postgres_database_a_failure_after_the_migration_says_to_restore_your_own(tmp_path):
+    e = tmp_env(tmp_path, "prod", project=PROJECT)
+    mysql = dataclasses.replace(ROLES, database=config.Database("db", "mysql"))
+    plan = deploy.make("deploy", e, NEW, OLD, [f"{PROJECT}-api-1"], mysql)
+    assert "backup" not in [s.name for s in plan.steps]
+    migrate = next(s for s in plan.steps if s.name == "migrate")
+    assert migrate.left_behind.endswith("restore one of yours (no backup step: no postgres database role)")
+
+
+def test_a_command_with_files_is_stopped_at_its_deadline(tmp_path):
+    # A backup's pg_dump that hangs (a stuck engine, a locked table) must not hold the lock for ever.
+    s = Session(None, None, Runner(echo=False), out=io.StringIO())  # type: ignore[arg-type]
+    hangs = Command((sys.executable, "-c", "import time; print('partial', flush=True); time.sleep(30)"))
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout, match=r"did not finish within 0.5 s and was stopped"):
+        s.run_files(hangs, stdout_path=tmp_path / "out.dump", timeout=0.5)
+    assert time.monotonic() - started < 10
+    ok = Command((sys.executable, "-c", "print('done')"))
+    assert s.run_files(ok, timeout=5).stdout == "done\n"

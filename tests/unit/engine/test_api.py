@@ -194,3 +194,23 @@ def test_restarts_reads_each_containers_restart_count(engine):
         }
     )
     assert api.restarts(client, "p") == {"p-web-1": 0, "p-jobs-1": 4}
+
+
+def test_a_projects_named_volumes_in_one_request_by_compose_labels(engine):
+    found = {
+        "Volumes": [
+            {
+                "Name": "p_db-data",
+                "Labels": {"com.docker.compose.project": "p", "com.docker.compose.volume": "db-data"},
+            },
+            {"Name": "p_cache", "Labels": {"com.docker.compose.project": "p", "com.docker.compose.volume": "cache"}},
+        ],
+        "Warnings": [],
+    }
+    e, client = engine({"GET /volumes": (200, found), "GET /volumes/pgdata": (200, {"Name": "pgdata"})})
+    assert api.volumes(client, "p") == {"db-data": "p_db-data", "cache": "p_cache"}
+    (listed,) = [s for s in e.seen if s.startswith("GET /v1.43/volumes?")]
+    assert json.loads(listed.split("filters=")[1]) == {"label": ["com.docker.compose.project=p"]}
+    assert [s for s in e.seen if "/volumes/" in s] == []  # no inspection per volume
+    assert api.volume_exists(client, "pgdata") is True
+    assert api.volume_exists(client, "gone") is False

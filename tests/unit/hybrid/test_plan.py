@@ -636,3 +636,114 @@ def test_default_naming_an_undefined_process(tmp_path):
         "pyproject.toml: [tool.stackyard.hybrid] default names 'web', which has no "
         "[tool.stackyard.hybrid.processes.web]"
     )
+
+
+# --- secrets as files: a host process gets a file of its own where its container had /run/secrets/<name> ---
+
+SECRETS = {
+    "postgres_password": {"name": "demo-dev_postgres_password", "environment": "POSTGRES_PASSWORD"},
+    "redis_password": {"name": "demo-dev_redis_password", "environment": "REDIS_PASSWORD"},
+}
+
+
+def file_services() -> dict:
+    """The reference stack's shape since secrets became files: no password in any
+    URL, the *_FILE variables naming where Compose mounts them."""
+    services = dev_services()
+    for name in ("migrate", "api", "worker", "listener"):
+        services[name]["environment"] = {
+            "DATABASE_URL": "postgresql://app@db:5432/app",
+            "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres_password",
+            "REDIS_URL": "redis://redis:6379/0",
+            "REDIS_PASSWORD_FILE": "/run/secrets/redis_password",
+        }
+        services[name]["secrets"] = [
+            {"source": "postgres_password", "target": "/run/secrets/postgres_password"},
+            {"source": "redis_password", "target": "/run/secrets/redis_password"},
+        ]
+    return services
+
+
+SECRET_VALUES = {"POSTGRES_PASSWORD": "pg-Secret-1", "REDIS_PASSWORD": "redis-Secret-2"}
+
+
+def test_a_secret_path_becomes_a_file_written_for_the_host_processes(env, cwd, tmp_path):
+    plan = plan_for(env, cwd, lookup=SECRET_VALUES, services=file_services(), secrets=SECRETS, ide_dir=tmp_path / "h")
+    directory = tmp_path / "h" / "dev-secrets"
+    api = plan.processes[0]
+    assert api.env["POSTGRES_PASSWORD_FILE"] == str(directory / "postgres_password")
+    assert api.env["REDIS_PASSWORD_FILE"] == str(directory / "redis_password")
+    assert api.env["DATABASE_URL"] == "postgresql://app@127.0.0.1:15432/app"  # ports still rewritten
+    write = plan.secrets
+    assert write.directory == directory and write.readers == ("api", "worker")
+    # one file per secret, whoever reads it, with its variable's value
+    assert [(f.name, f.path, f.value) for f in write.files] == [
+        ("postgres_password", directory / "postgres_password", "pg-Secret-1"),
+        ("redis_password", directory / "redis_password", "redis-Secret-2"),
+    ]
+    assert "pg-Secret-1" not in repr(write) and "pg-Secret-1" not in plan.text()
+    kinds = [type(step).__name__ for step in plan.steps]
+    # after every check, before anything that may read them
+    assert kinds.index("WriteSecrets") == kinds.index("CheckPort") + 1
+    assert kinds.index("WriteSecrets") < kinds.index("StartProcess")
+    assert f"  api: POSTGRES_PASSWORD_FILE: /run/secrets/postgres_password -> {directory}/postgres_password" in (
+        plan.text().splitlines()
+    )
+
+
+def test_a_secret_at_its_own_target_or_from_a_volume_is_found_too(env, cwd, tmp_path):
+    services = file_services()
+    services["api"]["secrets"] = [{"source": "postgres_password", "target": "/etc/app/db-password"}, "redis_password"]
+    services["api"]["environment"] = {
+        "DB_PASSWORD_PATH": "/etc/app/db-password",  # its own target
+        "REDIS_PASSWORD_FILE": "/run/secrets/redis_password",  # the short syntax
+        "OTHER_FILE": "/run/secrets/not-a-secret",  # no such secret: left alone
+    }
+    services["worker"].pop("secrets")  # mounted another way (compose.prod.yaml's volume): the default path
+    plan = plan_for(env, cwd, lookup=SECRET_VALUES, services=services, secrets=SECRETS, ide_dir=tmp_path)
+    api, worker = plan.processes
+    assert api.env["DB_PASSWORD_PATH"] == str(tmp_path / "dev-secrets" / "postgres_password")
+    assert api.env["REDIS_PASSWORD_FILE"] == str(tmp_path / "dev-secrets" / "redis_password")
+    assert api.env["OTHER_FILE"] == "/run/secrets/not-a-secret"
+    assert worker.env["POSTGRES_PASSWORD_FILE"] == str(tmp_path / "dev-secrets" / "postgres_password")
+
+
+def test_file_and_content_secrets_are_copied_and_written(env, cwd, tmp_path):
+    secrets = {
+        "postgres_password": {"file": str(tmp_path / "pg.txt")},
+        "redis_password": {"content": "inline-redis-secret"},
+    }
+    plan = plan_for(env, cwd, host=("api",), services=file_services(), secrets=secrets, ide_dir=tmp_path)
+    pg, redis = plan.secrets.files
+    assert (pg.source, pg.value) == (tmp_path / "pg.txt", None)
+    assert (redis.source, redis.value) == (None, "inline-redis-secret")
+
+
+def test_no_secret_path_no_step(env, cwd):
+    plan = plan_for(env, cwd, secrets=SECRETS)  # URLs with passwords, as before: nothing to write
+    assert plan.secrets is None
+    assert not any(isinstance(step, hybrid.WriteSecrets) for step in plan.steps)
+
+
+@pytest.mark.parametrize(
+    ("secret", "lookup", "message"),
+    [
+        (
+            {"environment": "POSTGRES_PASSWORD"},
+            {},
+            "api's POSTGRES_PASSWORD_FILE is the secret postgres_password, whose variable POSTGRES_PASSWORD is not "
+            "set: set POSTGRES_PASSWORD in an env file or the shell (`inv env.init` writes the local env file)",
+        ),
+        (
+            {"external": True},
+            SECRET_VALUES,
+            "api's POSTGRES_PASSWORD_FILE is the secret postgres_password, which has no environment, file or content "
+            "here: give secrets.postgres_password a source a host process can read (`environment: VAR` or `file: PATH`)",
+        ),
+    ],
+)
+def test_a_secret_a_host_process_cannot_get_is_named(env, cwd, secret, lookup, message):
+    secrets = {**SECRETS, "postgres_password": secret}
+    with pytest.raises(StackyardError) as info:
+        plan_for(env, cwd, host=("api",), lookup=lookup, services=file_services(), secrets=secrets)
+    assert str(info.value) == message

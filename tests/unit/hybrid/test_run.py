@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pathlib
 import re
 import signal
 import socket
@@ -28,7 +29,16 @@ from stackyard.hybrid import plan as hybrid
 from stackyard.hybrid import run as hybrid_run
 from stackyard.session import Session
 from tests.unit.fakes import FakeRunner, after_base, tmp_env
-from tests.unit.hybrid.test_plan import PG, REDIS, dev_services, make_hybrid, mask
+from tests.unit.hybrid.test_plan import (
+    PG,
+    REDIS,
+    SECRET_VALUES,
+    SECRETS,
+    dev_services,
+    file_services,
+    make_hybrid,
+    mask,
+)
 
 WAIT = "wait for the first exit or Ctrl-C"
 
@@ -490,3 +500,171 @@ def test_run_print_env_with_ide_prints_host_and_ide_processes(tmp_path, cwd, mon
     heads = [line.split(",")[0] for line in s.out.getvalue().splitlines() if line.startswith("# ") and "), in " in line]
     assert heads == ["# worker (on the host)", "# api (in your IDE)"]
     assert not (tmp_path / ".stackyard").exists()  # printing writes nothing
+
+
+# --- secret files: written before any process starts, mode 600 in a 700 directory, removed at the end ---
+
+
+def secrets_plan(tmp_path, cwd, api_port, **kw) -> hybrid.Plan:
+    return hybrid.make_plan(
+        tmp_env(tmp_path),
+        file_services(),
+        make_hybrid(cwd),
+        ["api", "worker"],
+        {"API_PORT": str(api_port), **SECRET_VALUES},
+        ide_dir=tmp_path / ".stackyard" / "hybrid",
+        secrets=SECRETS,
+        **kw,
+    )
+
+
+class SeeingProcs(FakeProcs):
+    """Records, as each host process starts, the secret files it would find."""
+
+    def __init__(self, log: list, directory: pathlib.Path, **kw):
+        super().__init__(log, **kw)
+        self.directory, self.seen = directory, []
+
+    def start(self, name: str, cmd: Command, shown: str | None = None) -> None:
+        super().start(name, cmd, shown)
+        files = sorted(self.directory.iterdir()) if self.directory.exists() else []
+        self.seen.append(
+            (
+                name,
+                stat.S_IMODE(self.directory.stat().st_mode) if files else None,
+                {f.name: (f.read_text(), stat.S_IMODE(f.stat().st_mode)) for f in files},
+            )
+        )
+
+
+def test_the_secret_files_exist_while_the_processes_run_and_are_removed_at_the_end(tmp_path, cwd, programs, api_port):
+    directory = tmp_path / ".stackyard" / "hybrid" / "dev-secrets"
+    directory.mkdir(parents=True)
+    (directory / "postgres_password").write_text("left by a killed run")
+    os.chmod(directory / "postgres_password", 0o644)
+    plan = secrets_plan(tmp_path, cwd, api_port)
+    runner = FakeRunner()
+    procs = SeeingProcs(runner.commands, directory)
+    with pytest.raises(Interrupted):
+        hybrid_run.execute(session(tmp_path, runner), plan, mask, procs)
+    files = {"postgres_password": ("pg-Secret-1", 0o600), "redis_password": ("redis-Secret-2", 0o600)}
+    assert procs.seen == [("api", 0o700, files), ("worker", 0o700, files)]
+    assert not directory.exists()
+    assert procs.started[0][0] == "api" and "pg-Secret-1" not in json.dumps(procs.started)
+
+
+def test_a_secret_file_copied_from_its_source_file(tmp_path, cwd, programs, api_port):
+    source = tmp_path / "pg.txt"
+    source.write_bytes(b"from-a-file\n")
+    secrets = {**SECRETS, "postgres_password": {"file": str(source)}}
+    plan = hybrid.make_plan(
+        tmp_env(tmp_path),
+        file_services(),
+        make_hybrid(cwd),
+        ["api"],
+        {"API_PORT": str(api_port), **SECRET_VALUES},
+        ide_dir=tmp_path / "h",
+        secrets=secrets,
+    )
+    procs = SeeingProcs([], tmp_path / "h" / "dev-secrets")
+    with pytest.raises(Interrupted):
+        hybrid_run.execute(session(tmp_path, FakeRunner()), plan, mask, procs)
+    assert procs.seen[0][2]["postgres_password"] == ("from-a-file\n", 0o600)  # byte for byte
+
+
+def test_a_missing_source_file_is_named_and_nothing_starts(tmp_path, cwd, programs, api_port):
+    secrets = {**SECRETS, "postgres_password": {"file": str(tmp_path / "gone.txt")}}
+    plan = hybrid.make_plan(
+        tmp_env(tmp_path),
+        file_services(),
+        make_hybrid(cwd),
+        ["api"],
+        {"API_PORT": str(api_port), **SECRET_VALUES},
+        ide_dir=tmp_path / "h",
+        secrets=secrets,
+    )
+    procs = FakeProcs([])
+    with pytest.raises(StackyardError) as info:
+        hybrid_run.execute(session(tmp_path, FakeRunner()), plan, mask, procs)
+    assert str(info.value) == (
+        f"cannot read {tmp_path}/gone.txt, the file of secret postgres_password (No such file or directory): "
+        "create it, or give secrets.postgres_password another source in the compose file"
+    )
+    assert procs.started == [] and not (tmp_path / "h" / "dev-secrets").exists()
+
+
+def test_a_closed_terminal_removes_the_secret_files_too(tmp_path, cwd, programs, api_port):
+    class HungUp(FakeProcs):
+        def wait(self):
+            os.kill(os.getpid(), signal.SIGHUP)  # the terminal closes while the processes run
+            raise AssertionError("SIGHUP did not interrupt the wait")
+
+    caught = []
+    previous = signal.signal(signal.SIGHUP, lambda *_: caught.append(1))  # should the executor not catch it
+    try:
+        with pytest.raises(KeyboardInterrupt):  # the Ctrl-C path (the real Manager turns it into Interrupted)
+            hybrid_run.execute(session(tmp_path, FakeRunner()), secrets_plan(tmp_path, cwd, api_port), mask, HungUp([]))
+        assert caught == [] and signal.getsignal(signal.SIGHUP) is not hybrid_run._raise_interrupt
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert not (tmp_path / ".stackyard" / "hybrid" / "dev-secrets").exists()
+
+
+def test_under_dry_no_secret_file_is_written(tmp_path, cwd, api_port):
+    plan = secrets_plan(tmp_path, cwd, api_port)
+    s = session(tmp_path, FakeRunner(dry=True))
+    hybrid_run.execute(s, plan, mask, FakeProcs([]))
+    assert not (tmp_path / ".stackyard").exists()
+    assert (
+        "[dry-run] would write the secret files postgres_password, redis_password to "
+        f"{tmp_path}/.stackyard/hybrid/dev-secrets (mode 600; removed when hybrid ends)"
+    ) in s.out.getvalue().splitlines()
+
+
+def test_an_ide_process_is_told_where_its_secret_files_are(tmp_path, cwd, programs, api_port):
+    plan = secrets_plan(tmp_path, cwd, api_port, ide=["listener"])
+    s = session(tmp_path, FakeRunner())
+    with pytest.raises(Interrupted):
+        hybrid_run.execute(s, plan, mask, FakeProcs([]))
+    env_file = tmp_path / ".stackyard" / "hybrid" / "dev-listener.env"
+    assert (
+        dotenv_values(env_file)["POSTGRES_PASSWORD_FILE"]
+        == f"{tmp_path}/.stackyard/hybrid/dev-secrets/postgres_password"
+    )
+    out = s.out.getvalue().splitlines()
+    assert "# its secret files are in .stackyard/hybrid/dev-secrets/ while `inv hybrid` runs (mode 600)" in out
+    assert (
+        "POSTGRES_PASSWORD_FILE="
+        f"{tmp_path}/.stackyard/hybrid/dev-secrets/postgres_password"
+        "    # was /run/secrets/postgres_password" in out
+    )
+
+
+def secrets_config_runner(dry: bool = False) -> FakeRunner:
+    config = {"services": file_services(), "secrets": SECRETS}
+    return FakeRunner({" config --format json": Result(0, json.dumps(config))}, dry=dry)
+
+
+def test_run_reads_the_secrets_of_the_config(tmp_path, cwd, monkeypatch, api_port):
+    monkeypatch.setenv("API_PORT", str(api_port))
+    for name, value in SECRET_VALUES.items():
+        monkeypatch.setenv(name, value)
+    s = session(tmp_path, secrets_config_runner(), make_hybrid(cwd))
+    hybrid_run.run(s, ["api"], print_only=True)
+    out = s.out.getvalue()
+    assert "# its secret files are in .stackyard/hybrid/dev-secrets/ while `inv hybrid` runs (mode 600)" in out
+    assert f"REDIS_PASSWORD_FILE={tmp_path}/.stackyard/hybrid/dev-secrets/redis_password" in out
+    assert not (tmp_path / ".stackyard").exists()
+
+
+def test_a_dry_run_needs_no_secret_value_yet(tmp_path, cwd, monkeypatch, api_port):
+    # A fresh clone: no layer sets the secrets yet (the real run makes the local env file first).
+    monkeypatch.setenv("API_PORT", str(api_port))
+    for name in SECRET_VALUES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(subprocess, "Popen", no_popen)
+    s = session(tmp_path, secrets_config_runner(dry=True), make_hybrid(cwd))
+    hybrid_run.run(s, ["api"])
+    assert "[dry-run] would write the secret files postgres_password, redis_password to " in s.out.getvalue()
+    with pytest.raises(StackyardError, match="whose variable POSTGRES_PASSWORD is not set"):
+        hybrid_run.run(session(tmp_path, secrets_config_runner(), make_hybrid(cwd)), ["api"], print_only=True)

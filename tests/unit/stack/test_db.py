@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import stat
 
 import pytest
 
@@ -29,7 +31,7 @@ FLUSH = Hook("cache", ("sh", "-c", 'REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli FL
 class FilesRunner(FakeRunner):
     """Also records run_files (pg_restore reads the dump from a file)."""
 
-    def run_files(self, cmd, *, stdin_path=None, stdout_path=None, check=True, readonly=False) -> Result:
+    def run_files(self, cmd, *, stdin_path=None, stdout_path=None, check=True, readonly=False, timeout=None) -> Result:
         return self.run(cmd, mode="files", check=check)
 
 
@@ -74,7 +76,10 @@ def test_restore_into_another_database_runs_no_hook(tmp_path, dump):
 def test_restore_naming_the_live_database_of_a_protected_env_needs_the_second_flag(tmp_path, dump):
     runner = FilesRunner(LIVE)
     s = session(tmp_path, runner, name="prod", protected=True)
-    with pytest.raises(StackyardError, match=r"^refusing to overwrite the database of protected environment 'prod'"):
+    with pytest.raises(
+        StackyardError,
+        match=r"^refusing to overwrite the database \(shop, the live database\) of protected environment 'prod'",
+    ):
         db.restore(s, dump, database="shop")
     assert [c[-2] for c in runner.subcommands()] == [db.LIVE_NAME]  # read only: nothing restored
     db.restore(s, dump, database="shop", confirm_data_loss=True)
@@ -169,3 +174,118 @@ def test_the_database_service_stated_in_the_roles_wins(tmp_path):
     s.project = dataclasses.replace(s.project, roles={"database": {"service": "shop", "kind": "postgres"}})
     db.shell(s, tty=False)
     assert after_base(runner.commands[-1].argv)[:3] == ("exec", "--no-TTY", "shop")
+
+
+# --- backups: mode 600 in a 700 directory, the oldest beyond keep_backups removed ---
+
+
+class DumpingRunner(FilesRunner):
+    """pg_dump writes a dump where it is told; pg_restore --list prints `listing`
+    (by default a custom-format archive's header and one entry)."""
+
+    def __init__(self, *args, listing=";     Format: CUSTOM\n1; 2615 2200 SCHEMA - public app\n", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.listing, self.timeouts = listing, []
+
+    def run_files(self, cmd, *, stdin_path=None, stdout_path=None, check=True, readonly=False, timeout=None) -> Result:
+        super().run_files(cmd, stdin_path=stdin_path, stdout_path=stdout_path, check=check, readonly=readonly)
+        self.timeouts.append(timeout)
+        if stdout_path is not None:
+            with open(stdout_path, "wb") as out:  # as the real runner opens it
+                out.write(b"PGDMP...")
+            return Result(0)
+        return Result(0, self.listing)
+
+
+PG = db.Database("pg", "postgres")
+
+
+def backup_session(tmp_path, runner, keep_backups=10) -> Session:
+    s = session(tmp_path, runner, project="demo-prod")
+    s.project = dataclasses.replace(s.project, root=tmp_path, keep_backups=keep_backups)
+    return s
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_a_backup_is_mode_600_in_a_directory_of_mode_700(tmp_path):
+    folder = tmp_path / "backups" / "demo-prod"
+    folder.mkdir(parents=True, mode=0o755)
+    (folder / "r1.dump").write_bytes(b"an earlier try")  # the same label again: replaced, and private
+    (folder / "r1.dump").chmod(0o644)
+    old = os.umask(0)  # the most permissive umask: the modes must not come from it
+    try:
+        path = db.backup(backup_session(tmp_path, DumpingRunner()), "r1", PG)
+    finally:
+        os.umask(old)
+    assert path == folder / "r1.dump" and path.read_bytes() == b"PGDMP..."
+    assert (mode(path), mode(folder)) == (0o600, 0o700)
+
+
+def test_a_backup_of_an_empty_database_is_a_backup(tmp_path, capsys):
+    runner = DumpingRunner(listing=";\n; Archive created at 2026-11-22\n;     Format: CUSTOM\n;\n")
+    s = backup_session(tmp_path, runner)
+    path = db.backup(s, "r1", PG)
+    assert path.exists()
+    assert "0 entries: the database is empty" in s.out.getvalue()
+
+
+def test_a_backup_pg_restore_cannot_read_is_refused(tmp_path):
+    s = backup_session(
+        tmp_path, DumpingRunner(listing="pg_restore: error: input file does not appear to be a valid archive\n")
+    )
+    with pytest.raises(StackyardError, match=r"^backup r1.dump is unreadable \(pg_restore --list\)"):
+        db.backup(s, "r1", PG)
+
+
+def test_a_backup_gives_its_deadline_to_both_commands(tmp_path):
+    runner = DumpingRunner()
+    db.backup(backup_session(tmp_path, runner), "r1", PG, timeout=600)
+    assert runner.timeouts == [600, 600]
+
+
+def test_a_failed_backup_leaves_no_file(tmp_path):
+    runner = FilesRunner({"pg_dump": Result(1, "", "pg_dump: error: connection refused\n")})
+    with pytest.raises(StackyardError, match=r"^backup failed: "):
+        db.backup(backup_session(tmp_path, runner), "r1", PG)
+    assert list((tmp_path / "backups" / "demo-prod").iterdir()) == []
+
+
+def test_a_backup_removes_the_oldest_beyond_keep_backups(tmp_path):
+    folder = tmp_path / "backups" / "demo-prod"
+    folder.mkdir(parents=True)
+    for age, name in enumerate(["new.dump", "mid.dump", "old.dump", "oldest.dump", "notes.txt"], start=1):
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (1_000_000 - age, 1_000_000 - age))
+    s = backup_session(tmp_path, DumpingRunner(), keep_backups=3)
+    db.backup(s, "r9", PG)
+    assert sorted(p.name for p in folder.iterdir()) == ["mid.dump", "new.dump", "notes.txt", "r9.dump"]
+    assert s.out.getvalue().splitlines()[-1] == (
+        "backup: removed 2 older backups of demo-prod (keep_backups = 3): old.dump, oldest.dump"
+    )
+
+
+def test_the_backup_just_made_is_kept_whatever_the_clock_says(tmp_path):
+    folder = tmp_path / "backups" / "demo-prod"
+    folder.mkdir(parents=True)
+    (folder / "future.dump").write_bytes(b"x")
+    os.utime(folder / "future.dump", (4_000_000_000, 4_000_000_000))  # a clock set wrong once
+    db.backup(backup_session(tmp_path, DumpingRunner(), keep_backups=1), "r1", PG)
+    assert [p.name for p in folder.iterdir()] == ["r1.dump"]
+
+
+def test_keep_backups_0_keeps_every_backup(tmp_path):
+    folder = tmp_path / "backups" / "demo-prod"
+    folder.mkdir(parents=True)
+    for i in range(12):
+        (folder / f"old{i}.dump").write_bytes(b"x")
+    s = backup_session(tmp_path, DumpingRunner(), keep_backups=0)
+    db.backup(s, "r1", PG)
+    assert len(list(folder.iterdir())) == 13 and "removed" not in s.out.getvalue()
+
+
+def test_a_dry_backup_writes_nothing(tmp_path):
+    db.backup(backup_session(tmp_path, Runner(dry=True, echo=False)), "r1", PG)
+    assert not (tmp_path / "backups").exists()
