@@ -43,7 +43,8 @@ def smoke(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Speed targets against raw `docker compose`, measured in the same run (not in the default set)."""
+    """Speed targets against raw `docker compose`, and 20 deploys' switches under load (not in the default set)."""
     session.install("-e", ".", *APP_DEPS)
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/hybrid.py")
+    session.run("python", "bench/deploy_switch.py")

@@ -1,6 +1,7 @@
 """Pure builders for the reverse proxy's calls in a deploy's switch: Caddy reloaded
-with its upstream in a variable; nginx and Traefik given a file written inside the
-container (its content on stdin), which nginx then tests and reloads."""
+with its upstream in a variable, and that upstream pinned in a file; nginx and Traefik
+given a file written inside the container (its content on stdin), which nginx then
+tests and reloads."""
 
 from __future__ import annotations
 
@@ -20,6 +21,12 @@ def caddy_reload(env: Environment, service: str, upstream: str, caddyfile: str =
     (host:port): a graceful reload, requests in flight finish where they are."""
     argv = ("caddy", "reload", "--config", caddyfile, "--adapter", "caddyfile")
     return compose.exec_(env, service, argv, tty=False, environment={"UPSTREAM": upstream})
+
+
+def caddy_pin(upstream: str) -> str:
+    """The pin file's content: the upstream (host:port) alone on a line, what a Caddy
+    image reads back into UPSTREAM when it starts (docker/caddy/pinned-upstream.sh)."""
+    return f"{upstream}\n"
 
 
 def write_file(env: Environment, service: str, path: str) -> Command:
