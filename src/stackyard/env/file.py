@@ -219,6 +219,11 @@ def format_line(key: str, value: str) -> str:
     single quotes (no interpolation), else in double quotes with escapes."""
     if _PLAIN.match(value):
         return f"{key}={value}"
+    if "${" in value:  # python-dotenv expands ${...} inside any quotes, single ones too: no way to write it
+        raise StackyardError(
+            f"cannot write {key} to an env file: its value holds ${{, which python-dotenv expands in any quotes",
+            "change the value",
+        )
     if "'" not in value and "\\" not in value:  # python-dotenv reads \' and \\ as escapes even in single quotes
         return f"{key}='{value}'"
     # Double quotes: a backslash and a quote are escaped; a "$" would be interpolated, so keep it out.

@@ -243,12 +243,17 @@ def test_interpolate(value, lookup, expected):
         ("", "K="),
         ("a b", "K='a b'"),
         ("x#y", "K='x#y'"),
-        ("${HOME}", "K='${HOME}'"),
+        ("$HOME", "K='$HOME'"),
         ("it's", 'K="it\'s"'),
     ],
 )
 def test_format_line(value, line):
     assert format_line("K", value) == line
+
+
+def test_a_value_with_a_brace_variable_is_refused_python_dotenv_would_expand_it():
+    with pytest.raises(StackyardError, match=r"^cannot write K to an env file: its value holds \$\{"):
+        format_line("K", "a${HOME}b")
 
 
 # Whatever the value, the line reads back as that value: in python-dotenv and in our own reader.
@@ -260,7 +265,7 @@ def test_format_line_reads_back_as_the_value(value):
     try:
         line = format_line("K", value)
     except StackyardError as exc:
-        assert ("'" in value or "\\" in value) and "$" in value and value not in str(exc)
+        assert ("${" in value or (("'" in value or "\\" in value) and "$" in value)) and value not in str(exc)
         return
     assert dotenv_values(stream=io.StringIO(line + "\n"))["K"] == value
     [entry] = parse_text(line + "\n")
