@@ -283,7 +283,16 @@ def copy_checkout(dest: os.PathLike) -> None:
         ROOT,
         dest,
         ignore=shutil.ignore_patterns(
-            ".git", ".nox", ".venv", "backups", ".stackyard", "__pycache__", "*.local.env", ".*_cache", ".hypothesis"
+            ".git",
+            ".nox",
+            ".venv",
+            "backups",
+            ".stackyard",
+            "dist",
+            "__pycache__",
+            "*.local.env",
+            ".*_cache",
+            ".hypothesis",
         ),
     )
 

@@ -62,7 +62,12 @@ ENV_KEYS = {
     "entry": str,  # service whose published port is the app's URL when `url` is not set
     "health_path": str,  # path of the health endpoint under the URL
     "protected": bool,  # data removal needs a second explicit flag (default: true for prod)
+    "host": str,  # the target engine, DOCKER_HOST form (ssh://deploy@example.com); default: the docker CLI's
+    "build_on": str,  # where a deploy builds: "local" (this machine's engine, then shipped) or "host" (the target's)
 }
+#: The schemes a target engine's address may have (DOCKER_HOST's).
+HOST_SCHEMES = ("ssh://", "tcp://", "unix://")
+BUILD_ON = ("local", "host")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 # [tool.stackyard.roles]: what it does not state is detected from the compose config.
 ROLES_KEYS = {
@@ -96,6 +101,10 @@ class Environment:
     entry: str | None = None
     health_path: str = "/health"
     protected: bool = False
+    #: The target engine (DOCKER_HOST form); None: the docker CLI's default, this machine's.
+    host: str | None = None
+    #: Where a deploy to a target other than this machine's engine builds: "local" or "host".
+    build_on: str = "local"
 
 
 @dataclass(frozen=True)
@@ -278,6 +287,8 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
             entry=table.get("entry"),
             health_path=table.get("health_path", "/health"),
             protected=table.get("protected", env_name == "prod"),
+            host=engine_address(table["host"], f"pyproject.toml: [{where}] host") if "host" in table else None,
+            build_on=build_place(table.get("build_on", "local"), f"pyproject.toml: [{where}] build_on"),
         )
     default_env = settings.get("default_env", "dev")
     hybrid = _hybrid(root, settings.get("hybrid"))
@@ -297,6 +308,27 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
         tuple(smoke.get("modules", ())),
         keep_backups=_keep_backups(settings.get("db", {})),
     )
+
+
+def engine_address(value: str, where: str) -> str:
+    """A target engine's address, checked: DOCKER_HOST's form, one of HOST_SCHEMES
+    (`where` names the key or option it came from)."""
+    if not value.startswith(HOST_SCHEMES) or not value.split("://", 1)[1]:
+        raise ConfigError(
+            f"{where} {value!r} is not a Docker engine address",
+            'e.g. "ssh://deploy@example.com" (also tcp://HOST:2376, unix:///PATH), as DOCKER_HOST takes it',
+        )
+    return value
+
+
+def build_place(value: str, where: str) -> str:
+    """Where a deploy builds, checked: one of BUILD_ON."""
+    if value not in BUILD_ON:
+        raise ConfigError(
+            f"{where} {value!r} is not a place to build",
+            '"local": on this machine\'s engine, then shipped to the target; "host": on the target\'s engine',
+        )
+    return value
 
 
 def _roles(table: dict) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import pathlib
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,11 +34,24 @@ class Session:
     #: The Engine API client (engine/api.py), made by engine() on first use; tests give a fake one.
     client: DockerClient | None = field(default=None, repr=False)
     _config: dict | None = field(default=None, repr=False)
+    #: The local engine's client, made by local_engine() on first use (when it is not the target's).
+    local_client: DockerClient | None = field(default=None, repr=False)
 
     @property
     def dry(self) -> bool:
         """`inv --dry`: commands that change something are printed, not run."""
         return self.runner.dry
+
+    @property
+    def target(self) -> str | None:
+        """The target engine's address (`--host`, the environment's `host`); None: the local engine."""
+        return self.runner.target
+
+    @property
+    def remote(self) -> bool:
+        """The target is another engine than the local one (the docker CLI's default, which
+        builds): a deploy ships its images there. The same address given twice is the same one."""
+        return self.target is not None and self.target != os.environ.get("DOCKER_HOST")
 
     # -- the one door ------------------------------------------------------------------
 
@@ -86,8 +100,8 @@ class Session:
             )
 
     def for_env(self, env: Environment) -> Session:
-        """A session on another environment of the project, with the same runner and output."""
-        return Session(self.project, env, self.runner, self.out, client=self.client)
+        """A session on another environment of the project, with the same runner (and target) and output."""
+        return Session(self.project, env, self.runner, self.out, client=self.client, local_client=self.local_client)
 
     def announce(self, line: str) -> None:
         """Echo an action that is not a command (an Engine API write) as commands are echoed."""
@@ -150,10 +164,20 @@ class Session:
         return self._config
 
     def engine(self) -> DockerClient:
-        """The Engine API client for this session's engine (the runner's DOCKER_HOST, for `--host`)."""
+        """The Engine API client for the target engine (`--host`, the environment's `host`;
+        else the local one)."""
         if self.client is None:
-            self.client = api.client(self.runner.env)
+            self.client = api.client({**self.runner.env, **self.runner.engine_env()})
         return self.client
+
+    def local_engine(self) -> DockerClient:
+        """The Engine API client for the local engine: the docker CLI's default (the process's
+        DOCKER_HOST or context), where a deploy builds; the target's, when that is the same."""
+        if not self.remote:
+            return self.engine()
+        if self.local_client is None:
+            self.local_client = api.client({**self.runner.env, **self.runner.engine_env(local=True)})
+        return self.local_client
 
     def containers(self) -> list[state.Container]:
         """The project's containers, from the Engine API (one request). When no engine

@@ -20,18 +20,24 @@ DB_ENV_HELP = "environment to act on (default: dev, or $STACKYARD_ENV; prod only
 # Invoke takes every bare word as a task name, so services come as a flag:
 # `inv logs -s api,worker`.
 SERVICES_HELP = "services, comma-separated (default: all)"
+HOST_HELP = (
+    "the target engine, in DOCKER_HOST form (ssh://user@host); default: the environment's `host`, "
+    "else DOCKER_HOST or this machine's"
+)
 
 
 def session(c, env, host=None):
     """The Session for a task: project config, environment, a runner honouring
-    `inv --dry`; `host` (DOCKER_HOST syntax) names the target engine."""
+    `inv --dry`; its target engine is `host` (`--host`, DOCKER_HOST syntax), else the
+    environment's `host`, else the docker CLI's default (the local engine)."""
     from stackyard import config
     from stackyard.core.runner import Runner
     from stackyard.session import Session
 
     project = config.load()
-    runner = Runner(dry=bool(c.config.run.dry), env={"DOCKER_HOST": host} if host else {})
-    return Session(project, project.environment(env), runner)
+    environment = project.environment(env)
+    target = config.engine_address(host, "--host") if host else environment.host
+    return Session(project, environment, Runner(dry=bool(c.config.run.dry), target=target))
 
 
 def split(services: str | None) -> list[str]:
@@ -59,13 +65,14 @@ def dev(c, env=None, timeout=180):
         "env": ENV_HELP,
         "no_build": "skip the build",
         "timeout": "seconds to wait for health",
+        "host": HOST_HELP,
     }
 )
-def up(c, services=None, env=None, no_build=False, timeout=180):
+def up(c, services=None, env=None, no_build=False, timeout=180, host=None):
     """Start an environment (or some services) detached, and wait until healthy."""
     from stackyard.stack import ops as stack
 
-    stack.up(session(c, env), split(services), build=not no_build, timeout=int(timeout))
+    stack.up(session(c, env, host), split(services), build=not no_build, timeout=int(timeout))
 
 
 @stackyard_task(
@@ -73,37 +80,38 @@ def up(c, services=None, env=None, no_build=False, timeout=180):
         "env": ENV_HELP,
         "volumes": "also delete the named volumes (the data)",
         "confirm_data_loss": "second flag needed with --volumes on a protected env (prod)",
+        "host": HOST_HELP,
     }
 )
-def down(c, env=None, volumes=False, confirm_data_loss=False):
+def down(c, env=None, volumes=False, confirm_data_loss=False, host=None):
     """Stop and remove the containers; volumes are kept unless --volumes."""
     from stackyard.stack import ops as stack
 
-    stack.down(session(c, env), volumes=volumes, confirm_data_loss=confirm_data_loss)
+    stack.down(session(c, env, host), volumes=volumes, confirm_data_loss=confirm_data_loss)
 
 
-@stackyard_task(name="ps", help={"env": ENV_HELP, "json": "print JSON instead of a table"})
-def ps_(c, env=None, json=False):
+@stackyard_task(name="ps", help={"env": ENV_HELP, "json": "print JSON instead of a table", "host": HOST_HELP})
+def ps_(c, env=None, json=False, host=None):
     """Services with state, health and published URLs; whether the environment is up, or what does not run."""
     from stackyard.stack import status
 
-    status.ps(session(c, env), as_json=json)
+    status.ps(session(c, env, host), as_json=json)
 
 
-@stackyard_task(help={"services": SERVICES_HELP, "env": ENV_HELP})
-def build(c, services=None, env=None):
+@stackyard_task(help={"services": SERVICES_HELP, "env": ENV_HELP, "host": HOST_HELP})
+def build(c, services=None, env=None, host=None):
     """Build the images of the environment, or those some services run (a shared image: its builder)."""
     from stackyard.stack import ops as stack
 
-    stack.build(session(c, env), split(services))
+    stack.build(session(c, env, host), split(services))
 
 
-@stackyard_task(help={"services": SERVICES_HELP, "env": ENV_HELP})
-def restart(c, services=None, env=None):
+@stackyard_task(help={"services": SERVICES_HELP, "env": ENV_HELP, "host": HOST_HELP})
+def restart(c, services=None, env=None, host=None):
     """Restart services (all by default)."""
     from stackyard.stack import ops as stack
 
-    stack.restart(session(c, env), split(services))
+    stack.restart(session(c, env, host), split(services))
 
 
 @stackyard_task(help={"env": ENV_HELP})
@@ -122,14 +130,15 @@ def config(c, env=None):
         "since": "only lines since (10m, 1h, or a timestamp)",
         "tail": "only the last N lines per service",
         "grep": "only lines containing TEXT (case-insensitive)",
+        "host": HOST_HELP,
     }
 )
-def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=None):
+def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=None, host=None):
     """One log stream for all services (or some), with timestamps; Ctrl-C ends it."""
     from stackyard.stack import logs as logs_
 
     logs_.stream(
-        session(c, env),
+        session(c, env, host),
         split(services),
         follow=follow,
         since=since,
@@ -141,23 +150,25 @@ def logs(c, services=None, env=None, follow=False, since=None, tail=None, grep=N
 @stackyard_task(
     name="exec",
     positional=["service"],
-    help={"service": "the service to run in", "env": ENV_HELP},
+    help={"service": "the service to run in", "env": ENV_HELP, "host": HOST_HELP},
 )
-def exec_(c, service, env=None):
+def exec_(c, service, env=None, host=None):
     """Run a command in a running service: inv exec SERVICE -- COMMAND [ARGS...]; exits with its code."""
     from stackyard.stack import execs
 
-    code = execs.run(session(c, env), service, remainder(c))
+    code = execs.run(session(c, env, host), service, remainder(c))
     if code:  # the command's own code; its output already said why
         raise Exit(code=code)
 
 
-@stackyard_task(positional=["service"], help={"service": "the service to open a shell in", "env": ENV_HELP})
-def shell(c, service, env=None):
+@stackyard_task(
+    positional=["service"], help={"service": "the service to open a shell in", "env": ENV_HELP, "host": HOST_HELP}
+)
+def shell(c, service, env=None, host=None):
     """Open a shell (bash if the image has it, else sh) in a running service; exits with its code."""
     from stackyard.stack import execs
 
-    code = execs.shell(session(c, env), service)
+    code = execs.shell(session(c, env, host), service)
     if code:
         raise Exit(code=code)
 
@@ -233,7 +244,6 @@ def check(c, env=None):
 env_tasks = Collection("env", show, explain, diff, init, check)
 
 PROD_HELP = "environment (default: prod)"
-HOST_HELP = "the target engine, in DOCKER_HOST form (ssh://user@host); default: DOCKER_HOST or this machine's"
 
 
 @stackyard_task(
@@ -246,15 +256,20 @@ HOST_HELP = "the target engine, in DOCKER_HOST form (ssh://user@host); default: 
         "dry_run": "make the read-only checks, print the plan; change nothing (as `inv --dry`)",
         "allow_dirty": "deploy even with uncommitted changes",
         "health_timeout": "seconds the new version has to become healthy (default 120)",
+        "build_on": "where the images for a remote target are built: local (this machine's engine, then shipped) "
+        "or host (the target's engine: only the build context travels); default: the environment's build_on, "
+        "else local",
     },
 )
-def prod_deploy(c, env="prod", host=None, dry_run=False, allow_dirty=False, health_timeout=None):
+def prod_deploy(c, env="prod", host=None, dry_run=False, allow_dirty=False, health_timeout=None, build_on=None):
     """Guarded, zero-downtime deploy: lock, build, backup, migrate, health-gated switch, rollback on failure."""
     from stackyard.deploy import plan
     from stackyard.deploy import run as deploy_run
 
     timeout = int(health_timeout) if health_timeout is not None else plan.HEALTH_TIMEOUT
-    deploy_run.run(session(c, env, host), allow_dirty=allow_dirty, dry_run=dry_run, health_timeout=timeout)
+    deploy_run.run(
+        session(c, env, host), allow_dirty=allow_dirty, dry_run=dry_run, health_timeout=timeout, build_on=build_on
+    )
 
 
 @stackyard_task(
@@ -275,12 +290,12 @@ def rollback(c, release=None, env="prod", host=None, dry_run=False):
     deploy_run.run(session(c, env, host), kind="rollback", target=release or None, dry_run=dry_run)
 
 
-@stackyard_task(help={"env": PROD_HELP})
-def releases(c, env="prod"):
+@stackyard_task(klass=DeployTask, auto_shortflags=False, help={"env": PROD_HELP, "host": HOST_HELP})
+def releases(c, env="prod", host=None):
     """The release history: version, kind, result, time, who, backup, reason."""
     from stackyard.deploy import run as deploy_run
 
-    deploy_run.show(session(c, env))
+    deploy_run.show(session(c, env, host))
 
 
 @stackyard_task(
@@ -295,12 +310,25 @@ def unlock(c, env="prod", host=None, yes=False):
     deploy_run.unlock(session(c, env, host), yes=yes)
 
 
-@stackyard_task(help={"env": DB_ENV_HELP})
-def backup(c, env=None):
+@stackyard_task(
+    name="check",
+    klass=DeployTask,
+    auto_shortflags=False,
+    help={"host": HOST_HELP, "env": PROD_HELP},
+)
+def host_check(c, env="prod", host=None):
+    """The target engine against what the environment needs: versions, OS/arch, disk, ports, clock; exit 1 on a fail."""
+    from stackyard.stack import host as host_
+
+    host_.run(session(c, env, host))
+
+
+@stackyard_task(help={"env": DB_ENV_HELP, "host": HOST_HELP})
+def backup(c, env=None, host=None):
     """pg_dump (custom format) to backups/<project>/, checked with pg_restore --list."""
     from stackyard.stack import db
 
-    db.manual_backup(session(c, env))
+    db.manual_backup(session(c, env, host))
 
 
 @stackyard_task(
@@ -310,33 +338,34 @@ def backup(c, env=None):
         "env": DB_ENV_HELP,
         "confirm_data_loss": "second flag needed on a protected env (prod)",
         "database": "restore into this database instead (it must exist)",
+        "host": HOST_HELP,
     },
 )
-def restore(c, file, env=None, confirm_data_loss=False, database=None):
+def restore(c, file, env=None, confirm_data_loss=False, database=None, host=None):
     """Restore a backup over the database, then [tool.stackyard.db] after_restore; prod needs --confirm-data-loss."""
     import pathlib
 
     from stackyard.stack import db
 
-    db.restore(session(c, env), pathlib.Path(file), confirm_data_loss=confirm_data_loss, database=database)
+    db.restore(session(c, env, host), pathlib.Path(file), confirm_data_loss=confirm_data_loss, database=database)
 
 
-@stackyard_task(name="shell", help={"env": DB_ENV_HELP})
-def db_shell(c, env=None):
+@stackyard_task(name="shell", help={"env": DB_ENV_HELP, "host": HOST_HELP})
+def db_shell(c, env=None, host=None):
     """psql in the database role's container, as the app's user."""
     from stackyard.stack import db, execs
 
-    code = db.shell(session(c, env), tty=execs.has_tty())
+    code = db.shell(session(c, env, host), tty=execs.has_tty())
     if code:
         raise Exit(code=code)
 
 
-@stackyard_task(help={"env": DB_ENV_HELP})
-def migrate(c, env=None):
+@stackyard_task(help={"env": DB_ENV_HELP, "host": HOST_HELP})
+def migrate(c, env=None, host=None):
     """Run the migrations (the migrate role's one-shot service) once."""
     from stackyard.stack import db
 
-    db.migrate(session(c, env))
+    db.migrate(session(c, env, host))
 
 
 @stackyard_task(name="init", help={"force": "replace an existing [tool.stackyard] section and tasks.py"})
@@ -352,7 +381,44 @@ def init_project(c, force=False):
     project_init.run(pathlib.Path.cwd(), Runner(dry=bool(c.config.run.dry)), force=force)
 
 
+@stackyard_task(
+    name="write",
+    klass=DeployTask,
+    auto_shortflags=False,
+    help={
+        "env": PROD_HELP,
+        "output": "the file to write (default: dist/<project>-<env>-<release>.bundle.tar)",
+        "dry_run": "check, print the build and what would be written; write nothing (as `inv --dry`)",
+    },
+)
+def bundle_write(c, env="prod", output=None, dry_run=False):
+    """Build the release and write it to one file (images, compose config, manifest) for a host with no registry.
+
+    No secret's value goes in: a config that holds one is refused, naming the variable."""
+    import pathlib
+
+    from stackyard.bundle import make
+
+    if dry_run:
+        c.config.run.dry = True
+    make.run(session(c, env), pathlib.Path(output) if output else None)
+
+
+@stackyard_task(name="verify", positional=["file"], help={"file": "a bundle written by `inv bundle`"})
+def bundle_verify(c, file):
+    """Check every member of a bundle (size, SHA-256, none missing, not cut off); print them and the release."""
+    import pathlib
+
+    from stackyard.bundle import load
+
+    load.show(pathlib.Path(file), print)
+
+
 deploy_tasks = Collection("deploy", unlock)
+host_tasks = Collection("host", host_check)
+# `inv bundle` writes one (its default task), `inv bundle.verify FILE` checks one.
+bundle_tasks = Collection("bundle", bundle_verify)
+bundle_tasks.add_task(bundle_write, default=True)
 db_tasks = Collection("db", backup, restore, db_shell, migrate)
 namespace = Collection(
     init_project,
@@ -374,4 +440,6 @@ namespace = Collection(
     env_tasks,
     deploy_tasks,
     db_tasks,
+    host_tasks,
+    bundle_tasks,
 )

@@ -2,11 +2,11 @@
 
 Layers, top to bottom (a module imports only from its own layer or below):
 
-    tasks.py cli.py                            Invoke adapters, and their glue
-    stack env hybrid deploy smoke lint project capabilities (project: inv init)
-    session.py                                 the one door to running commands
-    commands/ engine/                          argv builders, reading the engine
-    core/ config.py errors.py                  running things, the project, errors
+    tasks.py cli.py                                     Invoke adapters, and their glue
+    stack env hybrid deploy bundle smoke lint project   capabilities (project: inv init)
+    session.py                                          the one door to running commands
+    commands/ engine/                                   argv builders, reading the engine
+    core/ config.py errors.py                           running things, the project, errors
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ LAYERS = [
     {"core", "config", "errors", "__init__"},
     {"commands", "engine"},
     {"session"},
-    {"stack", "env", "hybrid", "deploy", "smoke", "lint", "project"},
+    {"stack", "env", "hybrid", "deploy", "bundle", "smoke", "lint", "project"},
     {"tasks", "cli"},
 ]
 

@@ -245,7 +245,7 @@ def test_unknown_environment_key_suggests_the_nearest(tmp_path):
 def test_unknown_key_with_nothing_near_lists_the_keys(tmp_path):
     msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard.environments.qa]\nzzz = 1\n"))
     assert "unknown key 'zzz'" in msg
-    assert "known keys: entry, files, health_path, profiles, project, protected, url" in msg
+    assert "known keys: build_on, entry, files, health_path, host, profiles, project, protected, url" in msg
 
 
 @pytest.mark.parametrize(
@@ -363,3 +363,37 @@ def test_keep_backups_mistakes_are_named(tmp_path, value, expected):
 )
 def test_after_restore_mistakes_name_the_key(tmp_path, toml, expected):
     assert error_of(make_project(tmp_path, pyproject=toml)) == expected
+
+
+# --- targets: host and build_on ----------------------------------------------------
+
+
+def test_an_environment_names_its_target_engine_and_where_a_deploy_builds(tmp_path):
+    toml = '[tool.stackyard.environments.qa]\nhost = "ssh://deploy@example.com"\nbuild_on = "host"\n'
+    envs = config.load(make_project(tmp_path, pyproject=toml)).environments
+    assert (envs["qa"].host, envs["qa"].build_on) == ("ssh://deploy@example.com", "host")
+    assert (envs["dev"].host, envs["dev"].build_on) == (None, "local")  # the docker CLI's default; build here
+
+
+@pytest.mark.parametrize("host", ["ssh://deploy@example.com:2222", "tcp://10.0.0.5:2376", "unix:///run/docker.sock"])
+def test_every_docker_host_scheme_is_a_target(tmp_path, host):
+    toml = f'[tool.stackyard.environments.qa]\nhost = "{host}"\n'
+    assert config.load(make_project(tmp_path, pyproject=toml)).environments["qa"].host == host
+
+
+@pytest.mark.parametrize("host", ["deploy@example.com", "example.com", "http://example.com", "ssh://"])
+def test_a_host_that_is_no_engine_address_names_the_file_and_the_key(tmp_path, host):
+    msg = error_of(make_project(tmp_path, pyproject=f'[tool.stackyard.environments.qa]\nhost = "{host}"\n'))
+    assert msg.startswith(f"pyproject.toml: [tool.stackyard.environments.qa] host {host!r} is not a Docker engine")
+    assert 'e.g. "ssh://deploy@example.com"' in msg
+
+
+def test_a_host_must_be_a_string(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard.environments.qa]\nhost = 22\n"))
+    assert msg == "pyproject.toml: [tool.stackyard.environments.qa] host must be a string, not integer"
+
+
+def test_build_on_is_local_or_host(tmp_path):
+    msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard.environments.qa]\nbuild_on = "remote"\n'))
+    assert msg.startswith("pyproject.toml: [tool.stackyard.environments.qa] build_on 'remote' is not a place to build")
+    assert '"local": on this machine\'s engine' in msg and '"host": on the target\'s engine' in msg

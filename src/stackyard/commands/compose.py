@@ -95,10 +95,14 @@ def config_services(env: Environment) -> Command:
     return _cmd(env, "config", "--services")
 
 
-def scale_up(env: Environment, service: str, replicas: int) -> Command:
+def scale_up(env: Environment, service: str, replicas: int, *, start: bool = True) -> Command:
     """One more container of `service` beside the running ones (a blue/green switch):
-    the others are not recreated, dependencies are not touched."""
-    return _cmd(env, "up", "--detach", "--no-deps", "--no-recreate", "--scale", f"{service}={replicas}", service)
+    the others are not recreated, dependencies are not touched. `start=False` only
+    creates it; the same command with `start=True` then starts the one created as it
+    is (its networks as they were left), through Compose: it copies the service's
+    secrets and configs in as it starts it, which `docker start` would not."""
+    how = "--detach" if start else "--no-start"
+    return _cmd(env, "up", how, "--no-deps", "--no-recreate", "--scale", f"{service}={replicas}", service)
 
 
 def stop(env: Environment, services: Sequence[str] = ()) -> Command:

@@ -1,7 +1,6 @@
-"""Pure builders for the reverse proxy's calls in a deploy's switch: Caddy reloaded
-with its upstream in a variable, and that upstream pinned in a file; nginx and Traefik
+"""Pure builders for the reverse proxy's calls in a deploy's switch: nginx and Traefik
 given a file written inside the container (its content on stdin), which nginx then
-tests and reloads."""
+tests and reloads. (Caddy's switch is the web container's network: commands/docker.py.)"""
 
 from __future__ import annotations
 
@@ -9,24 +8,10 @@ from stackyard.commands import compose
 from stackyard.config import Environment
 from stackyard.core.command import Command
 
-CADDYFILE = "/etc/caddy/Caddyfile"
 # Written beside, then renamed: the proxy never reads a half-written file.
 WRITE = 'cat > "$1.new" && mv "$1.new" "$1"'
 # -t first: a config nginx refuses is never loaded; -s reload is graceful (old workers finish their requests).
 NGINX_RELOAD = "nginx -t -q && exec nginx -s reload"
-
-
-def caddy_reload(env: Environment, service: str, upstream: str, caddyfile: str = CADDYFILE) -> Command:
-    """Reload Caddy in `service` with its Caddyfile's {$UPSTREAM} set to `upstream`
-    (host:port): a graceful reload, requests in flight finish where they are."""
-    argv = ("caddy", "reload", "--config", caddyfile, "--adapter", "caddyfile")
-    return compose.exec_(env, service, argv, tty=False, environment={"UPSTREAM": upstream})
-
-
-def caddy_pin(upstream: str) -> str:
-    """The pin file's content: the upstream (host:port) alone on a line, what a Caddy
-    image reads back into UPSTREAM when it starts (docker/caddy/pinned-upstream.sh)."""
-    return f"{upstream}\n"
 
 
 def write_file(env: Environment, service: str, path: str) -> Command:

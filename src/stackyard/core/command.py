@@ -1,7 +1,9 @@
-"""Commands as data: an argv with its environment and working directory."""
+"""Commands as data: an argv with its environment and working directory, and the
+engine it talks to."""
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +17,10 @@ class Command:
     #: Variables added to the inherited environment (not a replacement).
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    #: It talks to the local engine (the docker CLI's default: the process's DOCKER_HOST
+    #: or context), never to the target (`--host`): a deploy's build, before its images
+    #: are shipped. The runner gives every other command the target's DOCKER_HOST.
+    local_engine: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "argv", tuple(str(a) for a in self.argv))
@@ -23,4 +29,8 @@ class Command:
         return shlex.join(self.argv)
 
     def with_args(self, *args: str) -> Command:
-        return Command(self.argv + tuple(args), self.env, self.cwd)
+        return dataclasses.replace(self, argv=self.argv + tuple(args))
+
+    def on_local_engine(self) -> Command:
+        """This command, run against the local engine rather than the target."""
+        return dataclasses.replace(self, local_engine=True)

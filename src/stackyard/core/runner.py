@@ -43,13 +43,22 @@ class Runner:
     """
 
     def __init__(
-        self, dry: bool = False, echo: bool = True, out: TextIO | None = None, env: dict[str, str] | None = None
+        self,
+        dry: bool = False,
+        echo: bool = True,
+        out: TextIO | None = None,
+        env: dict[str, str] | None = None,
+        target: str | None = None,
     ):
         self.dry = dry
         self.echo = echo
         self.out = out or sys.stderr
-        #: Added to every command's environment (e.g. DOCKER_HOST for `--host`).
+        #: Added to every command's environment (a throwaway project's ports, ...).
         self.env = dict(env or {})
+        #: The target engine's address (DOCKER_HOST form: `--host`, an environment's `host`),
+        #: given to every command but those marked `local_engine`; None: every command talks
+        #: to the docker CLI's default engine (the process's DOCKER_HOST or context).
+        self.target = target
 
     def _announce(self, cmd: Command) -> None:
         self.announce(str(cmd))
@@ -61,8 +70,14 @@ class Runner:
             prefix = "[dry-run] $ " if self.dry else "$ "
             print(prefix + line, file=self.out, flush=True)
 
+    def engine_env(self, local: bool = False) -> dict[str, str]:
+        """The variables that choose the engine: the target's DOCKER_HOST, or none (the
+        local engine: what the process environment says) when `local` or no target."""
+        return {"DOCKER_HOST": self.target} if self.target and not local else {}
+
     def _env(self, cmd: Command) -> dict[str, str] | None:
-        return {**os.environ, **self.env, **cmd.env} if (cmd.env or self.env) else None
+        added = {**self.env, **self.engine_env(cmd.local_engine), **cmd.env}
+        return {**os.environ, **added} if added else None
 
     def _popen(self, cmd: Command, **options) -> subprocess.Popen:
         """Start cmd with its environment and directory; no stdin unless given."""

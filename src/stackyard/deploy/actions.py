@@ -28,7 +28,7 @@ from stackyard.core.command import Command
 from stackyard.deploy import lock, releases
 from stackyard.deploy.engine_changes import change
 from stackyard.deploy.proxy import Adapter, Call
-from stackyard.engine import api, state
+from stackyard.engine import api, ship, state
 from stackyard.env import ops as envops
 from stackyard.env.masking import mask
 from stackyard.errors import CommandError, CommandTimeout, Interrupted, StackyardError, last_line
@@ -216,6 +216,37 @@ class Stream(Action):
 
 
 @dataclass(frozen=True)
+class Ship(Action):
+    """Send the target engine the images of the release it lacks, from the local engine
+    that built them (engine/ship.py): `built` (tagged with the release), then `pulled`
+    (the stack's others, pulled here first when neither engine has one)."""
+
+    built: tuple[str, ...]
+    pulled: tuple[str, ...]
+
+    def run(self, x: Deploy) -> None:
+        local, target = x.s.local_engine(), x.s.engine()
+        images = ship.look(local, target, self.built, self.pulled)
+        until = x.clock() + (x.deadline if x.deadline is not None else float("inf"))
+        ship.ship(
+            local,
+            target,
+            images,
+            change=lambda what, do: change(x.s, what, do),
+            say=x.s.print,
+            clock=x.clock,
+            until=until,
+        )
+
+
+def pulled_images(config: Mapping) -> list[str]:
+    """The images the stack pulls rather than builds (a database's, a cache's), in service order."""
+    services = [svc for _, svc in sorted((config.get("services") or {}).items()) if svc.get("image")]
+    built = {svc["image"] for svc in services if "build" in svc}
+    return list(dict.fromkeys(svc["image"] for svc in services if svc["image"] not in built))
+
+
+@dataclass(frozen=True)
 class StartAll(Action):
     """`up --wait` of the whole stack (a first deploy). A failure names the service
     that failed, with its last log lines, as `inv up` does."""
@@ -252,25 +283,42 @@ class Backup(Action):
 @dataclass(frozen=True)
 class StartBeside(Action):
     """`scale` starts one more container of `service`; the new one's name goes to x.new
-    (also when the command fails after creating it, so that the undo removes it)."""
+    (also when the command fails after creating it, so that the undo removes it). With a
+    proxy whose adapter has calls to make before the start (Caddy: off its network),
+    `create` creates it first, those calls run, then `scale` starts it."""
 
     scale: Command
     service: str
+    create: Command | None = None
+    proxy: Adapter | None = None
 
     def run(self, x: Deploy) -> None:
         before = self._names(x)
         try:
+            if self.create is not None and self.proxy is not None:
+                x.s.stream(self.create, timeout=x.deadline)
+                x.new = self._new(x, before)
+                for call in self.proxy.before_start(x.new):
+                    x.s.run(call.cmd, stdin=call.stdin, timeout=x.deadline)
             x.s.stream(self.scale, timeout=x.deadline)
         finally:
             x.new = min(self._names(x) - before, default="")
         if not x.new:
             raise StackyardError(f"the new {self.service} container did not start", "`inv logs` may say why")
 
+    def _new(self, x: Deploy, before: set[str]) -> str:
+        made = min(self._names(x) - before, default="")
+        if not made:
+            raise StackyardError(f"the new {self.service} container was not created", "`inv logs` may say why")
+        return made
+
     def _names(self, x: Deploy) -> set[str]:
         return {api.name(row) for row in api.containers(x.s.engine(), x.s.env.project, self.service)}
 
     def commands(self) -> tuple[Command, ...]:
-        return (self.scale,)
+        if self.create is None or self.proxy is None:
+            return (self.scale,)
+        return (self.create, *(call.cmd for call in self.proxy.before_start(NEW)), self.scale)
 
 
 @dataclass(frozen=True)
@@ -321,34 +369,49 @@ class Switch(Action):
 
     def run(self, x: Deploy) -> None:
         to = self.to or x.new
+        calls = [call for call in self._calls(to, x.new or NEW) if _needed(x, call)]
         before, x.points_at = x.points_at, None  # while its calls run, either side may get the requests
         try:
-            for call in self._calls(to):
+            for call in calls:
                 x.s.run(call.cmd, stdin=call.stdin, timeout=x.deadline)
         except (CommandTimeout, Interrupted):
             raise  # stopped midway: the proxy may have reloaded all the same
         except StackyardError:
             x.points_at = before  # a proxy refuses a reload (or a config it cannot load) whole
             raise
+        if calls and self.proxy.settle:
+            x.sleep(self.proxy.settle)  # until the proxy acts on it (Caddy: its next lookup)
         x.points_at = to
 
-    def _calls(self, container: str) -> tuple[Call, ...]:
-        return self.proxy.switch(self.env, container, self.port)
+    def _calls(self, to: str, new: str) -> tuple[Call, ...]:
+        return self.proxy.switch(self.env, to, self.port)
 
     def commands(self) -> tuple[Command, ...]:
-        return tuple(call.cmd for call in self._calls(self.to or NEW))
+        return tuple(call.cmd for call in self._calls(self.to or NEW, NEW))
+
+
+def _needed(x: Deploy, call: Call) -> bool:
+    """Whether the call's condition holds (a container already on the network is not attached again)."""
+    if call.when is None:
+        return True
+    on = call.when.network in api.networks_of(x.s.engine(), call.when.container)
+    return on == call.when.attached
 
 
 @dataclass(frozen=True)
 class SwitchBack(Switch):
     """The switch's undo: the traffic back to the container that served before. When
     that fails, what serves is said (x.stuck): the new release, when the proxy still
-    points at it (then its container is kept), or either one, when the switch back was
+    points at it (then its container is kept; with the old one beside it, when the
+    proxy reaches that one too: Caddy's network), or either one, when the switch back was
     stopped midway (then both are kept; the next deploy points the proxy at one and
     removes the other)."""
 
     release: str
     previous: str
+
+    def _calls(self, to: str, new: str) -> tuple[Call, ...]:
+        return self.proxy.switch_back(self.env, to, self.port, new)
 
     def run(self, x: Deploy) -> None:
         try:
@@ -356,7 +419,8 @@ class SwitchBack(Switch):
         except Exception as exc:
             why = mask(exc.message if isinstance(exc, StackyardError) else str(exc), x.s.env)
             if serves_new(x):
-                x.stuck = f"{self.release} still serves: switching back to {self.previous} failed: {why}"
+                who = f"{self.previous} and {self.release} serve" if self._beside(x) else f"{self.release} still serves"
+                x.stuck = f"{who}: switching back to {self.previous} failed: {why}"
             elif x.points_at is None:
                 x.stuck = (
                     f"{self.previous} or {self.release} serves: switching back to {self.previous} did not finish "
@@ -364,12 +428,23 @@ class SwitchBack(Switch):
                 )
             raise
 
+    def _beside(self, x: Deploy) -> bool:
+        """Whether the container switched back to gets requests beside the new one all the
+        same (Caddy: it never left the proxy's network, which the calls attaching it say)."""
+        to = self.to or ""
+        waits = [c for c in self._calls(to, x.new) if c.when and c.when.container == to and not c.when.attached]
+        try:
+            return bool(waits) and not any(_needed(x, c) for c in waits)
+        except StackyardError:  # the engine does not answer: say what is sure
+            return False
+
 
 @dataclass(frozen=True)
 class Pin(Action):
     """Point the proxy at the one container of the web service that `up --wait` made
     healthy (a first deploy), by its name: never at the service's DNS alias, which
-    would also cover a later container before it passed the health gate."""
+    would also cover a later container before it passed the health gate. (Caddy's
+    switch attaches it to the proxy's network: Compose did, it is a no-op.)"""
 
     switch: Switch
     service: str

@@ -12,7 +12,8 @@ backup comes first: only a stack without data makes a first deploy."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from stackyard.commands import compose
@@ -20,7 +21,8 @@ from stackyard.config import Database, Environment, Roles
 from stackyard.core.command import Command
 from stackyard.deploy import actions, releases
 from stackyard.deploy.lock import name as lock_name
-from stackyard.deploy.proxy import adapter
+from stackyard.deploy.proxy import Adapter, adapter
+from stackyard.engine import ship
 from stackyard.errors import StackyardError
 from stackyard.stack.ops import LOG_LINES_ON_FAILURE
 
@@ -34,12 +36,15 @@ PREFLIGHT_DEADLINE = 300  # env.check, lint's rules, git: local reads
 LOCK_DEADLINE = 30
 IMAGES_DEADLINE = 30  # a rollback's look at its images
 BUILD_DEADLINE = 1800  # a cold build downloads and compiles
+SHIP_DEADLINE = 3600  # a first ship sends every image (~2 GB for the reference stack): 0.6 MB/s at least
 BACKUP_DEADLINE = 600
 MIGRATE_DEADLINE = 600
 START_MARGIN = 60  # beyond the health timeout: creating containers, pulling a small image
-SWITCH_DEADLINE = 30  # a proxy reload
+SWITCH_DEADLINE = 30  # a proxy reload; Caddy: a network attach (a switch back: a drain of CADDY_DRAIN s)
 RETIRE_DEADLINE = STOP_GRACE + 30  # stop waits STOP_GRACE, then kills
 RECORD_DEADLINE = 120  # appending a line; removing old images
+#: After a command the plan shows, when it runs on the local engine rather than the target.
+LOCAL = "   (this machine's engine)"
 ROLES_HINT = "state it in [tool.stackyard.roles] (README: Roles)"
 LOGS_DEADLINE = 30  # Engine API reads of a few containers' logs
 
@@ -51,6 +56,17 @@ class Data:
 
     where: str  # "volume shop-prod_db-data", "container shop-prod-db-1"
     running: bool
+
+
+@dataclass(frozen=True)
+class Target:
+    """The engine a deploy acts on when it is another one than the local engine (the
+    docker CLI's default, where the build runs unless `build_on` is "host"), read before the plan."""
+
+    host: str  # its address, DOCKER_HOST form
+    build_on: str = "local"  # "local": build on the local engine, then ship; "host": build on the target
+    #: The images the release runs, as both engines have them before the build: what the ship would do.
+    images: tuple[ship.Image, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -66,11 +82,16 @@ class Step:
     undo_what: str = ""
     #: Said in the error when a later step fails: what this one left that the undo cannot take back.
     left_behind: str = ""
+    #: More lines the plan prints under the step (the images a ship would send).
+    detail: tuple[str, ...] = ()
 
     def lines(self, number: int, env: Environment) -> list[str]:
         indent = " " * 16
         out = [f"  {number:>2}. {self.name:<9} {self.what} (≤ {self.deadline} s)"]
-        out += [f"{indent}$ {compose.short(cmd, env)}" for cmd in self.action.commands()]
+        out += [
+            f"{indent}$ {compose.short(cmd, env)}{LOCAL if cmd.local_engine else ''}" for cmd in self.action.commands()
+        ]
+        out += [f"{indent}{line}" for line in self.detail]
         out.append(f"{indent}why: {self.why}")
         if self.undo_what:
             out.append(f"{indent}undo: {self.undo_what}")
@@ -93,12 +114,15 @@ class Plan:
     note: str = ""
     #: What was found that decides the plan's shape, when no web container runs.
     situation: str = ""
+    #: The target engine, when it is not the local one.
+    target: Target | None = None
 
     def numbered(self) -> list[tuple[int, Step]]:
         return list(enumerate(self.steps + self.finish, 1))
 
     def text(self) -> str:
         head = f"{self.kind} {self.release} to {self.env.name} (project {self.env.project})"
+        head += f" on {self.target.host}" if self.target else ""
         head += f", replacing {self.previous}" if self.previous else ""
         lines = [head + ":"] + ([f"  {self.situation}"] if self.situation else [])
         for number, step in self.numbered():
@@ -125,20 +149,30 @@ def make(
     leftovers: Sequence[str] = (),
     stopped: Sequence[str] = (),
     data: Data | None = None,
+    target: Target | None = None,
+    networks: Mapping[str, Sequence[str]] | None = None,
 ) -> Plan:
     """The plan for `release`. `running`: the web container serving now; `leftovers`:
     more web containers (running or not) beside it, left by a deploy that was killed,
     removed before the new one starts. With none running: `stopped`, the web
     containers that are not running, and `data`, whether the database holds data
-    (None: it holds none, a first deploy)."""
-    before = _before(kind, env, release, allow_dirty)
+    (None: it holds none, a first deploy). `target`: the engine it acts on, when it is
+    not the local one (a deploy then builds locally and ships, or builds there).
+    `networks`: each service's networks (deploy/proxy.service_networks), which a Caddy
+    proxy's switch needs."""
+    before = _before(kind, env, release, allow_dirty, target)
     if not running:
-        return _start(kind, env, release, previous, roles, before, health_timeout, stopped, data)
-    return _beside(kind, env, release, previous, running, roles, before, health_timeout, leftovers)
+        plan = _start(kind, env, release, previous, roles, before, health_timeout, stopped, data, networks or {})
+    else:
+        plan = _beside(kind, env, release, previous, running, roles, before, health_timeout, leftovers, networks or {})
+    return dataclasses.replace(plan, target=target)
 
 
-def _before(kind: releases.Kind, env: Environment, release: str, allow_dirty: bool) -> list[Step]:
-    """What every plan begins with: the preflight (a rollback: its images), the lock, the build."""
+def _before(
+    kind: releases.Kind, env: Environment, release: str, allow_dirty: bool, target: Target | None
+) -> list[Step]:
+    """What every plan begins with: the preflight (a rollback: its images), the lock, the
+    build (and, to another engine, the ship)."""
     steps: list[Step] = []
     if kind == "deploy":
         steps.append(
@@ -174,16 +208,40 @@ def _before(kind: releases.Kind, env: Environment, release: str, allow_dirty: bo
         )
     )
     if kind == "deploy":
-        steps.append(
-            Step(
-                "build",
-                f"build the images, tagged {release}",
-                f"rollback needs the old images: those of the last {releases.KEEP_IMAGES} good releases are kept",
-                actions.Stream(compose.for_release(compose.build(env), release)),
-                BUILD_DEADLINE,
-            )
-        )
+        steps += build_steps(env, release, target)
     return steps
+
+
+def build_steps(env: Environment, release: str, target: Target | None) -> list[Step]:
+    """The build, on the local engine unless told to build on the target; when the
+    target is another engine, the images built here are shipped to it."""
+    build = compose.for_release(compose.build(env), release)
+    why = f"rollback needs the old images: those of the last {releases.KEEP_IMAGES} good releases are kept"
+    if target is None:
+        return [Step("build", f"build the images, tagged {release}", why, actions.Stream(build), BUILD_DEADLINE)]
+    if target.build_on == "host":
+        what = f"build the images, tagged {release}, on the target's engine: only the build context travels"
+        return [Step("build", what, why, actions.Stream(build), BUILD_DEADLINE)]
+    built = tuple(i.ref for i in target.images if i.built)
+    pulled = tuple(i.ref for i in target.images if not i.built)
+    return [
+        Step(
+            "build",
+            f"build the images, tagged {release}, on this machine's engine (the docker CLI's default)",
+            why + "; the target's engine builds nothing",
+            actions.Stream(build.on_local_engine()),
+            BUILD_DEADLINE,
+        ),
+        Step(
+            "ship",
+            f"send {target.host} the images of {release} it lacks, by image ID: one docker save | docker load "
+            "stream each, then its ID checked on both engines",
+            "no registry: the images go from this machine's engine to the target's, and only those it lacks",
+            actions.Ship(built, pulled),
+            SHIP_DEADLINE,
+            detail=tuple(i.line() for i in target.images),
+        ),
+    ]
 
 
 def _backup(env: Environment, release: str, database: Database, why: str) -> Step:
@@ -216,6 +274,7 @@ def _start(
     health_timeout: int,
     stopped: Sequence[str],
     data: Data | None,
+    networks: Mapping[str, Sequence[str]],
 ) -> Plan:
     """No web container runs: `up --wait` of the whole stack, after a backup when the
     database holds data (a web container stopped or crashed is no first deploy)."""
@@ -294,7 +353,7 @@ def _start(
         )
     )
     if roles.web is not None and roles.proxy is not None:
-        steps.append(_pin(env, roles))
+        steps.append(_pin(env, roles, networks))
     return Plan(kind, env, release, previous, tuple(steps), _finish(kind, release, (), ""), after, situation=situation)
 
 
@@ -308,6 +367,7 @@ def _beside(
     before: list[Step],
     health_timeout: int,
     leftovers: Sequence[str],
+    networks: Mapping[str, Sequence[str]],
 ) -> Plan:
     """A web container serves: the new one starts beside it, and the proxy switches
     to it once it is healthy (blue/green)."""
@@ -335,7 +395,7 @@ def _beside(
             )
         )
     web, port = roles.web.service, roles.web.port
-    proxy = adapter(roles.proxy, web)
+    proxy = adapter(roles.proxy, web, networks)
     if leftovers:
         n = len(leftovers)
         steps.append(
@@ -353,9 +413,10 @@ def _beside(
     steps += [
         Step(
             web,  # the step is named after the service it starts
-            f"start a {web} container with {release} beside the one with {previous}",
+            f"start a {web} container with {release} beside the one with {previous}"
+            + (f", out of {roles.proxy.service}'s reach until the switch" if proxy.before_start(actions.NEW) else ""),
             "the new version gets no traffic before it is healthy",
-            actions.StartBeside(tagged(compose.scale_up(env, web, len(running) + 1)), web),
+            _start_beside(env, web, len(running) + 1, proxy, tagged),
             health_timeout + START_MARGIN,
             undo=(actions.ShowNewLogs(LOG_LINES_ON_FAILURE), actions.RemoveNew()),
             undo_what=f"print its last {LOG_LINES_ON_FAILURE} log lines; remove it (kept while "
@@ -371,7 +432,7 @@ def _beside(
         Step(
             "switch",
             f"point {roles.proxy.service} ({roles.proxy.kind}) at the new container",
-            "a graceful reload: requests in flight finish on the old one",
+            proxy.how,
             actions.Switch(env, proxy, None, port),
             SWITCH_DEADLINE,
             undo=(actions.SwitchBack(env, proxy, running[0], port, release, previous or running[0]),),
@@ -416,6 +477,18 @@ def _beside(
     )
 
 
+def _start_beside(
+    env: Environment, web: str, replicas: int, proxy: Adapter, tagged: Callable[[Command], Command]
+) -> actions.StartBeside:
+    """One more web container, started at once; or, when the proxy's adapter has calls
+    to make before it starts (Caddy: off the network it shares with the proxy), created,
+    then those calls, then started."""
+    start = tagged(compose.scale_up(env, web, replicas))
+    if not proxy.before_start(actions.NEW):
+        return actions.StartBeside(start, web)
+    return actions.StartBeside(start, web, tagged(compose.scale_up(env, web, replicas, start=False)), proxy)
+
+
 def _workers(env: Environment, workers: Sequence[str], timeout: int) -> Command:
     return compose.up(env, workers, timeout=timeout, no_deps=True)
 
@@ -450,7 +523,7 @@ def _finish(kind: releases.Kind, release: str, old: Sequence[str], web: str) -> 
     return tuple(steps)
 
 
-def _pin(env: Environment, roles: Roles) -> Step:
+def _pin(env: Environment, roles: Roles, networks: Mapping[str, Sequence[str]]) -> Step:
     """After `up --wait`: the proxy pointed at the web container by its name."""
     assert roles.web is not None and roles.proxy is not None
     web, proxy = roles.web.service, roles.proxy
@@ -459,6 +532,6 @@ def _pin(env: Environment, roles: Roles) -> Step:
         f"point {proxy.service} ({proxy.kind}) at the {web} container `up --wait` made healthy",
         f"by its name: the service's alias {web} would also send requests to the next deploy's "
         "container before it is healthy",
-        actions.Pin(actions.Switch(env, adapter(proxy, web), None, roles.web.port), web),
+        actions.Pin(actions.Switch(env, adapter(proxy, web, networks), None, roles.web.port), web),
         SWITCH_DEADLINE,
     )

@@ -19,14 +19,16 @@ import signal
 import time
 from collections.abc import Callable
 
+from stackyard import config
 from stackyard.commands import git as gitcmds
 from stackyard.config import Roles
 from stackyard.core import table
 from stackyard.core.runner import Interrupts
-from stackyard.deploy import lock, releases
+from stackyard.deploy import actions, lock, releases
 from stackyard.deploy import plan as deploy
 from stackyard.deploy.actions import Deploy, serves_new
-from stackyard.engine import api, roles
+from stackyard.deploy.proxy import service_networks
+from stackyard.engine import api, roles, ship
 from stackyard.env.masking import mask
 from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
@@ -40,13 +42,18 @@ def run(
     allow_dirty: bool = False,
     dry_run: bool = False,
     health_timeout: int = deploy.HEALTH_TIMEOUT,
+    build_on: str | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Plan a deploy of the working tree (or a rollback to `target`, default the
     previous good release) and print it; carry it out, or, for a dry run, only
-    make its read-only checks (first: they may stop it, as they would stop the real run)."""
-    plan = make_plan(s, kind=kind, target=target, allow_dirty=allow_dirty, health_timeout=health_timeout)
+    make its read-only checks (first: they may stop it, as they would stop the real run).
+    `build_on` ("local", "host"; default: the environment's): where a deploy to another
+    engine than the local one builds."""
+    plan = make_plan(
+        s, kind=kind, target=target, allow_dirty=allow_dirty, health_timeout=health_timeout, build_on=build_on
+    )
     path = releases.history_file(s.project.root, s.env.project)
     x = Deploy(s, path, clock, sleep)
     if dry_run or s.dry:
@@ -68,9 +75,12 @@ def make_plan(
     target: str | None = None,
     allow_dirty: bool = False,
     health_timeout: int = deploy.HEALTH_TIMEOUT,
+    build_on: str | None = None,
 ) -> deploy.Plan:
-    """Read the state (the history, the web and database containers, the volumes) and
-    make the plan from it: what `run` prints, and carries out."""
+    """Read the state (the history, the web and database containers, the volumes; for
+    another engine than the local one, the images both have) and make the plan from it:
+    what `run` prints, and carries out."""
+    place = config.build_place(build_on, "--build-on") if build_on else s.env.build_on
     history = releases.history(releases.history_file(s.project.root, s.env.project))
     found = roles.resolve(s.project.roles, s.config())
     cur = releases.current(history)
@@ -97,7 +107,23 @@ def make_plan(
         leftovers=leftovers,
         stopped=stopped,
         data=None if running else database_data(s, found),
+        target=remote_target(s, kind, release, place),
+        networks=service_networks(s.config()),
     )
+
+
+def remote_target(s: Session, kind: releases.Kind, release: str, build_on: str) -> deploy.Target | None:
+    """The target engine, when it is another one than the local engine; for a deploy that
+    builds locally, the images of the release as both engines have them (what the ship
+    would send). None: the target is the local engine."""
+    if not s.remote:
+        return None
+    assert s.target is not None
+    if kind != "deploy" or build_on == "host":
+        return deploy.Target(s.target, build_on)
+    built = actions.release_images(s, release)
+    pulled = [ref for ref in actions.pulled_images(s.config()) if ref not in built]
+    return deploy.Target(s.target, build_on, ship.look(s.local_engine(), s.engine(), built, pulled))
 
 
 def check(plan: deploy.Plan, x: Deploy) -> None:

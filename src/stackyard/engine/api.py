@@ -205,3 +205,75 @@ def volume_exists(client: DockerClient, volume: str) -> bool:
         except _sdk().errors.NotFound:
             return False
     return True
+
+
+def info(client: DockerClient) -> dict:
+    """The engine's /info: its clock (SystemTime), storage driver, data directory,
+    OS and architecture, CPUs and memory."""
+    with _explained():
+        return client.info()
+
+
+def disk_usage(client: DockerClient) -> dict:
+    """The engine's /system/df: every image, volume (with its size) and build cache
+    record. It measures the volumes: seconds on a host with much data."""
+    with _explained():
+        return client.df()
+
+
+def running(client: DockerClient) -> list[dict]:
+    """The /containers/json rows of every running container, any project's (their
+    published ports: who holds a host port)."""
+    with _explained():
+        return [c.attrs for c in client.containers.list(sparse=True)]
+
+
+#: Bytes an image's `docker save` stream is read in (the SDK's default): one progress step.
+SAVE_CHUNK = 2 * 1024 * 1024
+
+
+def inspect_image(client: DockerClient, ref: str) -> dict | None:
+    """The image a name:tag or an ID names, as /images/{name}/json shows it (Id, Size, RepoTags);
+    None when the engine has none."""
+    with _explained():
+        try:
+            return client.images.get(ref).attrs
+        except _sdk().errors.NotFound:  # ImageNotFound is one
+            return None
+
+
+def save(client: DockerClient, ref: str) -> Iterator[bytes]:
+    """The image as `docker save` writes it (a tar with its name), chunk by chunk as the
+    engine sends it: nothing is held whole, nothing written to a file."""
+    with _explained():
+        yield from client.api.get_image(ref, chunk_size=SAVE_CHUNK)
+
+
+def load(client: DockerClient, chunks: Iterator[bytes]) -> list[str]:
+    """`docker load` of a tar streamed from `chunks` as they come (one request, its body
+    sent chunked); what the engine said ("Loaded image: ..."). A refusal it reports in
+    the stream, not in the status (a broken tar), is a StackyardError too."""
+    said = []
+    with _explained():
+        for line in client.api.load_image(chunks):
+            if line.get("error"):
+                raise StackyardError(f"the Docker engine refused the image: {line['error']}")
+            said.append(str(line.get("stream", "")).strip())
+    return [line for line in said if line]
+
+
+def tag_image(client: DockerClient, image: str, ref: str) -> None:
+    """Give the image `image` (an ID) the name `ref` (repository:tag) too."""
+    repository, tag = ref.rsplit(":", 1)
+    with _explained():
+        client.api.tag(image, repository, tag)
+
+
+def networks_of(client: DockerClient, container: str) -> list[str]:
+    """The names of the networks the container is attached to ([] when it does not exist)."""
+    with _explained():
+        try:
+            attrs = client.containers.get(container).attrs
+        except _sdk().errors.NotFound:
+            return []
+    return sorted((attrs.get("NetworkSettings") or {}).get("Networks") or {})

@@ -6,14 +6,6 @@ from stackyard.commands import proxy
 from tests.unit.fakes import after_base, tmp_env
 
 
-def test_caddy_reloads_with_the_upstream_in_a_variable(tmp_path):
-    cmd = proxy.caddy_reload(tmp_env(tmp_path, "prod"), "edge", "p-web-2:8080", "/srv/Caddyfile")
-    assert after_base(cmd.argv) == (
-        "exec", "--no-TTY", "--env", "UPSTREAM=p-web-2:8080", "edge",
-        "caddy", "reload", "--config", "/srv/Caddyfile", "--adapter", "caddyfile",
-    )  # fmt: skip
-
-
 def test_a_file_is_written_beside_then_renamed_over_from_stdin(tmp_path):
     cmd = proxy.write_file(tmp_env(tmp_path, "prod"), "edge", "/config/pin")
     assert after_base(cmd.argv) == (
@@ -24,11 +16,6 @@ def test_a_file_is_written_beside_then_renamed_over_from_stdin(tmp_path):
 def test_nginx_is_tested_before_it_reloads(tmp_path):
     cmd = proxy.nginx_reload(tmp_env(tmp_path, "prod"), "proxy")
     assert after_base(cmd.argv) == ("exec", "--no-TTY", "proxy", "sh", "-c", "nginx -t -q && exec nginx -s reload")
-
-
-def test_the_caddy_pin_is_the_upstream_alone_on_a_line():
-    # docker/caddy/pinned-upstream.sh reads it with $(cat ...): host:port, nothing else.
-    assert proxy.caddy_pin("p-web-2:8080") == "p-web-2:8080\n"
 
 
 def test_the_nginx_upstream_and_the_traefik_service_name_the_container():

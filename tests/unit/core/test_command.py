@@ -33,3 +33,12 @@ def test_with_args_appends_and_keeps_env_and_cwd():
 @given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\x00")), min_size=1))
 def test_the_printed_line_splits_back_into_the_same_argv(argv):
     assert shlex.split(str(Command(argv))) == argv
+
+
+def test_a_command_talks_to_the_target_unless_marked_for_the_local_engine():
+    cmd = Command(("docker", "compose", "build"), env={"APP_TAG": "r1"}, cwd="/src")
+    assert not cmd.local_engine
+    local = cmd.on_local_engine()
+    assert local == Command(cmd.argv, cmd.env, cmd.cwd, local_engine=True)
+    assert local.with_args("api").local_engine  # kept as arguments are added
+    assert str(local) == str(cmd)  # the line printed is the same

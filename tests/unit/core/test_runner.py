@@ -185,3 +185,34 @@ def test_interrupts_outside_the_main_thread_leave_the_handlers_alone():
     thread.start()
     thread.join()
     assert seen == [before]
+
+
+# --- the target engine: DOCKER_HOST for every command but the local engine's ----------
+
+SHOW_HOST = "import os; print(os.environ.get('DOCKER_HOST', '-'))"
+
+
+def test_the_target_is_every_commands_docker_host_but_a_local_engines(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///local.sock")  # the local engine: the process's own
+    r = quiet_runner(target="ssh://deploy@target")
+    assert r.run(py(SHOW_HOST)).stdout.strip() == "ssh://deploy@target"
+    assert r.run(py(SHOW_HOST, local_engine=True)).stdout.strip() == "unix:///local.sock"
+    monkeypatch.delenv("DOCKER_HOST")
+    assert r.run(py(SHOW_HOST, local_engine=True)).stdout.strip() == "-"  # the docker CLI's default then
+
+
+def test_without_a_target_every_command_talks_to_the_local_engine(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///local.sock")
+    r = quiet_runner()
+    assert [r.run(py(SHOW_HOST, local_engine=local)).stdout.strip() for local in (False, True)] == [
+        "unix:///local.sock",
+        "unix:///local.sock",
+    ]
+    assert r.engine_env() == r.engine_env(local=True) == {}
+
+
+def test_a_commands_own_variables_win_over_the_target():
+    r = quiet_runner(target="ssh://deploy@target", env={"SY_ADDED": "1"})
+    assert r.engine_env() == {"DOCKER_HOST": "ssh://deploy@target"} and r.engine_env(local=True) == {}
+    cmd = py("import os; print(os.environ['DOCKER_HOST'], os.environ['SY_ADDED'])", env={"DOCKER_HOST": "tcp://x:1"})
+    assert r.run(cmd).stdout.split() == ["tcp://x:1", "1"]

@@ -14,6 +14,7 @@ import docker.errors
 from stackyard.config import Database, Proxy, Roles, Web
 from stackyard.core.command import Command
 from stackyard.core.runner import Result
+from stackyard.deploy import plan as deploy
 from tests.unit.fakes import FakeRunner, after_base
 
 PROJECT = "shop-prod"
@@ -30,6 +31,9 @@ STATED_ROLES = {
 ROLES = Roles(
     Web("api", 8000), Proxy("caddy", "caddy"), Database("db", "postgres"), "migrate", ("worker", "listener"), ()
 )
+EDGE, BACKEND = f"{PROJECT}_edge", f"{PROJECT}_backend"
+#: Each service's networks, as deploy/proxy.service_networks reads them from config_json.
+NETWORKS = {"api": (BACKEND, EDGE), "caddy": (EDGE,), "db": (BACKEND,)}
 
 
 def conflict(what: str) -> docker.errors.APIError:
@@ -49,8 +53,10 @@ class Container:
         labels: dict[str, str] | None = None,
         logs: str = "",
         exit_code: int = 0,
+        networks: Sequence[str] | None = None,
     ):
         self.name, self.service, self.image, self.status = name, service, image, status
+        self.networks = set(NETWORKS.get(service, ()) if networks is None else networks)
         self.exit_code = exit_code
         self.health = list(health)  # one per inspection; the last one stays
         self.labels = dict(labels or {})
@@ -79,7 +85,12 @@ class Container:
         """As /containers/{id}/json shows it."""
         health = self.health.pop(0) if len(self.health) > 1 else self.health[0]
         found = {"Status": self.status} | ({"Health": {"Status": health}} if health else {})
-        return {"Name": f"/{self.name}", "State": found, "Config": {"Image": self.image, "Labels": self.labels}}
+        return {
+            "Name": f"/{self.name}",
+            "State": found,
+            "Config": {"Image": self.image, "Labels": self.labels},
+            "NetworkSettings": {"Networks": {n: {} for n in sorted(self.networks)}},
+        }
 
 
 class Containers:
@@ -202,7 +213,11 @@ def config_json(tag: str) -> str:
     services |= {"db": {"image": DB_IMAGE, "volumes": [db_data]}} | {
         s: {"image": f"shop-app:{tag}"} for s in ("migrate", "worker", "listener")
     }
-    return json.dumps({"name": PROJECT, "services": services, "volumes": {"db-data": {"name": f"{PROJECT}_db-data"}}})
+    for service, networks in (("api", ("edge", "backend")), ("caddy", ("edge",)), ("db", ("backend",))):
+        services[service]["networks"] = dict.fromkeys(networks)
+    declared = {"edge": {"name": EDGE}, "backend": {"name": BACKEND}}
+    volumes = {"db-data": {"name": f"{PROJECT}_db-data"}}
+    return json.dumps({"name": PROJECT, "services": services, "volumes": volumes, "networks": declared})
 
 
 class EngineRunner(FakeRunner):
@@ -257,9 +272,16 @@ class EngineRunner(FakeRunner):
             self.engine.images.refs |= {f"{r}:{tag}" for r in REPOSITORIES.values()}
         elif "--scale" in words:
             service, count = words[words.index("--scale") + 1].split("=")
-            assert int(count) == len(self.engine.service(service)) + 1
             name = f"{PROJECT}-{service}-{count}"
-            self.engine.add(Container(name, service, f"shop-app:{tag}", health=self.new_health, logs=self.new_logs))
+            created = self.engine.store.get(name)
+            if created is not None and created.status == "created" and "--detach" in words:
+                created.status = "running"  # the one created before: started as it is, its networks kept
+            else:
+                assert int(count) == len(self.engine.service(service)) + 1
+                status = "created" if "--no-start" in words else "running"
+                new = Container(name, service, f"shop-app:{tag}", status=status, health=self.new_health)
+                new.logs = self.new_logs
+                self.engine.add(new)
         elif words[:1] == ("up",):
             # Named services, or the stack (the ones the fake models); each one's containers
             # brought to one running container with the release's image, as Compose recreates them.
@@ -271,6 +293,10 @@ class EngineRunner(FakeRunner):
                 kept = found[-1] if found else Container(f"{PROJECT}-{service}-1", service, image)
                 kept.image, kept.status, kept.health = image, "running", ["healthy"]
                 self.engine.add(kept)
+        elif cmd.argv[:3] == ("docker", "network", "connect"):
+            self.engine.store[cmd.argv[-1]].networks.add(cmd.argv[-2])
+        elif cmd.argv[:3] == ("docker", "network", "disconnect"):
+            self.engine.store[cmd.argv[-1]].networks.remove(cmd.argv[-2])
         elif cmd.argv[:2] == ("docker", "stop"):
             self.engine.store[cmd.argv[-1]].status = "exited"
         elif cmd.argv[:2] == ("docker", "rm"):
@@ -280,3 +306,14 @@ class EngineRunner(FakeRunner):
 
 def short(cmd: Command) -> tuple[str, ...]:
     return after_base(cmd.argv) if cmd.argv[:2] == ("docker", "compose") else cmd.argv
+
+
+def make(kind, env, release, previous, running, roles, **options) -> deploy.Plan:
+    """deploy.make with the networks the compose files would give the roles' services:
+    the web one on a backend network and on the network it shares with the proxy."""
+    networks = {}
+    if roles.web:
+        networks[roles.web.service] = (BACKEND, EDGE)
+    if roles.proxy:
+        networks[roles.proxy.service] = (EDGE,)
+    return deploy.make(kind, env, release, previous, running, roles, networks=networks, **options)

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 
+import docker.errors
 import pytest
 
 from stackyard import config
@@ -26,18 +27,23 @@ from stackyard.deploy import actions, engine_changes, releases
 from stackyard.deploy import lock as deploy_lock
 from stackyard.deploy import plan as deploy
 from stackyard.deploy import run as deploy_run
-from stackyard.deploy.proxy import adapter
+from stackyard.deploy.proxy import CADDY_DRAIN, CADDY_SETTLE, adapter
+from stackyard.engine import ship
 from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
 from stackyard.stack import db
 from tests.unit.deploy.fakes import (
+    BACKEND,
     DB_IMAGE,
+    EDGE,
+    NETWORKS,
     PROJECT,
     ROLES,
     STATED_ROLES,
     Container,
     EngineRunner,
     FakeClient,
+    make,
     short,
 )
 from tests.unit.fakes import tmp_env
@@ -52,7 +58,23 @@ def switch_to(container: str) -> list[tuple[str, ...]]:
     (deploy/proxy.py) makes them."""
     env = tmp_env(pathlib.Path("/nowhere"), "prod", project=PROJECT)
     assert ROLES.proxy is not None
-    return [short(call.cmd) for call in adapter(ROLES.proxy, "api").switch(env, container, 8000)]
+    return [short(call.cmd) for call in adapter(ROLES.proxy, "api", NETWORKS).switch(env, container, 8000)]
+
+
+def start_beside(n: int) -> list[tuple[str, ...]]:
+    """The commands that start web container n beside the others: created, taken off the
+    network it shares with the proxy, started."""
+    scale = ("--no-deps", "--no-recreate", "--scale", f"api={n}", "api")
+    return [
+        ("up", "--no-start", *scale),
+        ("docker", "network", "disconnect", EDGE, f"{PROJECT}-api-{n}"),
+        ("up", "--detach", *scale),
+    ]
+
+
+def switch_back(new: str) -> list[tuple[str, ...]]:
+    """Caddy's switch back, the old container still on its network: the new one stopped (it drains)."""
+    return [("docker", "stop", "--time", str(CADDY_DRAIN), new)]
 
 
 class Clock:
@@ -91,7 +113,7 @@ class Target:
     def deploy(self, kind: releases.Kind = "deploy", release: str = NEW, previous: str | None = OLD) -> deploy.Plan:
         """Make the plan for what runs and execute it (preflight left out: it reads the real project)."""
         running = sorted(c.name for c in self.engine.service("api"))
-        plan = deploy.make(kind, self.s.env, release, previous if running else None, running, ROLES)
+        plan = make(kind, self.s.env, release, previous if running else None, running, ROLES)
         if kind == "deploy":
             plan = dataclasses.replace(plan, steps=plan.steps[1:])
         history = releases.history_file(self.s.project.root, PROJECT)
@@ -100,8 +122,8 @@ class Target:
 
 
 def upstream(line: str) -> str:
-    """The switch's upstream, a name known only once the new container runs, left out."""
-    return re.sub(r"'UPSTREAM=[^']*'|UPSTREAM=\S*", "UPSTREAM=...", line)
+    """The new container's name, known only once it is created, left out."""
+    return re.sub(rf"'{re.escape(actions.NEW)}'|{PROJECT}-api-2\b", "NEW", line)
 
 
 def target(tmp_path, *, serving: str | None = OLD, history=(OLD,), **runner_options) -> Target:
@@ -125,12 +147,16 @@ def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
         ("build",),
         ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
         ("run", "--rm", "--no-deps", "--no-TTY", "migrate"),
+        # Created, taken off the network it shares with the proxy, started: no traffic before the switch.
+        ("up", "--no-start", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
+        ("docker", "network", "disconnect", EDGE, f"{PROJECT}-api-2"),
         ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
         *switch_to(f"{PROJECT}-api-2"),
         ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
         ("docker", "rm", f"{PROJECT}-api-1"),
     ]
+    assert switch_to(f"{PROJECT}-api-2") == [("docker", "network", "connect", "--alias=api", EDGE, f"{PROJECT}-api-2")]
     # The new release's images: every compose command of the deploy names them.
     tagged = [c for c in t.runner.changed() if c.argv[1] == "compose" and "exec" not in c.argv]
     assert {c.env.get("APP_TAG") for c in tagged} == {NEW}
@@ -145,8 +171,10 @@ def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
             1,
         )
     ]
-    assert t.clock.slept == [actions.POLL]  # "starting", then "healthy"
+    # "starting", then "healthy"; after the switch, until the proxy looked the name up again.
+    assert t.clock.slept == [actions.POLL, CADDY_SETTLE]
     assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-2"]
+    assert t.engine.store[f"{PROJECT}-api-2"].networks == {EDGE, BACKEND}
     assert t.engine.log[0] == ("create", deploy_lock.name(PROJECT))
     assert ("remove", deploy_lock.name(PROJECT)) == t.engine.log[-1]
     last = t.history()[-1]
@@ -227,8 +255,7 @@ def test_a_first_deploy_starts_the_whole_stack(tmp_path):
     assert t.runner.changes() == [
         ("build",),
         ("up", "--detach", "--wait", "--wait-timeout", "120"),
-        # The proxy is pinned to the container `up` made healthy, by its name, not the service's alias.
-        *switch_to(f"{PROJECT}-api-1"),
+        # The pin: the container `up` made healthy is on the proxy's network already (Compose put it there).
     ]
     assert t.runner.changed()[1].env["APP_TAG"] == NEW
     assert t.history()[-1].result == "ok" and t.history()[-1].backup == ""
@@ -304,15 +331,15 @@ def test_a_failure_after_the_switch_switches_back(tmp_path):
         t.deploy()
     changes = t.runner.changes()
     workers = ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener")
-    back = len(switch_to(""))
+    back = len(switch_back(""))
     assert changes[-3 - back :] == [
         workers,  # failed, with the new release
         workers,  # back to the old one
-        *switch_to(f"{PROJECT}-api-1"),
+        *switch_back(f"{PROJECT}-api-2"),  # the old one never left the proxy's network
         ("docker", "rm", "--force", f"{PROJECT}-api-2"),
     ]
     assert t.runner.changed()[-2 - back].env["APP_TAG"] == OLD
-    assert ("stop",) not in {c[1:2] for c in changes}  # the old api container keeps serving
+    assert not [c for c in changes if c[:2] == ("docker", "stop") and c[-1].endswith("-1")]  # the old one serves
     assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]
     assert "--- worker: last 30 log lines ---" in t.out
     out = t.out.splitlines()
@@ -363,7 +390,7 @@ def test_a_rollback_switches_back_to_the_previous_good_release(tmp_path):
     t.runner.responses["rev-parse"] = Result(0, "f00\n")
     deploy_run.run(t.s, kind="rollback", clock=t.clock, sleep=t.clock.sleep)
     assert t.runner.changes() == [
-        ("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"),
+        *start_beside(2),
         *switch_to(f"{PROJECT}-api-2"),
         ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "worker", "listener"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
@@ -576,7 +603,7 @@ def execute(t: Target, plan: deploy.Plan) -> None:
 
 
 def plan_of(t: Target) -> deploy.Plan:
-    plan = deploy.make("deploy", t.s.env, NEW, OLD, [f"{PROJECT}-api-1"], ROLES)
+    plan = make("deploy", t.s.env, NEW, OLD, [f"{PROJECT}-api-1"], ROLES)
     return dataclasses.replace(plan, steps=plan.steps[1:])  # no preflight: it reads the real project
 
 
@@ -617,15 +644,16 @@ def test_sigterm_takes_the_ctrl_c_path_and_a_second_signal_does_not_stop_the_und
 
 
 class HungSwitch(EngineRunner):
-    """The proxy's reload hangs until its timeout; the timeouts given are kept."""
+    """The switch's `docker network connect` of the new container hangs until its timeout
+    (an engine that does not answer); the timeouts given are kept."""
 
     def __init__(self, engine: FakeClient):
         super().__init__(engine)
-        self.timeouts: list[tuple[str, float | None]] = []
+        self.timeouts: list[tuple[tuple[str, ...], float | None]] = []
 
     def run(self, cmd: Command, mode="capture", check: bool = True, quiet: bool = False, **kw) -> Result:
-        self.timeouts.append((cmd.argv[-1], kw.get("timeout")))
-        if "UPSTREAM" in " ".join(cmd.argv) and cmd.env.get("APP_TAG") is None and f"{PROJECT}-api-2" in str(cmd):
+        self.timeouts.append((short(cmd), kw.get("timeout")))
+        if short(cmd) in switch_to(f"{PROJECT}-api-2"):
             raise CommandTimeout(cmd.argv, kw["timeout"])
         return super().run(cmd, mode=mode, check=check, quiet=quiet, **kw)
 
@@ -634,28 +662,37 @@ def test_a_hung_switch_fails_at_its_deadline_and_switches_back(tmp_path):
     t = target(tmp_path)
     t.runner = HungSwitch(t.engine)
     t.s = dataclasses.replace(t.s, runner=t.runner)
+    new = f"{PROJECT}-api-2"
     with pytest.raises(StackyardError) as err:
         t.deploy()
     assert str(err.value).startswith(
         f"deploy of {NEW} failed: step switch did not finish within its deadline of {deploy.SWITCH_DEADLINE} s: "
-        "`docker compose --project-name ...` did not finish within 30 s and was stopped"
+        "`docker network connect ...` did not finish within 30 s and was stopped"
     )
-    assert t.runner.changes()[-1 - len(switch_to("")) :] == [
-        *switch_to(f"{PROJECT}-api-1"),  # switched back
-        ("docker", "rm", "--force", f"{PROJECT}-api-2"),
-    ]
+    # The connect, stopped, may have been made all the same: switched back (the old one never
+    # left the network, the new one is stopped, draining), then the new one removed.
+    tried = [cmd for cmd, _ in t.runner.timeouts]
+    assert tried.index(*switch_to(new)) < tried.index(*switch_back(new))
+    assert t.runner.changes()[-2:] == [*switch_back(new), ("docker", "rm", "--force", new)]
+    assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-1"]
+    assert EDGE in t.engine.store[f"{PROJECT}-api-1"].networks
+    assert f"{OLD} still serves" in str(err.value)
     assert t.history()[-1].result == "failed" and "step switch did not finish" in t.history()[-1].reason
+    assert deploy_lock.name(PROJECT) not in t.engine.store
     given = dict(t.runner.timeouts)
-    assert given["build"] == deploy.BUILD_DEADLINE and given["migrate"] == deploy.MIGRATE_DEADLINE
+    assert given[("build",)] == deploy.BUILD_DEADLINE
+    assert given[("run", "--rm", "--no-deps", "--no-TTY", "migrate")] == deploy.MIGRATE_DEADLINE
     # The switch back, an undo, has its step's deadline too.
-    assert [s for last, s in t.runner.timeouts if last == "caddyfile"] == [deploy.SWITCH_DEADLINE] * 2
+    switching = [*switch_to(new), *switch_back(new)]
+    assert [s for cmd, s in t.runner.timeouts if cmd in switching] == [deploy.SWITCH_DEADLINE] * 2
 
 
 def test_the_leftovers_of_a_killed_deploy_are_removed_and_the_current_release_kept(tmp_path):
     t = target(tmp_path, history=(OLDER, OLD))
-    # A deploy killed after starting its container, and one before it, left two more.
+    # A deploy killed after starting its container (before its switch: off the proxy's
+    # network), and one before it (after its switch: on it), left two more.
     t.engine.add(Container(f"{PROJECT}-api-2", "api", f"shop-app:{OLDER}"))
-    t.engine.add(Container(f"{PROJECT}-api-3", "api", f"shop-app:{NEW}"))
+    t.engine.add(Container(f"{PROJECT}-api-3", "api", f"shop-app:{NEW}", networks=(BACKEND,)))
     rows = deploy_run.web_rows(t.s, ROLES)
     assert deploy_run.keep_one(rows, OLD) == ([f"{PROJECT}-api-1"], [f"{PROJECT}-api-2", f"{PROJECT}-api-3"])
     # Without the current release among them: the newest healthy one.
@@ -664,19 +701,43 @@ def test_the_leftovers_of_a_killed_deploy_are_removed_and_the_current_release_ke
     assert deploy_run.keep_one(rows, OLD) == (["c"], ["a", "b"])
     assert deploy_run.keep_one([], OLD) == ([], [])
     running, leftovers = deploy_run.keep_one(deploy_run.web_rows(t.s, ROLES), OLD)
-    plan = deploy.make("deploy", t.s.env, NEW, OLD, running, ROLES, leftovers=leftovers)
+    plan = make("deploy", t.s.env, NEW, OLD, running, ROLES, leftovers=leftovers)
     execute(t, dataclasses.replace(plan, steps=plan.steps[1:]))
     assert [c.name for c in t.engine.service("api")] == [f"{PROJECT}-api-2"]  # the new one, alone
     changes = t.runner.changes()
-    start = changes.index(("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"))
-    assert changes[start - 4 - len(switch_to("")) : start] == [
-        *switch_to(f"{PROJECT}-api-1"),
+    start = changes.index(("up", "--no-start", "--no-deps", "--no-recreate", "--scale", "api=2", "api"))
+    # The one kept is on the proxy's network already: the converge attaches nothing, it retires the others.
+    assert changes[:start] == [
+        ("build",),
+        ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
+        ("run", "--rm", "--no-deps", "--no-TTY", "migrate"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-2"),
         ("docker", "rm", f"{PROJECT}-api-2"),
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-3"),
         ("docker", "rm", f"{PROJECT}-api-3"),
     ]
     assert "==> 5/12 converge: remove 2 leftover api containers" in t.out
+
+
+def test_the_converge_attaches_the_one_kept_when_it_is_off_the_proxys_network_before_the_retire(tmp_path):
+    # The history's release has no container left; the newest healthy one, kept, is one a killed
+    # deploy started and never switched to: off the proxy's network.
+    t = target(tmp_path, serving=None, history=(OLDER, OLD))
+    t.engine.add(Container(f"{PROJECT}-api-1", "api", f"shop-app:{OLDER}"))
+    t.engine.add(Container(f"{PROJECT}-api-2", "api", f"shop-app:{NEW}", networks=(BACKEND,)))
+    rows = [r | {"Created": n} for n, r in enumerate(deploy_run.web_rows(t.s, ROLES))]
+    running, leftovers = deploy_run.keep_one(rows, OLD)
+    assert (running, leftovers) == ([f"{PROJECT}-api-2"], [f"{PROJECT}-api-1"])
+    plan = make("deploy", t.s.env, NEW, OLD, running, ROLES, leftovers=leftovers)
+    (converge,) = [step for step in plan.steps if step.name == "converge"]
+    converge.action.run(actions.Deploy(t.s, t.history_path, t.clock, t.clock.sleep))
+    assert t.runner.changes() == [
+        *switch_to(f"{PROJECT}-api-2"),  # first: the retire leaves the proxy nothing else
+        ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
+        ("docker", "rm", f"{PROJECT}-api-1"),
+    ]
+    assert t.engine.store[f"{PROJECT}-api-2"].networks == {BACKEND, EDGE}
+    assert t.clock.slept == [CADDY_SETTLE]  # before the retire: until caddy looked the name up again
 
 
 def test_a_stale_lock_names_its_holder_process_host_and_age():
@@ -708,7 +769,7 @@ def test_the_pin_wants_exactly_one_healthy_web_container(tmp_path, containers, e
     t = target(tmp_path, serving=None, history=())
     for name, health in containers:
         t.engine.add(Container(name, "api", f"shop-app:{NEW}", health=health))
-    pin = deploy.make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
+    pin = make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
     assert pin.name == "pin"
     with pytest.raises(StackyardError, match=error):
         pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
@@ -717,9 +778,13 @@ def test_the_pin_wants_exactly_one_healthy_web_container(tmp_path, containers, e
 
 def test_the_pin_points_at_the_healthy_one_or_one_without_a_health_check(tmp_path):
     t = target(tmp_path, serving=None, history=())
-    t.engine.add(Container("api-1", "api", f"shop-app:{NEW}", health=("",)))
-    t.engine.add(Container("api-2", "api", f"shop-app:{NEW}", status="exited"))
-    pin = deploy.make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
+    # Both off the proxy's network (Compose puts them on it: here, the attach shows which one the pin chose).
+    t.engine.add(Container("api-1", "api", f"shop-app:{NEW}", health=("",), networks=(BACKEND,)))
+    t.engine.add(Container("api-2", "api", f"shop-app:{NEW}", status="exited", networks=(BACKEND,)))
+    pin = make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
+    pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
+    assert t.runner.changes() == [*switch_to("api-1")]
+    # On it already (as `up` leaves it): nothing to do, nothing done.
     pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
     assert t.runner.changes() == [*switch_to("api-1")]
 
@@ -755,8 +820,9 @@ def test_a_stopped_api_over_data_backs_up_first_then_starts_and_pins(tmp_path, p
         ("up", "--detach", "--wait", "--wait-timeout", "120", "--no-deps", "db"),
         ("exec", "--no-TTY", "db", "sh", "-c", db.DUMP, "sh"),
         ("up", "--detach", "--wait", "--wait-timeout", "120"),  # migrate runs first in it: after the backup
-        *switch_to(f"{PROJECT}-api-1"),
+        # The pin: the container `up` made healthy is on the proxy's network already (Compose put it there).
     ]
+    assert re.search(r"^==> \d+/\d+ pin", t.out, flags=re.M)
     # Why it stopped, printed before the start replaces it.
     assert f"--- {PROJECT}-api-1: last 30 log lines ---\nTraceback: out of memory" in t.out
     last = t.history()[-1]
@@ -842,7 +908,7 @@ def test_a_stopped_api_beside_a_running_one_is_a_leftover_removed_before_the_new
     deploy_run.run(t.s, allow_dirty=True, clock=t.clock, sleep=t.clock.sleep)
     assert f"replacing {OLD}:" in t.out.splitlines()[0]  # the running one's release, not the stopped one's
     changes = t.runner.changes()
-    start = changes.index(("up", "--detach", "--no-deps", "--no-recreate", "--scale", "api=2", "api"))
+    start = changes.index(("up", "--no-start", "--no-deps", "--no-recreate", "--scale", "api=2", "api"))
     assert changes[start - 2 : start] == [
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-2"),
         ("docker", "rm", f"{PROJECT}-api-2"),
@@ -856,43 +922,43 @@ def test_a_stopped_api_beside_a_running_one_is_a_leftover_removed_before_the_new
 
 def failing(*, back: Exception | str | None, forward: str | None = None, workers: bool = True):
     """A runner's `fail`: the workers of the new release fail (after the switch), the switch
-    back to api-1 fails with `back` (a message: its exit 1; an exception: raised), the
-    switch to api-2 with `forward`."""
+    back to api-1 (caddy: the new api-2 stopped, draining) fails with `back` (a message: its
+    exit 1; an exception: raised), the switch to api-2 (its attach) with `forward`."""
 
     def fail(cmd: Command) -> Result | None:
         if workers and "worker" in cmd.argv and cmd.env.get("APP_TAG") == NEW:
             return Result(1, "", "container shop-prod-worker-1 is unhealthy")
-        only = lambda a, b: short(cmd) in switch_to(a) and short(cmd) not in switch_to(b)  # noqa: E731
-        if back is not None and only(f"{PROJECT}-api-1", f"{PROJECT}-api-2"):
+        if back is not None and short(cmd) in switch_back(f"{PROJECT}-api-2"):
             if isinstance(back, Exception):
                 raise back
             return Result(1, "", back)
-        if forward is not None and only(f"{PROJECT}-api-2", f"{PROJECT}-api-1"):
+        if forward is not None and short(cmd) in switch_to(f"{PROJECT}-api-2"):
             return Result(1, "", forward)
         return None
 
     return fail
 
 
+STOP_REFUSED = "Error response from daemon: cannot stop container: shop-prod-api-2: permission denied"
+
+
 def test_a_switch_back_that_fails_keeps_the_new_container_and_says_it_serves(tmp_path):
-    t = target(tmp_path, fail=failing(back="Error: loading config: open /nowhere/Caddyfile: no such file"))
+    t = target(tmp_path, fail=failing(back=STOP_REFUSED))
     with pytest.raises(StackyardError) as err:
         t.deploy()
     assert str(err.value) == (
         f"deploy of {NEW} failed: `docker compose --project-name ...` exited 1: container shop-prod-worker-1 is "
-        f"unhealthy: {NEW} still serves: switching back to {OLD} failed: `docker compose --project-name ...` "
-        "exited 1: Error: loading config: open /nowhere/Caddyfile: no such file"
+        f"unhealthy: {NEW} still serves: switching back to {OLD} failed: `docker stop --time ...` exited 1: "
+        + STOP_REFUSED
     )
-    # Both api containers run: the new one serves, the old one was never retired.
+    # Both api containers run: the new one serves (the stop failed), the old one was never retired.
     assert sorted(c.name for c in t.engine.service("api")) == [f"{PROJECT}-api-1", f"{PROJECT}-api-2"]
     assert ("docker", "rm", "--force", f"{PROJECT}-api-2") not in t.runner.changes()
     assert f"kept {PROJECT}-api-2: the proxy points at it" in t.out
     last = t.history()[-1]
     assert (last.version, last.result) == (NEW, "failed-serving")
     assert last.reason.endswith(
-        f"{NEW} still serves: switching back to {OLD} failed: `docker compose "
-        "--project-name ...` exited 1: Error: loading config: open /nowhere/Caddyfile: "
-        "no such file"
+        f"{NEW} still serves: switching back to {OLD} failed: `docker stop --time ...` exited 1: " + STOP_REFUSED
     )
     assert f"{NEW} recorded as failed-serving" in t.out
     assert deploy_lock.name(PROJECT) not in t.engine.store
@@ -906,12 +972,37 @@ def test_a_switch_back_that_fails_keeps_the_new_container_and_says_it_serves(tmp
         deploy_run.rollback_target(t.history(), NEW, OLD, "prod")
 
 
+def test_a_switch_back_whose_attach_of_the_old_one_fails_leaves_the_new_one_running_and_says_it_serves(tmp_path):
+    # The old container off the proxy's network (detached by hand): the switch back attaches it first,
+    # and stops the new one only once it is attached.
+    refused = "Error response from daemon: network shop-prod_edge not found"
+
+    def fail(cmd: Command) -> Result | None:
+        if short(cmd) in switch_to(f"{PROJECT}-api-1"):
+            return Result(1, "", refused)
+        return failing(back=None)(cmd)
+
+    t = target(tmp_path, fail=fail)
+    t.engine.store[f"{PROJECT}-api-1"].networks = {BACKEND}
+    with pytest.raises(StackyardError) as err:
+        t.deploy()
+    assert str(err.value).endswith(
+        f"{NEW} still serves: switching back to {OLD} failed: `docker network connect ...` exited 1: {refused}"
+    )
+    assert not [c for c in t.runner.changes() if c[:2] == ("docker", "stop") and c[-1] == f"{PROJECT}-api-2"]
+    assert {c.name: c.status for c in t.engine.service("api")} == {
+        f"{PROJECT}-api-1": "running",
+        f"{PROJECT}-api-2": "running",
+    }
+    assert (t.history()[-1].version, t.history()[-1].result) == (NEW, "failed-serving")
+
+
 def test_a_switch_back_stopped_midway_keeps_both_and_says_either_may_serve(tmp_path):
-    t = target(tmp_path, fail=failing(back=CommandTimeout(("docker", "compose", "exec"), 30)))
+    t = target(tmp_path, fail=failing(back=CommandTimeout(switch_back(f"{PROJECT}-api-2")[0], 30)))
     with pytest.raises(StackyardError) as err:
         t.deploy()
     assert (
-        f"is unhealthy: {OLD} or {NEW} serves: switching back to {OLD} did not finish (`docker compose exec ...` did "
+        f"is unhealthy: {OLD} or {NEW} serves: switching back to {OLD} did not finish (`docker stop --time ...` did "
         "not finish within 30 s and was stopped); both containers are kept, and the next deploy points the proxy "
         f"at one; the schema was migrated by {NEW}"
     ) in str(err.value)
@@ -926,8 +1017,9 @@ def test_a_switch_back_stopped_midway_keeps_both_and_says_either_may_serve(tmp_p
 
 
 def test_a_switch_that_failed_whole_and_a_switch_back_that_failed_leave_the_old_one_serving(tmp_path):
-    # The proxy refused both reloads: it never left the old container.
-    t = target(tmp_path, fail=failing(back="reload refused", forward="reload refused", workers=False))
+    # The engine refused both the attach and the stop: the new container never joined the proxy's network.
+    refused = "Error response from daemon: container is marked for removal and cannot be connected or disconnected"
+    t = target(tmp_path, fail=failing(back=refused, forward=refused, workers=False))
     with pytest.raises(StackyardError) as err:
         t.deploy()
     assert f": {OLD} still serves" in str(err.value)
@@ -1042,7 +1134,7 @@ def test_without_a_web_role_nothing_is_read_as_serving_and_a_rollback_needs_an_e
 def test_without_a_postgres_database_a_failure_after_the_migration_says_to_restore_your_own(tmp_path):
     e = tmp_env(tmp_path, "prod", project=PROJECT)
     mysql = dataclasses.replace(ROLES, database=config.Database("db", "mysql"))
-    plan = deploy.make("deploy", e, NEW, OLD, [f"{PROJECT}-api-1"], mysql)
+    plan = make("deploy", e, NEW, OLD, [f"{PROJECT}-api-1"], mysql)
     assert "backup" not in [s.name for s in plan.steps]
     migrate = next(s for s in plan.steps if s.name == "migrate")
     assert migrate.left_behind.endswith("restore one of yours (no backup step: no postgres database role)")
@@ -1058,3 +1150,63 @@ def test_a_command_with_files_is_stopped_at_its_deadline(tmp_path):
     assert time.monotonic() - started < 10
     ok = Command((sys.executable, "-c", "print('done')"))
     assert s.run_files(ok, timeout=5).stdout == "done\n"
+
+
+# --- to another engine: the build on the local one, the ship, the rest on the target ----
+
+
+def test_a_deploy_to_another_engine_builds_here_ships_and_acts_there(tmp_path, monkeypatch):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    t = target(tmp_path)
+    t.runner.target = "ssh://deploy@prod.example.com"
+    local = FakeClient()
+    t.s.local_client = local
+    # Neither engine has any of the release's images yet.
+    t.engine.images.get = local.images.get = lambda ref: (_ for _ in ()).throw(docker.errors.ImageNotFound(ref))
+    shipped = []
+
+    def ship_(local_client, target_client, images, *, change, say, clock, until):
+        shipped.append((local_client, target_client, [(i.ref, i.need) for i in images], until - clock()))
+
+    monkeypatch.setattr(ship, "ship", ship_)
+    plan = deploy_run.make_plan(t.s, allow_dirty=True)
+    assert plan.target == deploy.Target(
+        "ssh://deploy@prod.example.com",
+        "local",
+        (
+            ship.Image(f"shop-app:{plan.release}", True),
+            ship.Image(f"shop-caddy:{plan.release}", True),
+            ship.Image(DB_IMAGE, False),
+        ),
+    )
+    plan = dataclasses.replace(plan, steps=plan.steps[1:])  # the preflight reads the real project
+    deploy_run.execute(plan, actions.Deploy(t.s, t.history_path, t.clock, t.clock.sleep))
+    (build,) = [c for c in t.runner.changed() if short(c) == ("build",)]
+    assert build.local_engine and build.env["APP_TAG"] == plan.release
+    assert all(not c.local_engine for c in t.runner.changed() if c is not build)
+    assert shipped == [
+        (
+            local,
+            t.engine,
+            [(f"shop-app:{plan.release}", "unbuilt"), (f"shop-caddy:{plan.release}", "unbuilt"), (DB_IMAGE, "pull")],
+            deploy.SHIP_DEADLINE,
+        )
+    ]
+    assert [line.split(":")[0] for line in t.out.splitlines() if line.startswith("==> ")][:3] == [
+        "==> 1/12 lock",
+        "==> 2/12 build",
+        "==> 3/12 ship",
+    ]
+
+
+def test_built_on_the_target_nothing_is_shipped_and_the_build_goes_there(tmp_path, monkeypatch):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    t = target(tmp_path)
+    t.runner.target = "ssh://deploy@prod.example.com"
+    t.s.local_client = "never used"  # type: ignore[assignment]
+    plan = deploy_run.make_plan(t.s, allow_dirty=True, build_on="host")
+    assert plan.target == deploy.Target("ssh://deploy@prod.example.com", "host")
+    assert [s.name for s in plan.steps][:4] == ["preflight", "lock", "build", "backup"]
+    assert not plan.steps[2].action.commands()[0].local_engine
+    with pytest.raises(StackyardError, match=r"^--build-on 'laptop' is not a place to build"):
+        deploy_run.make_plan(t.s, build_on="laptop")
