@@ -31,7 +31,14 @@ def integration(session: nox.Session) -> None:
     """Integration tests on a real Docker engine: the reference stack, the tasks, hybrid runs, smoke failures."""
     session.install(*TEST_DEPS)
     session.install(*APP_DEPS)  # `inv hybrid` runs the app on the host
-    session.run("pytest", "-m", "integration", *session.posargs)
+    session.run("pytest", "-m", "integration and not remote", *session.posargs)
+
+
+@nox.session(python="3.11")
+def remote(session: nox.Session) -> None:
+    """Remote targets on a second Docker host the tests start: shipping, bundles, host.check (not in the default set)."""
+    session.install(*TEST_DEPS)
+    session.run("pytest", "-m", "remote", *session.posargs)
 
 
 @nox.session(python="3.11")

@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import ROOT
 from tests.support import Inv, free_port
 
-pytestmark = pytest.mark.integration
+# A second Docker host (tests/hosts/remote-host): `nox -s remote`, outside the default set (CI time).
+pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
 REMOTE_HOST = ROOT / "tests" / "hosts" / "remote-host"
 

@@ -31,7 +31,8 @@ from stackyard.session import Session
 from tests.conftest import ROOT
 from tests.support import TEST_SECRETS, Stack, unique_project
 
-pytestmark = pytest.mark.integration
+# A second Docker host (tests/hosts/remote-host): `nox -s remote`, outside the default set (CI time).
+pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
 REMOTE_HOST = ROOT / "tests" / "hosts" / "remote-host"
 
