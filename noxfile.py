@@ -36,7 +36,7 @@ def integration(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def remote(session: nox.Session) -> None:
-    """Remote targets on a second Docker host the tests start: shipping, bundles, host.check (not in the default set)."""
+    """Remote targets on a second Docker host the tests start: shipping, bundles, host.check (not by default)."""
     session.install(*TEST_DEPS)
     session.run("pytest", "-m", "remote", *session.posargs)
 

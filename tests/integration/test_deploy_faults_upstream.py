@@ -1,16 +1,21 @@
-"""Fault 3, traffic before health, on the real engine: the proxy points at a web
-container that passed the health gate, by its name, from the first deploy on and
-across a restart of the proxy; never at the web service's DNS alias, which covers
-a new container from the moment it is created, healthy or not."""
+"""Fault 3, traffic before health, on the real engine: the proxy (Caddy) looks the
+web service's name up on the network it shares with the web service (edge), and
+only web containers that passed the health gate are ever on it: a deploy starts its
+new container off edge and attaches it once healthy. So the proxy never reaches a
+container before it is healthy, from the first deploy on and across a restart of
+the proxy."""
 
 from __future__ import annotations
 
-import json
+import re
 import subprocess
 import time
 
 import pytest
 
+from stackyard import config
+from stackyard.commands import compose
+from tests.conftest import ROOT
 from tests.support import (
     Inv,
     Load,
@@ -26,7 +31,10 @@ from tests.support import (
 
 pytestmark = pytest.mark.integration
 
-WEB, PROXY, PORT = "api", "caddy", 8000  # the reference stack's web service and proxy
+WEB, PROXY = "api", "caddy"  # the reference stack's web service and proxy
+#: A request uvicorn's access log shows as answered, from another address than the
+#: container's own (its health check asks from 127.0.0.1).
+ANSWERED = re.compile(r'^INFO: +(?!127\.0\.0\.1:)\S+ - "GET ', flags=re.M)
 
 
 @pytest.fixture
@@ -40,35 +48,28 @@ def first():
         remove_prod_project(inv)
 
 
-def upstreams(project: str) -> list[str]:
-    """The upstreams of the proxy's live config (Caddy's admin API, inside its container)."""
-    [caddy] = containers(project, PROXY)
-    argv = ["docker", "exec", caddy, "wget", "-qO-", "http://127.0.0.1:2019/config/"]
-    config = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout)
-    found: list[str] = []
+def docker(*args: str, timeout: float = 120) -> str:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=True, timeout=timeout).stdout
 
-    def walk(node: object) -> None:
-        if isinstance(node, dict):
-            found.extend([node["dial"]] if isinstance(node.get("dial"), str) else [])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
 
-    walk(config)
-    return found
+def on_edge(project: str) -> list[str]:
+    """The web containers on the network the proxy shares with the web service (what its
+    lookups of the service's name can answer), by `docker network inspect`."""
+    names = docker("network", "inspect", f"{project}_edge", "--format", "{{range .Containers}}{{.Name}} {{end}}")
+    return sorted(n for n in names.split() if f"-{WEB}-" in n)
 
 
 def serving(inv: Inv) -> str:
     """The one web container that runs (a deploy leaves one)."""
-    running = subprocess.run(
-        ["docker", "ps", "--filter", f"label=com.docker.compose.project={inv.env['STACKYARD_PROJECT']}"]
-        + ["--filter", f"label=com.docker.compose.service={WEB}", "--format", "{{.Names}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    running = docker(
+        "ps",
+        "--filter",
+        f"label=com.docker.compose.project={inv.env['STACKYARD_PROJECT']}",
+        "--filter",
+        f"label=com.docker.compose.service={WEB}",
+        "--format",
+        "{{.Names}}",
+    ).split()
     assert len(running) == 1, running
     return running[0]
 
@@ -81,10 +82,27 @@ def answers(inv: Inv) -> str | None:
         return None
 
 
+def answered(container: str) -> int:
+    """The requests from another address than its own that the web container answered."""
+    proc = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=True, timeout=60)
+    return len(ANSWERED.findall(proc.stdout + proc.stderr))
+
+
+def compose_web(inv: Inv, monkeypatch: pytest.MonkeyPatch, release: str, *, start: bool) -> None:
+    """One more web container of the release, beside the one serving, as the deploy's own
+    command makes it (compose.scale_up, `up --no-start` or `up --detach`), the stack's
+    environment as `inv` has it."""
+    for key, value in inv.env.items():
+        monkeypatch.setenv(key, value)
+    env = config.load(ROOT).environment("prod")
+    cmd = compose.for_release(compose.scale_up(env, WEB, 2, start=start), release)
+    subprocess.run(cmd.argv, env={**inv.env, **cmd.env}, capture_output=True, check=True, timeout=300, cwd=ROOT)
+
+
 def test_a_broken_release_right_after_a_first_deploy_gets_no_traffic(first, tmp_path):
     project = first.env["STACKYARD_PROJECT"]
     old = serving(first)
-    assert upstreams(project) == [f"{old}:{PORT}"]  # pinned by the first deploy, not the alias
+    assert on_edge(project) == [old]
     copy = tmp_path / "broken"
     copy_checkout(copy)
     api = copy / "app" / "refapp" / "api.py"
@@ -95,56 +113,43 @@ def test_a_broken_release_right_after_a_first_deploy_gets_no_traffic(first, tmp_
         proc = inv_in(first, copy, "prod-deploy", "--allow-dirty", "--health-timeout", "20")
 
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
-    assert "still serves" in proc.stderr
-    # The broken container ran for 20 s beside the old one, under the alias: it answered none of them.
+    assert f"{v1} still serves" in proc.stderr
+    # The broken container ran for 20 s beside the old one, off edge: the proxy sent it none of
+    # them (its /health answers 500: one would have failed).
     assert (load.failed, load.errors) == (0, 0), vars(load)
     assert load.sent > 200 and set(load.versions) == {v1}
     assert version(first) == v1 and serving(first) == old
-    assert upstreams(project) == [f"{old}:{PORT}"]
+    assert on_edge(project) == [old]
     assert history(copy, project)[-1]["result"] == "failed"
 
 
-def test_a_restarted_proxy_comes_back_on_the_pinned_container_not_the_alias(first):
+def test_only_the_serving_container_is_on_the_proxys_network_after_a_deploy_and_a_proxy_restart(first, monkeypatch):
     project = first.env["STACKYARD_PROJECT"]
-    pinned = serving(first)
-    [caddy] = containers(project, PROXY)
-    image = subprocess.run(
-        ["docker", "inspect", "--format", "{{.Config.Image}}", pinned], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    # What a scaled-up web container is to the proxy: one more address of the alias. This
-    # one is unhealthy and answers 503 to everything: any request it gets fails.
-    intruder = f"{project}-{WEB}-intruder"
-    answer_503 = (
-        "import http.server as h\n"
-        "class H(h.BaseHTTPRequestHandler):\n"
-        "    def do_GET(self):\n"
-        "        self.send_response(503); self.send_header('content-length', '0'); self.end_headers()\n"
-        f"h.ThreadingHTTPServer(('', {PORT}), H).serve_forever()\n"
-    )
-    run = ["docker", "run", "--detach", "--name", intruder, "--network", f"{project}_edge"]
-    run += ["--network-alias", WEB, "--health-cmd", "exit 1", "--health-interval", "2s", "--entrypoint", "python"]
-    subprocess.run([*run, image, "-c", answer_503], capture_output=True, check=True)
-    try:
-        wait_for(
-            lambda: (
-                "unhealthy"
-                in subprocess.run(["docker", "ps", "-f", f"name={intruder}"], capture_output=True, text=True).stdout
-            ),
-            60,
-            what=f"{intruder} unhealthy",
-        )
-        subprocess.run(["docker", "restart", "--time", "5", caddy], capture_output=True, check=True, timeout=60)
-        wait_for(lambda: answers(first), 60, interval=0.5, what="the proxy back after its restart")
+    assert on_edge(project) == [serving(first)]
+    first("prod-deploy", "--allow-dirty")  # a blue/green switch: the new one attached, the old one retired
+    pinned, release = serving(first), version(first)
+    assert on_edge(project) == [pinned]
+    assert history(ROOT, project)[-1]["version"] == release
 
-        assert upstreams(project) == [f"{pinned}:{PORT}"]
-        with Load(int(first.env["HTTPS_PORT"])) as load:
-            time.sleep(8)
-        assert (load.failed, load.errors) == (0, 0), vars(load)
-        assert load.sent > 300
-        logs = subprocess.run(["docker", "logs", caddy], capture_output=True, text=True, check=True)
-        assert f"upstream {pinned}:{PORT}, pinned by the last deploy" in logs.stdout + logs.stderr
-        # It logs every request it answers (http.server, on stderr): none came.
-        served = subprocess.run(["docker", "logs", intruder], capture_output=True, text=True, check=True)
-        assert '"GET ' not in served.stdout + served.stderr
-    finally:
-        subprocess.run(["docker", "rm", "--force", intruder], capture_output=True)
+    # A web container the proxy must not reach: made as the deploy makes one (created, taken
+    # off edge, started), then left healthy beside the serving one, off edge.
+    compose_web(first, monkeypatch, release, start=False)
+    [extra] = sorted(set(containers(project, WEB)) - {pinned})
+    docker("network", "disconnect", f"{project}_edge", extra)
+    compose_web(first, monkeypatch, release, start=True)
+    wait_for(lambda: "(healthy)" in docker("ps", "-f", f"name={extra}", "--format", "{{.Status}}"), 120, what=extra)
+    assert on_edge(project) == [pinned]  # Compose left it off edge when it started it
+
+    [caddy] = containers(project, PROXY)
+    docker("restart", "--time", "5", caddy, timeout=60)
+    wait_for(lambda: answers(first), 60, interval=0.5, what="the proxy back after its restart")
+    assert on_edge(project) == [pinned]
+
+    before = answered(pinned)
+    with Load(int(first.env["HTTPS_PORT"])) as load:
+        time.sleep(8)
+    assert (load.failed, load.errors) == (0, 0), vars(load)
+    assert load.sent > 300 and set(load.versions) == {release}
+    # Every request went to the serving one (its access log has them), none to the extra one.
+    assert answered(pinned) - before >= load.ok
+    assert answered(extra) == 0

@@ -948,17 +948,18 @@ def test_a_switch_back_that_fails_keeps_the_new_container_and_says_it_serves(tmp
         t.deploy()
     assert str(err.value) == (
         f"deploy of {NEW} failed: `docker compose --project-name ...` exited 1: container shop-prod-worker-1 is "
-        f"unhealthy: {NEW} still serves: switching back to {OLD} failed: `docker stop --time ...` exited 1: "
+        f"unhealthy: {OLD} and {NEW} serve: switching back to {OLD} failed: `docker stop --time ...` exited 1: "
         + STOP_REFUSED
     )
-    # Both api containers run: the new one serves (the stop failed), the old one was never retired.
+    # Both api containers run, on the proxy's network: the new one serves (its stop failed), and the
+    # old one, never retired, beside it.
     assert sorted(c.name for c in t.engine.service("api")) == [f"{PROJECT}-api-1", f"{PROJECT}-api-2"]
     assert ("docker", "rm", "--force", f"{PROJECT}-api-2") not in t.runner.changes()
     assert f"kept {PROJECT}-api-2: the proxy points at it" in t.out
     last = t.history()[-1]
     assert (last.version, last.result) == (NEW, "failed-serving")
     assert last.reason.endswith(
-        f"{NEW} still serves: switching back to {OLD} failed: `docker stop --time ...` exited 1: " + STOP_REFUSED
+        f"{OLD} and {NEW} serve: switching back to {OLD} failed: `docker stop --time ...` exited 1: " + STOP_REFUSED
     )
     assert f"{NEW} recorded as failed-serving" in t.out
     assert deploy_lock.name(PROJECT) not in t.engine.store
@@ -974,7 +975,7 @@ def test_a_switch_back_that_fails_keeps_the_new_container_and_says_it_serves(tmp
 
 def test_a_switch_back_whose_attach_of_the_old_one_fails_leaves_the_new_one_running_and_says_it_serves(tmp_path):
     # The old container off the proxy's network (detached by hand): the switch back attaches it first,
-    # and stops the new one only once it is attached.
+    # and stops the new one only once it is attached. The new one alone serves.
     refused = "Error response from daemon: network shop-prod_edge not found"
 
     def fail(cmd: Command) -> Result | None:
