@@ -111,7 +111,8 @@ def steps_of(events: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
             out.append((value, []))
         else:
             assert out, f"a command before the first step: {value}"
-            out[-1][1].append(re.sub(r"'UPSTREAM=[^']*'|UPSTREAM=\S*", "UPSTREAM=...", value))
+            # The new container, `<new container>` in the plan: taken off the proxy's network, attached at the switch.
+            out[-1][1].append(re.sub(r"^(docker network (?:dis)?connect .*) \S+$", r"\1 NEW", value))
     return out
 
 
@@ -143,8 +144,10 @@ def test_the_executor_runs_the_steps_the_dry_run_printed(prod, monkeypatch):
     prod.outputs.append(recorder.text)  # searched for secrets below
 
     assert steps_of(recorder.events) == expected
-    switched = [value for kind, value in recorder.events if kind == "cmd" and "UPSTREAM=" in value]
-    assert len(switched) == 1 and f"UPSTREAM={env.project}-api-" in switched[0]
+    switched = [value for kind, value in recorder.events if kind == "cmd" and "network connect" in value]
+    assert len(switched) == 1 and re.fullmatch(
+        rf"docker network connect --alias=api {env.project}_edge {env.project}-api-\d+", switched[0]
+    )
 
 
 def test_deploy_under_load_has_zero_failed_requests(prod):

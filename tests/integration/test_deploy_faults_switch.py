@@ -1,9 +1,10 @@
 """Fault 4 of #13: failures after the switch, on the real engine. A step after the
 switch fails (in process: stackyard.deploy.run.execute with a plan whose workers
 step is broken): the switch back runs and the old release serves, the new
-container is removed; or the switch back fails too (a proxy adapter given a
-Caddyfile that does not exist): then the new release still serves, its container
-is kept, and the error and the release history say so. A SIGTERM during the
+container is removed; or the switch back fails too (a `docker` first on PATH
+refuses its `docker stop` of the new container): then the new release still
+serves, beside the old one (both on Caddy's network), its container is kept, and
+the error and the release history say so. A SIGTERM during the
 finishing steps waits until the release is retired, recorded and unlocked. Each
 case asserts what serves (through the proxy), the containers, the lock, the record
 and the message."""
@@ -12,7 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import pathlib
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 
@@ -23,6 +28,7 @@ from stackyard.core.runner import Runner
 from stackyard.deploy import actions, releases
 from stackyard.deploy import plan as deploy
 from stackyard.deploy import run as deploy_run
+from stackyard.deploy.proxy import CADDY_DRAIN
 from stackyard.engine import roles
 from stackyard.errors import StackyardError
 from stackyard.session import Session
@@ -70,15 +76,26 @@ def broken_after_the_switch(s: Session) -> deploy.Plan:
     return dataclasses.replace(plan, steps=steps)
 
 
-def with_switch_back_failing(plan: deploy.Plan) -> deploy.Plan:
-    """The switch's undo given a proxy adapter whose Caddyfile does not exist: its reload fails."""
-    switch = plan.steps[-2]
-    (back,) = switch.undo
-    assert isinstance(back, actions.SwitchBack)
-    broken = dataclasses.replace(back, proxy=dataclasses.replace(back.proxy, caddyfile="/nowhere/Caddyfile"))
-    return dataclasses.replace(
-        plan, steps=(*plan.steps[:-2], dataclasses.replace(switch, undo=(broken,)), plan.steps[-1])
-    )
+STOP_REFUSED = """#!/bin/sh
+# The switch back's `docker stop --time DRAIN` of the new container fails; all else is docker's.
+if [ "$1" = stop ] && [ "$2" = --time ] && [ "$3" = {drain} ]; then
+    echo "Error response from daemon: cannot stop container: $4: refused on purpose" >&2
+    exit 1
+fi
+exec {docker} "$@"
+"""
+
+
+def with_switch_back_failing(monkeypatch: pytest.MonkeyPatch, bin_dir: pathlib.Path) -> None:
+    """A `docker` first on this process's PATH (the session's commands') that refuses the
+    switch back's stop of the new container (Caddy's: the only stop with its drain time)."""
+    real = shutil.which("docker")
+    assert real, "no docker CLI on PATH"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "docker"
+    wrapper.write_text(STOP_REFUSED.format(drain=CADDY_DRAIN, docker=shlex.quote(real)))
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
 
 
 def execute(s: Session, plan: deploy.Plan) -> StackyardError:
@@ -124,26 +141,31 @@ def test_a_failure_after_the_switch_switches_back_and_the_old_release_serves(pro
     )
 
 
-def test_a_switch_back_that_fails_leaves_the_new_release_serving_and_says_so(prod, session):
+def test_a_switch_back_that_fails_leaves_the_new_release_serving_and_says_so(prod, session, monkeypatch, tmp_path):
     project = session.env.project
-    plan = with_switch_back_failing(broken_after_the_switch(session))
+    plan = broken_after_the_switch(session)
+    with_switch_back_failing(monkeypatch, tmp_path / "bin")
 
     err = execute(session, plan)
 
     said = (
-        f"deploy of {plan.release} failed: workers broken on purpose: {plan.release} still serves: switching back to "
-        f"{plan.previous} failed: `docker compose --project-name ...` exited 1: "
+        f"deploy of {plan.release} failed: workers broken on purpose: {plan.previous} and {plan.release} serve: "
+        f"switching back to {plan.previous} failed: `docker stop --time ...` exited 1: Error response from daemon: "
+        f"cannot stop container: {project}-api-"
     )
     assert str(err).startswith(said), str(err)
-    assert "/nowhere/Caddyfile" in str(err)
-    assert version(prod) == plan.release  # what the error says serves, serves
+    assert str(err).endswith(": refused on purpose")
+    # What the error says serves, serves: both, each on the proxy's network.
+    assert {version(prod) for _ in range(40)} == {plan.previous, plan.release}
     running = api_images(project)
     assert sorted(running.values()) == sorted([plan.previous, plan.release])  # both kept: none removed under traffic
     assert f"kept {project}-api-" in session.out.getvalue()
     assert not lock_held(project)
     record = history(ROOT, project)[-1]
     assert (record["version"], record["result"]) == (plan.release, "failed-serving")
-    assert record["reason"].startswith(f"workers broken on purpose; {plan.release} still serves: switching back")
+    assert record["reason"].startswith(
+        f"workers broken on purpose; {plan.previous} and {plan.release} serve: switching back"
+    )
 
     # The next deploy keeps the container that serves, and removes the other one first.
     new = next(name for name, tag in running.items() if tag == plan.release)
