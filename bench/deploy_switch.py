@@ -37,7 +37,7 @@ from tests.support import TEST_SECRETS, Load, free_port  # noqa: E402 - after th
 HEADER = f"{'deploy':>6} {'failed':>6} {'errors':>6} {'sent':>6} {'early':>5} {'switch s':>8} {'total s':>7}  lost in"
 STEP = re.compile(r"^==> \d+/\d+ (\S+):")
 IGNORED = shutil.ignore_patterns(
-    ".git", ".nox", ".venv", "backups", ".stackyard", "__pycache__", "*.local.env", ".*_cache", ".hypothesis"
+    ".git", ".nox", ".venv", "backups", ".stackyard", "dist", "__pycache__", "*.local.env", ".*_cache", ".hypothesis"
 )
 
 

@@ -112,7 +112,7 @@ def steps_of(events: list[tuple[str, str]]) -> list[tuple[str, list[str]]]:
         else:
             assert out, f"a command before the first step: {value}"
             # The new container, `<new container>` in the plan: taken off the proxy's network, attached at the switch.
-            out[-1][1].append(re.sub(r"^(docker network (?:dis)?connect .*) \S+$", r"\1 NEW", value))
+            out[-1][1].append(re.sub(r"^(docker network (?:dis)?connect .*?) (?:'[^']*'|\S+)$", r"\1 NEW", value))
     return out
 
 
