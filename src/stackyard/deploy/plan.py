@@ -437,7 +437,7 @@ def _beside(
             SWITCH_DEADLINE,
             undo=(actions.SwitchBack(env, proxy, running[0], port, release, previous or running[0]),),
             undo_what=f"point {roles.proxy.service} at {running[0]} again (if that fails, {release} still "
-            "serves, and the error and the release history say so)",
+            "serves, beside it or alone, and the error and the release history say which)",
         ),
     ]
     if roles.workers:
