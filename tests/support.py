@@ -6,6 +6,7 @@ test that made it (down -v in a finally)."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client as httpclient  # `http` is the request helper below
 import json
 import os
@@ -19,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from stackyard.engine.ports import free_port
@@ -171,9 +172,11 @@ class Inv:
 
 
 def remove_prod_project(inv: Inv) -> None:
-    """Everything a deploy test made for its project: containers and volumes, its
-    release history, its backups, its images (`<project>-*`, its own names)."""
+    """Everything a deploy test made for its project: containers and volumes, the
+    lock a killed deploy leaves, its release history, its backups, its images
+    (`<project>-*`, its own names)."""
     project = inv.env["STACKYARD_PROJECT"]
+    remove_deploy_lock(project)
     inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
     (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
     shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
@@ -392,6 +395,40 @@ def image_tags(repository: str) -> set[str]:
 
 
 def remove_deploy_lock(project: str) -> None:
-    """The lock container a killed deploy leaves (remove_prod_project leaves it: not
-    a container of the compose project)."""
+    """The lock container a killed deploy leaves (not a container of the compose project)."""
     subprocess.run(["docker", "rm", "--force", "--volumes", f"{project}-deploy-lock"], capture_output=True)
+
+
+@contextlib.contextmanager
+def deployed_prod(prefix: str) -> Iterator[Inv]:
+    """A prod stack of a test module's own (prod_inv), first-deployed; all of it
+    removed at the end (remove_prod_project), a killed deploy's lock included."""
+    inv = prod_inv(prefix)
+    try:
+        inv("prod-deploy", "--allow-dirty")
+        yield inv
+    finally:
+        remove_prod_project(inv)
+
+
+REMOTE_HOST = ROOT / "tests" / "hosts" / "remote-host"
+
+
+@contextlib.contextmanager
+def remote_host(prefix: str, *, on_path: bool = True) -> Iterator[dict]:
+    """A fresh second Docker host (tests/hosts/remote-host up), removed at the end:
+    its JSON ({"host", "http", "https", "ssh_config", "path"}) plus its "name". With
+    `on_path`, its ssh wrapper is first on PATH meanwhile (for the docker CLI and the
+    SDK's ssh client alike)."""
+    name = f"{prefix}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    saved_path = os.environ["PATH"]
+    try:
+        proc = subprocess.run([str(REMOTE_HOST), "up", name], capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        found = {**json.loads(proc.stdout.strip().splitlines()[-1]), "name": name}
+        if on_path:
+            os.environ["PATH"] = f"{found['path']}{os.pathsep}{saved_path}"
+        yield found
+    finally:
+        os.environ["PATH"] = saved_path
+        subprocess.run([str(REMOTE_HOST), "down", name], capture_output=True, text=True, timeout=300)

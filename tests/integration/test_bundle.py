@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import tarfile
 import time
-import uuid
 
 import pytest
 
@@ -29,12 +28,11 @@ from stackyard.engine import api
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, copy_checkout, inv_in, prod_inv, remove_prod_project
+from tests.support import TEST_SECRETS, copy_checkout, inv_in, prod_inv, remote_host, remove_prod_project
 
 # A second Docker host (tests/hosts/remote-host): `nox -s remote`, outside the default set (CI time).
 pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
-REMOTE_HOST = ROOT / "tests" / "hosts" / "remote-host"
 CADDYFILE_MOUNT = "      - ../config/caddy/Caddyfile:/etc/caddy/Caddyfile:ro\n"
 
 
@@ -179,19 +177,9 @@ def test_a_copy_cut_short_is_refused(bundle, scratch):
 
 @pytest.fixture
 def host():
-    """A fresh second Docker host, removed at the end; its ssh wrapper first on PATH
-    (for the docker CLI and the SDK's ssh client alike)."""
-    name = f"bundle-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    saved_path = os.environ["PATH"]
-    try:
-        proc = subprocess.run([str(REMOTE_HOST), "up", name], capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        found = json.loads(proc.stdout.strip().splitlines()[-1])
-        os.environ["PATH"] = f"{found['path']}{os.pathsep}{saved_path}"
+    """A fresh second Docker host, removed at the end; its ssh wrapper first on PATH."""
+    with remote_host("bundle") as found:
         yield found["host"]
-    finally:
-        os.environ["PATH"] = saved_path
-        subprocess.run([str(REMOTE_HOST), "down", name], capture_output=True, text=True, timeout=300)
 
 
 def images_on(host: str) -> set[str]:

@@ -29,11 +29,9 @@ from tests.support import (
     Background,
     Inv,
     containers,
+    deployed_prod,
     history,
     lock_held,
-    prod_inv,
-    remove_deploy_lock,
-    remove_prod_project,
     version,
 )
 
@@ -42,13 +40,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def prod():
-    inv = prod_inv("deadlines")
-    try:
-        inv("prod-deploy", "--allow-dirty")
+    with deployed_prod("deadlines") as inv:
         yield inv
-    finally:
-        remove_deploy_lock(inv.env["STACKYARD_PROJECT"])  # a deploy killed, or left hanging by a failed test
-        remove_prod_project(inv)
 
 
 HANGS_ON_CONNECT = """#!/bin/sh

@@ -16,12 +16,10 @@ from tests.support import (
     Inv,
     containers,
     copy_checkout,
+    deployed_prod,
     history,
     inv_in,
     lock_held,
-    prod_inv,
-    remove_deploy_lock,
-    remove_prod_project,
     version,
 )
 
@@ -52,13 +50,8 @@ def downgrade() -> None:
 
 @pytest.fixture(scope="module")
 def prod():
-    inv = prod_inv("migration")
-    try:
-        inv("prod-deploy", "--allow-dirty")
+    with deployed_prod("migration") as inv:
         yield inv
-    finally:
-        remove_deploy_lock(inv.env["STACKYARD_PROJECT"])  # a deploy killed, or left hanging by a failed test
-        remove_prod_project(inv)
 
 
 def revision(inv: Inv, database: str = '"$POSTGRES_DB"') -> str:

@@ -19,11 +19,9 @@ from tests.conftest import ROOT
 from tests.support import (
     Background,
     containers,
+    deployed_prod,
     history,
     lock_held,
-    prod_inv,
-    remove_deploy_lock,
-    remove_prod_project,
     version,
 )
 
@@ -32,13 +30,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def prod():
-    inv = prod_inv("signals")
-    try:
-        inv("prod-deploy", "--allow-dirty")
+    with deployed_prod("signals") as inv:
         yield inv
-    finally:
-        remove_deploy_lock(inv.env["STACKYARD_PROJECT"])  # a deploy killed, or left hanging by a failed test
-        remove_prod_project(inv)
 
 
 def at_health_gate(inv) -> tuple[Background, str]:

@@ -13,19 +13,15 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
-from tests.support import containers, history, lock_held, prod_inv, remove_prod_project, version
+from tests.support import containers, deployed_prod, history, lock_held, version
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def prod():
-    inv = prod_inv("stopped")
-    try:
-        inv("prod-deploy", "--allow-dirty")  # the first deploy: the stack, its schema
+    with deployed_prod("stopped") as inv:
         yield inv
-    finally:
-        remove_prod_project(inv)
 
 
 def stop_api(project: str) -> list[str]:

@@ -33,19 +33,22 @@ from stackyard.engine import roles
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 from tests.conftest import ROOT
-from tests.support import Background, containers, history, lock_held, prod_inv, remove_prod_project, version
+from tests.support import (
+    Background,
+    containers,
+    deployed_prod,
+    history,
+    lock_held,
+    version,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def prod():
-    inv = prod_inv("switch")
-    try:
-        inv("prod-deploy", "--allow-dirty")
+    with deployed_prod("switch") as inv:
         yield inv
-    finally:
-        remove_prod_project(inv)
 
 
 @pytest.fixture

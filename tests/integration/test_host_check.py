@@ -3,33 +3,23 @@ tests/hosts/remote-host fixture), and against this machine's own engine."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import uuid
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.support import Inv, free_port
+from tests.support import REMOTE_HOST, Inv, free_port, remote_host
 
 # A second Docker host (tests/hosts/remote-host): `nox -s remote`, outside the default set (CI time).
 pytestmark = [pytest.mark.integration, pytest.mark.remote]
-
-REMOTE_HOST = ROOT / "tests" / "hosts" / "remote-host"
 
 
 @pytest.fixture(scope="module")
 def remote():
     """A fresh remote host of its own (unique NAME), removed at the end."""
-    name = f"hc-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    try:
-        up = subprocess.run([REMOTE_HOST, "up", name], capture_output=True, text=True, timeout=600, check=True)
-        found = json.loads(up.stdout.strip().splitlines()[-1])
-        found["name"] = name
+    with remote_host("hc", on_path=False) as found:
         yield found
-    finally:
-        subprocess.run([REMOTE_HOST, "down", name], capture_output=True, timeout=300)
 
 
 def inv_on(remote: dict) -> Inv:

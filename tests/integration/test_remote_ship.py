@@ -13,11 +13,9 @@ a privileged container with its own dockerd and sshd, its own image store, no re
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
-import uuid
 
 import pytest
 
@@ -29,29 +27,17 @@ from stackyard.deploy import run as deploy_run
 from stackyard.engine import api, ship
 from stackyard.session import Session
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, Stack, unique_project
+from tests.support import TEST_SECRETS, Stack, remote_host, unique_project
 
 # A second Docker host (tests/hosts/remote-host): `nox -s remote`, outside the default set (CI time).
 pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
-REMOTE_HOST = ROOT / "tests" / "hosts" / "remote-host"
-
 
 @pytest.fixture(scope="module")
 def host():
-    """A fresh remote host of its own, removed at the end; its ssh wrapper first on PATH
-    (for the docker CLI and the SDK's ssh client alike)."""
-    name = f"ship-{os.getpid()}-{uuid.uuid4().hex[:4]}"
-    saved_path = os.environ["PATH"]
-    try:
-        proc = subprocess.run([str(REMOTE_HOST), "up", name], capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        found = json.loads(proc.stdout.strip().splitlines()[-1])
-        os.environ["PATH"] = f"{found['path']}{os.pathsep}{saved_path}"
+    """A fresh remote host of its own, removed at the end; its ssh wrapper first on PATH."""
+    with remote_host("ship") as found:
         yield found
-    finally:
-        os.environ["PATH"] = saved_path
-        subprocess.run([str(REMOTE_HOST), "down", name], capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
