@@ -33,21 +33,6 @@ from tests.support import TEST_SECRETS, copy_checkout, inv_in, prod_inv, remote_
 # A second Docker host (tests/hosts/remote-host): `nox -s remote`, outside the default set (CI time).
 pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
-CADDYFILE_MOUNT = "      - ../config/caddy/Caddyfile:/etc/caddy/Caddyfile:ro\n"
-
-
-def bake_the_caddyfile(checkout: pathlib.Path) -> None:
-    """compose.prod.yaml bind-mounts the Caddyfile from the checkout, which a bundle's
-    host does not have (so `inv bundle` refuses it, naming the file): in this copy the
-    caddy image gets it by COPY instead, as #14 asks of the compose files. Once
-    compose.prod.yaml mounts it no more, the assert below says so: delete this then."""
-    prod = checkout / "compose" / "compose.prod.yaml"
-    assert CADDYFILE_MOUNT in prod.read_text(), "compose.prod.yaml mounts no Caddyfile: delete bake_the_caddyfile"
-    prod.write_text(prod.read_text().replace(CADDYFILE_MOUNT, ""))
-    shutil.copy(checkout / "config" / "caddy" / "Caddyfile", checkout / "docker" / "caddy" / "Caddyfile")
-    dockerfile = checkout / "docker" / "caddy" / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text().replace("USER ", "COPY Caddyfile /etc/caddy/Caddyfile\nUSER ", 1))
-
 
 def numbers(line: str) -> None:
     print(f"\n[bundle] {line}", flush=True)
@@ -55,11 +40,11 @@ def numbers(line: str) -> None:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    """The prod bundle of a copy of the checkout, under a project of its own (its images
-    removed at the end): (inv, path, `inv bundle`'s output)."""
+    """The prod bundle of a copy of the checkout as it is (its bundle written inside it,
+    and removed with it), under a project of its own (its images removed at the end):
+    (inv, path, `inv bundle`'s output)."""
     checkout = tmp_path_factory.mktemp("bundle") / "checkout"
     copy_checkout(checkout)
-    bake_the_caddyfile(checkout)
     inv = prod_inv("bundle")
     path = checkout / "dist" / "prod.bundle.tar"
     try:

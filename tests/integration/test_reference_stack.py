@@ -182,6 +182,13 @@ def test_prod_behind_caddy_over_https_hardened():
         out = stack.compose("ps", "--format", "{{.Service}} {{.Ports}}").stdout
         publishing = {line.split()[0] for line in out.splitlines() if "->" in line}
         assert publishing == {"caddy"}, out
+
+        # Nothing from the machine that ran Compose: no container bind-mounts a path
+        # (the Caddyfile, served above over HTTPS, is baked into the caddy image).
+        ids = stack.compose("ps", "--all", "--quiet").stdout.split()
+        template = "{{.Name}}{{range .Mounts}} {{.Type}}:{{.Source}}{{end}}"
+        mounts = subprocess.run(["docker", "inspect", "-f", template, *ids], capture_output=True, text=True, check=True)
+        assert len(mounts.stdout.splitlines()) == len(ids) >= 6 and " bind:" not in mounts.stdout, mounts.stdout
     finally:
         stack.down(volumes=True)
 

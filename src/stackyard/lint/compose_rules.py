@@ -1,18 +1,24 @@
 """Rules over a merged, rendered compose config (`config --format json`).
 
-The security rules (SY001-SY012, `check`) hold for a protected environment
-(staging, prod); SY013 (`unreachable`) is a mistake in any environment. Each
-rule has an id, a message that says what to do, and a test under
-tests/unit/lint/test_compose_rules.py. Exemptions are labels on the service,
-stating the reason: dev.stackyard.read-only-exempt, dev.stackyard.root-exempt,
-dev.stackyard.docker-socket; dev.stackyard.proxy marks the one service that
+The security rules (SY001-SY012 and SY014, `check`) hold for a protected
+environment (staging, prod); SY013 (`unreachable`) is a mistake in any
+environment. Each rule has an id, a message that says what to do, and a test
+under tests/unit/lint/test_compose_rules.py. Exemptions are labels on the
+service, stating the reason: dev.stackyard.read-only-exempt,
+dev.stackyard.root-exempt, dev.stackyard.docker-socket,
+dev.stackyard.host-path-exempt; dev.stackyard.proxy marks the one service that
 may publish ports to the world."""
 
 from __future__ import annotations
 
+import pathlib
 import re
 from collections.abc import Mapping
 
+HOST_FILES_FIX = (
+    "bake it into the image, or use `configs:` with `content:` (not in a read-only service: Compose "
+    "cannot copy into one) (or label dev.stackyard.host-path-exempt with the reason)"
+)
 RULES = {
     "SY001": "runs as root: set `user:` to a non-root uid (or label dev.stackyard.root-exempt with the reason)",
     "SY002": "root filesystem is writable: set `read_only: true` with tmpfs where needed "
@@ -29,6 +35,8 @@ RULES = {
     "SY012": "image not taken from a variable: write ${X_IMAGE:-official/image:tag}",
     "SY013": "publishes ports but joins only internal networks, so Docker drops them without a word: "
     "attach it to a non-internal network too (as api joins `edge`)",
+    "SY014": "mounts files from the host (a bind mount, or a `file:` config or secret), which a remote host "
+    f"does not have: {HOST_FILES_FIX}",
 }
 SOCKET = "/var/run/docker.sock"
 SOCKETS = {SOCKET, "/run/docker.sock"}
@@ -76,8 +84,17 @@ def one_shots(services: Mapping[str, Mapping]) -> set[str]:
     return out
 
 
-def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None) -> list[tuple[str, str]]:
-    """(rule, message) for one service of a protected environment's config."""
+def check_service(
+    name: str,
+    svc: Mapping,
+    one_shot: bool,
+    raw_image: str | None,
+    *,
+    file_sources: Mapping[tuple[str, str], str] | None = None,
+    root: pathlib.Path | None = None,
+) -> list[tuple[str, str]]:
+    """(rule, message) for one service of a protected environment's config;
+    `file_sources` (see file_sources()) and `root` (the project's) for SY014."""
     out: list[str | tuple[str, str]] = []  # a rule, or a rule with a message naming what it found
     labels = _labels(svc)
     user = str(svc.get("user") or "")
@@ -124,7 +141,50 @@ def check_service(name: str, svc: Mapping, one_shot: bool, raw_image: str | None
         out.append("SY011")
     if raw_image is not None and "${" not in raw_image:
         out.append("SY012")
+    if (mounted := host_paths(svc, file_sources or {})) and "dev.stackyard.host-path-exempt" not in labels:
+        out.append(("SY014", host_paths_message(mounted, root)))
     return [item if isinstance(item, tuple) else (item, RULES[item]) for item in out]
+
+
+def file_sources(config: Mapping) -> dict[tuple[str, str], str]:
+    """The configs and secrets read from a file, by ("configs"|"secrets", name): outside
+    Swarm, Compose bind-mounts that file into the services that use them."""
+    return {
+        (kind, name): spec["file"]
+        for kind in ("configs", "secrets")
+        for name, spec in (config.get(kind) or {}).items()
+        if (spec or {}).get("file")
+    }
+
+
+def host_paths(svc: Mapping, sources: Mapping[tuple[str, str], str]) -> list[str]:
+    """SY014: the host paths a service mounts (its bind mounts, its `file:` configs and
+    secrets), in order, once each. The Docker socket is SY009's."""
+    out = [
+        v.get("source") or "?"
+        for v in svc.get("volumes") or []
+        if v.get("type") == "bind" and not SOCKETS & {v.get("source"), v.get("target")}
+    ]
+    for kind in ("configs", "secrets"):
+        for ref in svc.get(kind) or []:
+            name = ref.get("source") if isinstance(ref, Mapping) else ref
+            if (kind, name) in sources:
+                out.append(sources[kind, name])
+    return list(dict.fromkeys(out))
+
+
+def host_paths_message(paths: list[str], root: pathlib.Path | None) -> str:
+    """Each path said as what it is: a file of the checkout (Compose resolved a relative
+    path there), which a remote host lacks; or a path on the engine's host, which no
+    deploy puts there."""
+    parts = []
+    for path in paths:
+        p = pathlib.PurePath(path)
+        if root is not None and p.is_relative_to(root):
+            parts.append(f"{p.relative_to(root)} from the checkout, which a remote host does not have")
+        else:
+            parts.append(f"the host path {path}, which no deploy puts on a host")
+    return f"mounts {'; and '.join(parts)}: {HOST_FILES_FIX}"
 
 
 def dangerous_caps(svc: Mapping) -> list[str]:
@@ -148,15 +208,26 @@ def unreachable(config: Mapping) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-def check(config: Mapping, raw: Mapping) -> dict[str, list[tuple[str, str]]]:
-    """Findings per service; `raw` is the same config before interpolation (for SY012)."""
+def check(config: Mapping, raw: Mapping, root: pathlib.Path | None = None) -> dict[str, list[tuple[str, str]]]:
+    """Findings per service; `raw` is the same config before interpolation (for SY012);
+    `root`, the project's, tells a checkout's file from the host's own path (SY014)."""
     services = config.get("services") or {}
     raw_services = raw.get("services") or {}
     shots = one_shots(services)
+    sources = file_sources(config)
     return {
         name: found
         for name, svc in sorted(services.items())
-        if (found := check_service(name, svc, name in shots, (raw_services.get(name) or {}).get("image")))
+        if (
+            found := check_service(
+                name,
+                svc,
+                name in shots,
+                (raw_services.get(name) or {}).get("image"),
+                file_sources=sources,
+                root=root,
+            )
+        )
     }
 
 

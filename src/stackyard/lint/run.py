@@ -105,7 +105,7 @@ def rule_findings(s: Session, rendered: Mapping, stand_ins: Mapping[str, str]) -
     raw = s.read(compose.config_json_raw(s.env, profiles=compose.ALL_PROFILES, extra_env=stand_ins), check=False)
     if not raw.ok:
         return []  # reported by the `config --quiet` pass
-    return located(s, compose_rules.check(rendered, state.parse_config(raw.stdout)))
+    return located(s, compose_rules.check(rendered, state.parse_config(raw.stdout), s.project.root))
 
 
 def located(s: Session, found: Mapping[str, Sequence[tuple[str, str]]]) -> list[Finding]:

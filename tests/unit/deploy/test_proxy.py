@@ -51,7 +51,7 @@ def test_caddys_switch_back_stops_the_new_container_so_that_it_finishes_its_requ
 
 
 def test_caddy_waits_beyond_the_reference_caddyfiles_lookup_interval():
-    caddyfile = (ROOT / "config" / "caddy" / "Caddyfile").read_text()
+    caddyfile = (ROOT / "docker" / "caddy" / "Caddyfile").read_text()
     [refresh] = re.findall(r"refresh (\d+)s", caddyfile)
     assert Caddy("edge", "p_edge", "web").settle > int(refresh)
     assert "dynamic a {$UPSTREAM_NAME:api}" in caddyfile

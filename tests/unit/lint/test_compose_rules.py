@@ -14,7 +14,16 @@ import pytest
 import yaml
 
 from stackyard.lint import compose_rules
-from stackyard.lint.compose_rules import RULES, SOCKET, check, check_service, locate, one_shots, unreachable
+from stackyard.lint.compose_rules import (
+    HOST_FILES_FIX,
+    RULES,
+    SOCKET,
+    check,
+    check_service,
+    locate,
+    one_shots,
+    unreachable,
+)
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[2] / "fixtures" / "lint"
 
@@ -116,8 +125,9 @@ BREAK = {
 
 
 def test_every_rule_has_a_bad_fixture():
-    # SY013 judges a service with the networks of the whole config: test_sy013_* below.
-    assert set(BREAK) | {"SY013"} == set(RULES)
+    # SY013 judges a service with the networks of the whole config, and SY014's
+    # message names the paths it found: test_sy013_* and test_sy014_* below.
+    assert set(BREAK) | {"SY013", "SY014"} == set(RULES)
 
 
 def test_compliant_service_passes():
@@ -633,3 +643,132 @@ def test_sy013_deliberately_bad_fixture():
     assert {name: [rule for rule, _ in problems] for name, problems in found.items()} == {"monitor": ["SY013"]}
     _, line = locate(files, "monitor")
     assert files[0].read_text().splitlines()[line - 1] == "  monitor:"
+
+
+# ---- SY014: files from the host (bind mounts, `file:` configs and secrets) -------
+
+
+ROOT = pathlib.PurePath("/home/me/shop")
+
+
+def bind(source: str, target: str = "/etc/app/config.yaml") -> dict:
+    """A bind mount as `config --format json` renders it: a relative path already resolved."""
+    return {"type": "bind", "source": source, "target": target, "read_only": True, "bind": {}}
+
+
+def with_mounts(*volumes: dict, **changes) -> dict:
+    svc = good()
+    svc["volumes"] += volumes
+    svc.update(changes)
+    return svc
+
+
+def test_sy014_a_file_of_the_checkout_is_named_relative_to_it():
+    svc = with_mounts(bind(str(ROOT / "config/caddy/Caddyfile"), "/etc/caddy/Caddyfile"))
+    assert check_service("proxy", svc, False, RAW_IMAGE, root=ROOT) == [
+        (
+            "SY014",
+            "mounts config/caddy/Caddyfile from the checkout, which a remote host does not have: "
+            "bake it into the image, or use `configs:` with `content:` (not in a read-only service: "
+            "Compose cannot copy into one) (or label dev.stackyard.host-path-exempt with the reason)",
+        )
+    ]
+
+
+def test_sy014_a_path_of_the_engines_host_is_an_error_too():
+    svc = with_mounts(bind("/srv/shop/settings.yaml"))
+    assert check_service("api", svc, False, RAW_IMAGE, root=ROOT) == [
+        ("SY014", f"mounts the host path /srv/shop/settings.yaml, which no deploy puts on a host: {HOST_FILES_FIX}")
+    ]
+
+
+def test_sy014_without_a_root_every_path_is_the_hosts():
+    svc = with_mounts(bind(str(ROOT / "config/x.yaml")))
+    [(rule, message)] = check_service("api", svc, False, RAW_IMAGE)
+    assert (rule, message.split(",")[0]) == ("SY014", f"mounts the host path {ROOT / 'config/x.yaml'}")
+
+
+def test_sy014_is_one_finding_naming_each_path_once_in_order():
+    svc = with_mounts(
+        bind(str(ROOT / "config/a.yaml"), "/a"), bind("/srv/b", "/b"), bind(str(ROOT / "config/a.yaml"), "/c")
+    )
+    message = (
+        "mounts config/a.yaml from the checkout, which a remote host does not have; "
+        f"and the host path /srv/b, which no deploy puts on a host: {HOST_FILES_FIX}"
+    )
+    assert check_service("api", svc, False, RAW_IMAGE, root=ROOT) == [("SY014", message)]
+
+
+def test_sy014_leaves_the_docker_socket_to_sy009():
+    labelled = {"dev.stackyard.docker-socket": "ships the logs", "dev.stackyard.root-exempt": "the socket"}
+    assert rules(with_mounts(SOCKET_RO, labels=labelled)) == []
+    assert rules(with_mounts(SOCKET_RW, labels=labelled)) == ["SY009"]
+    run_socket = bind("/run/docker.sock", "/var/run/docker.sock")
+    assert rules(with_mounts(run_socket, labels=labelled)) == []
+
+
+@pytest.mark.parametrize(
+    "volume",
+    [
+        {"type": "volume", "source": "data", "target": "/data", "volume": {}},
+        {
+            "type": "volume",
+            "source": "secrets",
+            "target": "/run/secrets/x",
+            "read_only": True,
+            "volume": {"subpath": "x"},
+        },
+        {"type": "tmpfs", "target": "/cache", "tmpfs": {"size": 1024}},
+        {"type": "volume", "target": "/anonymous"},
+    ],
+)
+def test_sy014_volumes_and_tmpfs_are_quiet(volume):
+    assert rules(with_mounts(volume)) == []
+
+
+@pytest.mark.parametrize(
+    "labels", [{"dev.stackyard.host-path-exempt": "the host's CA bundle"}, ["dev.stackyard.host-path-exempt=why"]]
+)
+def test_sy014_the_exemption_label_quiets_it(labels):
+    assert rules(with_mounts(bind("/etc/ssl/certs", "/etc/ssl/certs"), labels=labels)) == []
+
+
+def test_sy014_file_configs_and_secrets_are_found_through_the_whole_config():
+    svc = good()
+    svc["configs"] = [{"source": "loki", "target": "/etc/loki/config.yaml"}, {"source": "inline", "target": "/x"}]
+    svc["secrets"] = [
+        {"source": "token", "target": "/run/secrets/token"},
+        {"source": "db", "target": "/run/secrets/db"},
+    ]
+    config = {
+        "services": {"loki": svc},
+        "configs": {
+            "loki": {"name": "shop_loki", "file": str(ROOT / "config/loki/config.yaml")},
+            "inline": {"name": "shop_inline", "content": "a: 1\n"},
+        },
+        "secrets": {
+            "token": {"name": "shop_token", "file": "/srv/token"},
+            "db": {"name": "shop_db", "environment": "DB_PASSWORD"},
+        },
+    }
+    assert check(config, {"services": {"loki": {"image": RAW_IMAGE}}}, ROOT) == {
+        "loki": [
+            (
+                "SY014",
+                "mounts config/loki/config.yaml from the checkout, which a remote host does not have; "
+                f"and the host path /srv/token, which no deploy puts on a host: {HOST_FILES_FIX}",
+            )
+        ]
+    }
+
+
+def test_sy014_short_syntax_config_references_count_too():
+    svc = good()
+    svc["configs"] = ["loki"]
+    config = {"services": {"loki": svc}, "configs": {"loki": {"file": "/srv/loki.yaml"}}}
+    assert [rule for rule, _ in check(config, {})["loki"]] == ["SY014"]
+
+
+def test_sy014_a_config_nobody_uses_is_quiet():
+    config = {"services": {"api": good()}, "configs": {"loki": {"file": "/srv/loki.yaml"}}}
+    assert check(config, {"services": {"api": {"image": RAW_IMAGE}}}) == {}

@@ -16,6 +16,7 @@ from stackyard.config import layer_files
 from stackyard.core.runner import Result
 from stackyard.env import check as envcheck
 from stackyard.env import schema as envschema
+from stackyard.lint import compose_rules
 from stackyard.lint import run as lint_run
 from stackyard.session import Session
 from tests.unit.fakes import FakeRunner, after_base
@@ -297,6 +298,17 @@ def test_ports_from_internal_networks_only_are_found_in_every_environment(tmp_pa
         ("compose/compose.yaml", "monitor (dev)"),
         ("compose/compose.yaml", "monitor (prod)"),
     ]
+
+
+def test_a_bind_mount_of_the_checkout_is_named_relative_to_the_project(tmp_path, installed):
+    project = make_project(tmp_path)
+    mount = {"type": "bind", "source": str(project.root / "config" / "web.yaml"), "target": "/etc/web.yaml"}
+    runner = fake({" config --format json": Result(0, rendered(web=hardened(volumes=[mount])))})
+    _, lines = lint(project, runner)
+    assert lines[0] == (
+        f"compose/compose.prod.yaml:{WEB_LINE}: SY014: web (prod): mounts config/web.yaml from the checkout, "
+        f"which a remote host does not have: {compose_rules.HOST_FILES_FIX}"
+    )
 
 
 def test_literal_image_is_found_from_the_raw_config(tmp_path, installed):
