@@ -48,6 +48,9 @@ DRY_CALLS = [
     ["db.shell"],
     ["db.migrate"],
     ["init", "--force"],
+    ["bundle.write", "--env", "prod"],
+    ["bundle.verify", "DUMP"],
+    ["host.check", "--env", "dev"],
 ]
 
 
@@ -114,7 +117,7 @@ def test_a_dry_run_of_every_task_changes_nothing(stack, tmp_path):
     dump = tmp_path / "some.dump"
     dump.write_bytes(b"not really a dump")
     project = inv.env["STACKYARD_PROJECT"]
-    before_files = files_under(".stackyard", "backups", "env")
+    before_files = files_under(".stackyard", "backups", "env", "dist")
     before_engine = engine_state(project, image)
     saved_env = {p: p.read_bytes() for p in (ROOT / "env").glob("*") if p.is_file()}
     try:
@@ -122,7 +125,7 @@ def test_a_dry_run_of_every_task_changes_nothing(stack, tmp_path):
             args = [str(dump) if a == "DUMP" else a for a in call]
             proc = inv("--dry", *args, check=False, timeout=300)
             assert "Traceback" not in proc.stderr, (args, proc.stderr)
-            assert files_under(".stackyard", "backups", "env") == before_files, args
+            assert files_under(".stackyard", "backups", "env", "dist") == before_files, args
             assert engine_state(project, image) == before_engine, args
     finally:
         for path, data in saved_env.items():  # a failing dry env.init must not cost the developer a file
