@@ -432,3 +432,33 @@ def remote_host(prefix: str, *, on_path: bool = True) -> Iterator[dict]:
     finally:
         os.environ["PATH"] = saved_path
         subprocess.run([str(REMOTE_HOST), "down", name], capture_output=True, text=True, timeout=300)
+
+
+class BackgroundIn(Background):
+    """Background, run in another directory (a copy of the checkout)."""
+
+    def __init__(self, inv: Inv, cwd: os.PathLike, *args: str):
+        self.inv = inv
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "invoke", *args],
+            cwd=cwd,
+            env={**inv.env, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        self.lines = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+
+def drop_ssh(remote: dict) -> None:
+    """A dropped link to a remote_host: its sshd stopped, and the shared ssh connection
+    (ControlMaster) ended, which would outlive sshd. `tests/hosts/remote-host ssh-start`
+    brings sshd back."""
+    subprocess.run([str(REMOTE_HOST), "ssh-stop", remote["name"]], check=True, capture_output=True, timeout=60)
+    port = remote["host"].rsplit(":", 1)[1]
+    subprocess.run(
+        ["ssh", "-F", remote["ssh_config"], "-p", port, "-O", "exit", "127.0.0.1"], capture_output=True, timeout=30
+    )

@@ -259,16 +259,27 @@ PROD_HELP = "environment (default: prod)"
         "build_on": "where the images for a remote target are built: local (this machine's engine, then shipped) "
         "or host (the target's engine: only the build context travels); default: the environment's build_on, "
         "else local",
+        "bundle": "deploy this bundle (`inv bundle` wrote it) instead of the working tree: verified, its images "
+        "loaded on the target, nothing built",
     },
 )
-def prod_deploy(c, env="prod", host=None, dry_run=False, allow_dirty=False, health_timeout=None, build_on=None):
+def prod_deploy(
+    c, env="prod", host=None, dry_run=False, allow_dirty=False, health_timeout=None, build_on=None, bundle=None
+):
     """Guarded, zero-downtime deploy: lock, build, backup, migrate, health-gated switch, rollback on failure."""
+    import pathlib
+
     from stackyard.deploy import plan
     from stackyard.deploy import run as deploy_run
 
     timeout = int(health_timeout) if health_timeout is not None else plan.HEALTH_TIMEOUT
     deploy_run.run(
-        session(c, env, host), allow_dirty=allow_dirty, dry_run=dry_run, health_timeout=timeout, build_on=build_on
+        session(c, env, host),
+        allow_dirty=allow_dirty,
+        dry_run=dry_run,
+        health_timeout=timeout,
+        build_on=build_on,
+        bundle=pathlib.Path(bundle) if bundle else None,
     )
 
 

@@ -20,6 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from stackyard.bundle import archive
+from stackyard.bundle import load as bundle_load
 from stackyard.commands import compose
 from stackyard.commands import docker as dockercmds
 from stackyard.commands import git as gitcmds
@@ -105,6 +107,35 @@ class Preflight(Action):
         self.run(x)  # it only reads
 
 
+@dataclass(frozen=True)
+class BundlePreflight(Action):
+    """A deploy of a bundle: every member of the file verified (bundle/archive.py), then
+    env.check (strict: the secrets come from this machine). No git check and no lint
+    rules: no source is deployed, and the rules read the compose files as written (a
+    bundle's config is rendered: every image a literal, which SY012 flags)."""
+
+    path: pathlib.Path
+
+    def run(self, x: Deploy) -> None:
+        manifest = archive.verify(self.path)
+        x.s.print(f"{self.path}: release {manifest.release} of {manifest.project} ({manifest.environment}), verified")
+        envops.check(x.s, quiet_ok=True)
+
+    def check(self, x: Deploy) -> None:
+        self.run(x)  # it only reads
+
+
+@dataclass(frozen=True)
+class LoadBundle(Action):
+    """Load the bundle's images the target lacks (bundle/load.py: the file verified
+    again as it is read, each image's ID checked against the manifest after its load)."""
+
+    path: pathlib.Path
+
+    def run(self, x: Deploy) -> None:
+        bundle_load.load(x.s, self.path, clock=x.clock)
+
+
 def _security_rules_can_run(s: Session) -> None:
     """The security rules read the config rendered and raw, and find nothing in a
     config that does not render: that must stop the deploy, not pass it."""
@@ -164,7 +195,7 @@ class TakeLock(Action):
     def run(self, x: Deploy) -> None:
         when = releases.now().isoformat(timespec="seconds")
         held_by = lock.labels(releases.who(), when, self.release, os.getpid(), socket.gethostname())
-        lock.take(x.s, lock_image(x.s.config()), held_by)
+        lock.take(x.s, held_by)
         x.locked = True
 
     def check(self, x: Deploy) -> None:
@@ -590,16 +621,6 @@ def release_images(s: Session, release: str) -> list[str]:
     config = state.parse_config(s.read(compose.for_release(compose.config_json(s.env), release)).stdout)
     found = {svc.get("image", "") for svc in (config.get("services") or {}).values()}
     return sorted(i for i in found if i.endswith(f":{release}"))
-
-
-def lock_image(config: Mapping) -> str:
-    """An image for the lock container (never started): the first one the stack
-    pulls rather than builds, which the engine is likely to have already. (Services
-    may share a built image, with the build on one of them only.)"""
-    services = [svc for _, svc in sorted((config.get("services") or {}).items()) if svc.get("image")]
-    built = {svc["image"] for svc in services if "build" in svc}
-    pulled = [svc["image"] for svc in services if svc["image"] not in built]
-    return pulled[0] if pulled else "busybox"
 
 
 def _release(version: str, result: releases.Result, reason: str, backup: str, kind: releases.Kind) -> releases.Release:

@@ -2,11 +2,21 @@
 started) with a fixed name, so that a second create fails at once, whichever
 machine it comes from. Its labels say who holds it, from which process on which
 host, since when: a lock left by a killed deploy (`kill -9`, a lost host) names
-what to look for before `inv deploy.unlock` removes it."""
+what to look for before `inv deploy.unlock` removes it.
+
+Its image is stackyard's own, with no layer (IMAGE: a config and nothing else,
+~10 KB as a `docker save` tar, made here): a fresh host with no registry has no
+image of the stack yet, and the lock comes before the ship or the load that brings
+them. Its ID is the same on every engine (the SHA-256 of a fixed config), and,
+without a VOLUME, a lock container makes no anonymous volume."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
+import json
+import tarfile
 from collections.abc import Mapping
 
 from stackyard.deploy.engine_changes import change
@@ -15,6 +25,19 @@ from stackyard.errors import StackyardError
 from stackyard.session import Session
 
 PREFIX = "dev.stackyard.lock."
+IMAGE = "stackyard-lock:1"
+#: The lock image's config: no layer, no command (the container is never started).
+_CONFIG = json.dumps(
+    {
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Labels": {"dev.stackyard.image": "deploy lock, never started"}},
+        "rootfs": {"type": "layers", "diff_ids": []},
+    },
+    sort_keys=True,
+    separators=(",", ":"),
+).encode()
+IMAGE_ID = "sha256:" + hashlib.sha256(_CONFIG).hexdigest()
 
 
 def name(project: str) -> str:
@@ -59,21 +82,36 @@ def held_error(found: Mapping[str, str]) -> StackyardError:
     )
 
 
-def take(s: Session, image: str, held_by: Mapping[str, str]) -> None:
-    """Create the lock with these labels (pulling its image if the engine lacks it),
-    or fail naming who holds it."""
+def take(s: Session, held_by: Mapping[str, str]) -> None:
+    """Create the lock with these labels (loading its image first if the engine lacks
+    it), or fail naming who holds it."""
     client = s.engine()
     lock = name(s.env.project)
-    if not api.image_exists(client, image):
-        change(s, f"pull image {image}", lambda: api.pull(client, image))
+    if not api.image_exists(client, IMAGE):
+        tar = image_tar()
+        what = f"load image {IMAGE} ({len(tar) // 1000} KB, no layer: made here)"
+        change(s, what, lambda: api.load(client, iter([tar])))
     shown = ", ".join(f"{k.removeprefix(PREFIX)}={v}" for k, v in held_by.items())
     taken = change(
         s,
-        f"create container {lock} from {image}, never started ({shown})",
-        lambda: api.create(client, lock, image, held_by),
+        f"create container {lock} from {IMAGE}, never started ({shown})",
+        lambda: api.create(client, lock, IMAGE, held_by),
     )
     if taken is False:
         raise held_error(api.labels(client, lock) or {})
+
+
+def image_tar() -> bytes:
+    """The lock image as `docker load` takes it: its config and a manifest naming it IMAGE."""
+    hexid = IMAGE_ID.removeprefix("sha256:")
+    manifest = json.dumps([{"Config": f"{hexid}.json", "RepoTags": [IMAGE], "Layers": []}]).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for member, data in ((f"{hexid}.json", _CONFIG), ("manifest.json", manifest)):
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return out.getvalue()
 
 
 def check_free(s: Session) -> None:
@@ -89,6 +127,7 @@ def held(s: Session) -> dict[str, str] | None:
 
 
 def release(s: Session) -> None:
-    """Remove the lock, with the anonymous volume its image may make."""
+    """Remove the lock (with any anonymous volume: a lock made by an older stackyard,
+    from the stack's database image, has one)."""
     lock = name(s.env.project)
     change(s, f"remove container {lock} and its anonymous volumes", lambda: api.remove(s.engine(), lock))

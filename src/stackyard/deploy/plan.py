@@ -13,6 +13,7 @@ backup comes first: only a stack without data makes a first deploy."""
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from stackyard.commands import compose
 from stackyard.config import Database, Environment, Roles
 from stackyard.core.command import Command
 from stackyard.deploy import actions, releases
+from stackyard.deploy.lock import IMAGE as LOCK_IMAGE
 from stackyard.deploy.lock import name as lock_name
 from stackyard.deploy.proxy import Adapter, adapter
 from stackyard.engine import ship
@@ -67,6 +69,16 @@ class Target:
     build_on: str = "local"  # "local": build on the local engine, then ship; "host": build on the target
     #: The images the release runs, as both engines have them before the build: what the ship would do.
     images: tuple[ship.Image, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A deploy of a bundle (`inv bundle`) rather than of the working tree: its file, its
+    release, and the images its manifest names, as "repository:tag (image ID)". Nothing is built."""
+
+    path: pathlib.Path
+    release: str
+    images: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -151,6 +163,7 @@ def make(
     data: Data | None = None,
     target: Target | None = None,
     networks: Mapping[str, Sequence[str]] | None = None,
+    bundle: Bundle | None = None,
 ) -> Plan:
     """The plan for `release`. `running`: the web container serving now; `leftovers`:
     more web containers (running or not) beside it, left by a deploy that was killed,
@@ -159,8 +172,9 @@ def make(
     (None: it holds none, a first deploy). `target`: the engine it acts on, when it is
     not the local one (a deploy then builds locally and ships, or builds there).
     `networks`: each service's networks (deploy/proxy.service_networks), which a Caddy
-    proxy's switch needs."""
-    before = _before(kind, env, release, allow_dirty, target)
+    proxy's switch needs. `bundle`: a deploy of that bundle (its release, its compose
+    config in `env`): its images are loaded from it, nothing is built or shipped."""
+    before = _before(kind, env, release, allow_dirty, target, bundle)
     if not running:
         plan = _start(kind, env, release, previous, roles, before, health_timeout, stopped, data, networks or {})
     else:
@@ -169,12 +183,28 @@ def make(
 
 
 def _before(
-    kind: releases.Kind, env: Environment, release: str, allow_dirty: bool, target: Target | None
+    kind: releases.Kind,
+    env: Environment,
+    release: str,
+    allow_dirty: bool,
+    target: Target | None,
+    bundle: Bundle | None = None,
 ) -> list[Step]:
     """What every plan begins with: the preflight (a rollback: its images), the lock, the
-    build (and, to another engine, the ship)."""
+    build (and, to another engine, the ship; from a bundle: the load)."""
     steps: list[Step] = []
-    if kind == "deploy":
+    if bundle is not None:
+        steps.append(
+            Step(
+                "preflight",
+                f"verify every member of {bundle.path.name} (size, SHA-256), env.check (strict); no git check, "
+                "no lint rules: no source is deployed (`nox -s lint` runs where the bundle is written)",
+                "a damaged bundle, or any problem, stops the deploy before anything changes on the host",
+                actions.BundlePreflight(bundle.path),
+                PREFLIGHT_DEADLINE,
+            )
+        )
+    elif kind == "deploy":
         steps.append(
             Step(
                 "preflight",
@@ -198,7 +228,8 @@ def _before(
     steps.append(
         Step(
             "lock",
-            f"create container {lock_name(env.project)} on the target engine",
+            f"create container {lock_name(env.project)} on the target engine, from image {LOCK_IMAGE} "
+            "(no layer: loaded there first when it lacks it)",
             "two deploys to one host exclude each other, from any machine",
             actions.TakeLock(release),
             LOCK_DEADLINE,
@@ -207,7 +238,19 @@ def _before(
             "a switch back that failed); remove the lock",
         )
     )
-    if kind == "deploy":
+    if bundle is not None:
+        steps.append(
+            Step(
+                "load",
+                f"load into the target's engine the images of {bundle.path.name} it lacks (by image ID), each "
+                "checked against the manifest's ID after its load",
+                "no build, no registry: the images come from the bundle (verified again as it is read)",
+                actions.LoadBundle(bundle.path),
+                SHIP_DEADLINE,
+                detail=bundle.images,
+            )
+        )
+    elif kind == "deploy":
         steps += build_steps(env, release, target)
     return steps
 

@@ -15,11 +15,15 @@ nothing, on the engine or here."""
 
 from __future__ import annotations
 
+import pathlib
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 
 from stackyard import config
+from stackyard.bundle import archive
+from stackyard.bundle import load as bundle_load
 from stackyard.commands import git as gitcmds
 from stackyard.config import Roles
 from stackyard.core import table
@@ -43,6 +47,7 @@ def run(
     dry_run: bool = False,
     health_timeout: int = deploy.HEALTH_TIMEOUT,
     build_on: str | None = None,
+    bundle: pathlib.Path | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
@@ -50,9 +55,34 @@ def run(
     previous good release) and print it; carry it out, or, for a dry run, only
     make its read-only checks (first: they may stop it, as they would stop the real run).
     `build_on` ("local", "host"; default: the environment's): where a deploy to another
-    engine than the local one builds."""
+    engine than the local one builds. `bundle`: deploy that bundle's release instead of
+    the working tree (`inv bundle` wrote it): its compose config, its images loaded."""
+    with tempfile.TemporaryDirectory(prefix="stackyard-bundle-") as scratch:
+        if bundle is not None:  # its compose config, written for the deploy's commands, gone after it
+            s = for_bundle(s, bundle, pathlib.Path(scratch))
+        _run(s, kind, target, allow_dirty, dry_run, health_timeout, build_on, bundle, clock, sleep)
+
+
+def _run(
+    s: Session,
+    kind: releases.Kind,
+    target: str | None,
+    allow_dirty: bool,
+    dry_run: bool,
+    health_timeout: int,
+    build_on: str | None,
+    bundle: pathlib.Path | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
     plan = make_plan(
-        s, kind=kind, target=target, allow_dirty=allow_dirty, health_timeout=health_timeout, build_on=build_on
+        s,
+        kind=kind,
+        target=target,
+        allow_dirty=allow_dirty,
+        health_timeout=health_timeout,
+        build_on=build_on,
+        bundle=bundle,
     )
     path = releases.history_file(s.project.root, s.env.project)
     x = Deploy(s, path, clock, sleep)
@@ -76,10 +106,12 @@ def make_plan(
     allow_dirty: bool = False,
     health_timeout: int = deploy.HEALTH_TIMEOUT,
     build_on: str | None = None,
+    bundle: pathlib.Path | None = None,
 ) -> deploy.Plan:
     """Read the state (the history, the web and database containers, the volumes; for
     another engine than the local one, the images both have) and make the plan from it:
-    what `run` prints, and carries out."""
+    what `run` prints, and carries out. With `bundle`, `s` is for_bundle's session."""
+    bundled = bundle_plan(bundle) if bundle is not None else None
     place = config.build_place(build_on, "--build-on") if build_on else s.env.build_on
     history = releases.history(releases.history_file(s.project.root, s.env.project))
     found = roles.resolve(s.project.roles, s.config())
@@ -94,7 +126,12 @@ def make_plan(
     # What serves, whoever deployed it; else the release of the stopped web container.
     serving = image_tag(s, running[0]) if running else None
     previous = serving or (image_tag(s, keep_one(down, cur.version if cur else None)[0][0]) if down else None)
-    release = release_name(s) if kind == "deploy" else rollback_target(history, target, serving, s.env.name)
+    if bundled is not None:
+        release = bundled.release
+    elif kind == "deploy":
+        release = release_name(s)
+    else:
+        release = rollback_target(history, target, serving, s.env.name)
     return deploy.make(
         kind,
         s.env,
@@ -107,19 +144,36 @@ def make_plan(
         leftovers=leftovers,
         stopped=stopped,
         data=None if running else database_data(s, found),
-        target=remote_target(s, kind, release, place),
+        target=remote_target(s, kind, release, place, bundled=bundled is not None),
         networks=service_networks(s.config()),
+        bundle=bundled,
     )
 
 
-def remote_target(s: Session, kind: releases.Kind, release: str, build_on: str) -> deploy.Target | None:
+def for_bundle(s: Session, path: pathlib.Path, scratch: pathlib.Path) -> Session:
+    """The session a deploy of the bundle runs with: its environment's one compose file
+    the bundle's config (written into `scratch`), its env files this machine's (the
+    secrets). A bundle of another environment, or one whose manifest or config is
+    damaged, is refused here, before anything is read from the engine."""
+    return s.for_env(bundle_load.environment(s.env, path, scratch))
+
+
+def bundle_plan(path: pathlib.Path) -> deploy.Bundle:
+    """The bundle as its plan shows it: its release and its images (from its manifest)."""
+    manifest = archive.read_manifest(path)
+    return deploy.Bundle(path, manifest.release, tuple(f"{i.ref} ({ship.short(i.id)})" for i in manifest.images))
+
+
+def remote_target(
+    s: Session, kind: releases.Kind, release: str, build_on: str, bundled: bool = False
+) -> deploy.Target | None:
     """The target engine, when it is another one than the local engine; for a deploy that
     builds locally, the images of the release as both engines have them (what the ship
     would send). None: the target is the local engine."""
     if not s.remote:
         return None
     assert s.target is not None
-    if kind != "deploy" or build_on == "host":
+    if kind != "deploy" or build_on == "host" or bundled:
         return deploy.Target(s.target, build_on)
     built = actions.release_images(s, release)
     pulled = [ref for ref in actions.pulled_images(s.config()) if ref not in built]

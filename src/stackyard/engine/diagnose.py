@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 
 import yaml
 
+from stackyard.engine import reach
 from stackyard.engine.state import Port, raw_ports, variable_of
 from stackyard.errors import CommandError, ConfigError, StackyardError
 
@@ -19,6 +20,10 @@ MIN_COMPOSE = (2, 24, 0)
 _ENGINE_DOWN = re.compile(
     r"Cannot connect to the Docker daemon at (\S+?)\.?\s|Is the docker daemon running|"
     r"error during connect|dial unix .*docker\.sock.*(no such file|connection refused)"
+)
+# The docker CLI names the ssh command it ran for an ssh:// engine when that command failed.
+_SSH_LINK = re.compile(
+    r"command \[ssh .*?-l (?P<user>\S+) (?:-p (?P<port>\d+) )?-- (?P<host>\S+) docker system dial-stdio\]"
 )
 _NO_COMPOSE = re.compile(
     r"'compose' is not a docker command|unknown command: docker compose|"
@@ -75,6 +80,8 @@ def explain(
     port_vars: dict[tuple[str, int], str] | None = None,
 ) -> StackyardError | None:
     text = err.stderr + "\n" + err.stdout
+    if m := _SSH_LINK.search(text):  # an ssh:// engine: what went wrong on the way (sshd, key, network), not "start it"
+        return reach.explain(f"ssh://{m['user']}@{m['host']}" + (f":{m['port']}" if m["port"] else ""), text)
     if _ENGINE_DOWN.search(text):
         m = _ENGINE_DOWN.search(text)
         where = f" at {m.group(1)}" if m and m.group(1) else ""

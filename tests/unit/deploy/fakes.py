@@ -4,9 +4,11 @@ and docker commands change it as the real ones change a real engine."""
 
 from __future__ import annotations
 
+import io
 import json
 import pathlib
-from collections.abc import Callable, Sequence
+import tarfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from types import SimpleNamespace
 
 import docker.errors
@@ -14,6 +16,7 @@ import docker.errors
 from stackyard.config import Database, Proxy, Roles, Web
 from stackyard.core.command import Command
 from stackyard.core.runner import Result
+from stackyard.deploy import lock as deploy_lock
 from stackyard.deploy import plan as deploy
 from tests.unit.fakes import FakeRunner, after_base
 
@@ -129,7 +132,7 @@ class Containers:
 class Images:
     def __init__(self, engine: FakeClient):
         self.engine = engine
-        self.refs: set[str] = {DB_IMAGE}
+        self.refs: set[str] = {DB_IMAGE, deploy_lock.IMAGE}
         self.in_use: set[str] = set()
 
     def get(self, ref: str):
@@ -185,11 +188,21 @@ class FakeClient:
         self.containers = Containers(self)
         self.images = Images(self)
         self.volumes = Volumes()
-        self.api = SimpleNamespace(images=self.image_rows)
+        self.api = SimpleNamespace(images=self.image_rows, load_image=self.load_image)
 
     def image_rows(self, name: str) -> list[dict]:
         """As /images/json lists them (one tag an image, here)."""
         return [{"RepoTags": [r]} for r in sorted(self.images.refs) if r.rsplit(":", 1)[0] == name]
+
+    def load_image(self, chunks: Iterable[bytes]) -> Iterator[dict]:
+        """`docker load`: the tar's manifest names the image."""
+        with tarfile.open(fileobj=io.BytesIO(b"".join(chunks))) as tar:
+            manifest = tar.extractfile("manifest.json")
+            assert manifest is not None
+            (ref,) = json.load(manifest)[0]["RepoTags"]
+        self.images.refs.add(ref)
+        self.log.append(("load", ref))
+        yield {"stream": f"Loaded image: {ref}\n"}
 
     def add(self, container: Container) -> None:
         self.store[container.name] = container

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import io
+import json
 import os
 import pathlib
 import re
 import signal
 import sys
+import tarfile
 import time
 from collections.abc import Callable
 
@@ -182,11 +185,11 @@ def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
     assert (tmp_path / last.backup).read_bytes() == b"PGDMP"
 
 
-def test_the_lock_names_its_holder_and_uses_an_image_the_stack_pulls(tmp_path):
+def test_the_lock_names_its_holder_and_uses_stackyards_own_image(tmp_path):
     t = target(tmp_path)
     t.deploy()
     (held,) = t.engine.created
-    assert (held.name, held.image, held.status) == (deploy_lock.name(PROJECT), DB_IMAGE, "created")
+    assert (held.name, held.image, held.status) == (deploy_lock.name(PROJECT), deploy_lock.IMAGE, "created")
     assert re.fullmatch(
         rf"{re.escape(releases.who())} \(pid {os.getpid()}\) since 20\S+ \(0 min ago\), deploying {NEW}",
         deploy_lock.holder(held.labels),
@@ -194,10 +197,16 @@ def test_the_lock_names_its_holder_and_uses_an_image_the_stack_pulls(tmp_path):
     # A lock made by hand says what it can, nothing made up.
     assert deploy_lock.holder({deploy_lock.PREFIX + "who": "ghost"}) == "ghost"
     assert deploy_lock.holder({}) == "an unknown holder (the lock has no who label)"
-    assert actions.lock_image({"services": {"api": {"image": "a:1", "build": {}}}}) == "busybox"
-    # api shares the image migrate builds: not one to pull.
-    shared = {"api": {"image": "app:1"}, "db": {"image": "pg:17"}, "migrate": {"image": "app:1", "build": {}}}
-    assert actions.lock_image({"services": shared}) == "pg:17"
+
+
+def test_the_lock_image_has_no_layer_and_one_id_everywhere():
+    with tarfile.open(fileobj=io.BytesIO(deploy_lock.image_tar())) as tar:
+        (entry,) = json.load(tar.extractfile("manifest.json"))
+        config = tar.extractfile(entry["Config"]).read()
+    assert entry["RepoTags"] == [deploy_lock.IMAGE] and entry["Layers"] == []
+    assert json.loads(config)["rootfs"] == {"type": "layers", "diff_ids": []}
+    assert deploy_lock.IMAGE_ID == "sha256:" + hashlib.sha256(config).hexdigest() == "sha256:" + entry["Config"][:-5]
+    assert deploy_lock.image_tar() == deploy_lock.image_tar()  # made the same each time: the same ID on every engine
 
 
 def test_old_images_are_pruned_down_to_the_kept_releases_each_removal_echoed(tmp_path):
@@ -222,13 +231,13 @@ def test_old_images_are_pruned_down_to_the_kept_releases_each_removal_echoed(tmp
 def test_every_engine_write_is_echoed_like_a_command(tmp_path):
     t = target(tmp_path)
     t.runner.echo = True
-    t.engine.images.refs.discard(DB_IMAGE)  # the lock's image: pulled first
+    t.engine.images.refs.clear()  # a fresh engine: the lock's image is loaded first, nothing pulled
     t.deploy()
     lock = deploy_lock.name(PROJECT)
     engine_lines = [line for line in t.runner.out.getvalue().splitlines() if line.startswith("$ [engine] ")]
     assert [line.split(" (")[0] for line in engine_lines] == [
-        f"$ [engine] pull image {DB_IMAGE}",
-        f"$ [engine] create container {lock} from {DB_IMAGE}, never started",
+        f"$ [engine] load image {deploy_lock.IMAGE}",
+        f"$ [engine] create container {lock} from {deploy_lock.IMAGE}, never started",
         f"$ [engine] remove container {lock} and its anonymous volumes",
     ]
     assert (
@@ -236,7 +245,7 @@ def test_every_engine_write_is_echoed_like_a_command(tmp_path):
         and f"version={NEW}, pid={os.getpid()}, host=" in engine_lines[1]
     )
     sdk = [entry for entry in t.engine.log if entry != ("remove", f"{PROJECT}-api-1")]  # that one: `docker rm`
-    assert sdk == [("pull", DB_IMAGE), ("create", lock), ("remove", lock)]
+    assert sdk == [("load", deploy_lock.IMAGE), ("create", lock), ("remove", lock)]
 
 
 def test_under_inv_dry_an_engine_write_is_echoed_and_not_made():

@@ -26,6 +26,25 @@ def test_engine_down_names_the_socket():
     assert "systemctl start docker" in err.hint and "DOCKER_HOST" in err.hint
 
 
+# The docker CLI's words when the ssh link to an ssh:// engine is cut (sshd stopped, then a new connection).
+SSH_CUT = (
+    'error during connect: Get "http://docker.example.com/v1.45/containers/json": command [ssh -o '
+    "ConnectTimeout=30 -T -l deploy -p 2222 -- 127.0.0.1 docker system dial-stdio] has exited with exit status "
+    "255, make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: "
+    "stderr=kex_exchange_identification: read: Connection reset by peer\r\nConnection reset by 127.0.0.1 port 2222\r\n"
+)
+
+
+def test_a_cut_ssh_link_names_the_host_and_sshd_not_systemctl():
+    err = explain(SSH_CUT)
+    assert err is not None
+    assert err.message == (
+        "cannot reach ssh://deploy@127.0.0.1:2222: the connection to 127.0.0.1 port 2222 closed before ssh could log in"
+    )
+    assert "is sshd running there?" in err.hint and "ssh -p 2222 deploy@127.0.0.1 true" in err.hint
+    assert "systemctl" not in err.hint
+
+
 def test_compose_plugin_missing():
     err = explain("docker: 'compose' is not a docker command.\nSee 'docker --help'\n")
     assert err is not None and err.message == "Docker Compose v2 is not installed"
