@@ -319,13 +319,14 @@ def inv_in(inv: Inv, cwd: os.PathLike, *args: str, timeout: float = 600, **env: 
 class Background:
     """`inv ARGS` started as a user starts it, in the background: its output
     (stdout and stderr merged, unbuffered) read line by line as it comes, so that a
-    test can act at a given step (send a signal, freeze a container)."""
+    test can act at a given step (send a signal, freeze a container). `cwd`: another
+    checkout to run it in (a copy)."""
 
-    def __init__(self, inv: Inv, *args: str):
+    def __init__(self, inv: Inv, *args: str, cwd: os.PathLike = ROOT):
         self.inv = inv
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "invoke", *args],
-            cwd=ROOT,
+            cwd=cwd,
             env={**inv.env, "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -432,25 +433,6 @@ def remote_host(prefix: str, *, on_path: bool = True) -> Iterator[dict]:
     finally:
         os.environ["PATH"] = saved_path
         subprocess.run([str(REMOTE_HOST), "down", name], capture_output=True, text=True, timeout=300)
-
-
-class BackgroundIn(Background):
-    """Background, run in another directory (a copy of the checkout)."""
-
-    def __init__(self, inv: Inv, cwd: os.PathLike, *args: str):
-        self.inv = inv
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "invoke", *args],
-            cwd=cwd,
-            env={**inv.env, "PYTHONUNBUFFERED": "1"},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-        )
-        self.lines = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
 
 
 def drop_ssh(remote: dict) -> None:

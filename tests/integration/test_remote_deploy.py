@@ -31,7 +31,7 @@ import pytest
 from stackyard.bundle import archive
 from tests.support import (
     REMOTE_HOST,
-    BackgroundIn,
+    Background,
     Inv,
     Load,
     copy_checkout,
@@ -143,7 +143,7 @@ def test_a_dropped_link_mid_deploy_leaves_the_truth_and_the_next_deploy_recovers
     h = host["host"]
     project = inv.env["STACKYARD_PROJECT"]
     before = served(host["https"])
-    deploy = BackgroundIn(inv, checkout, "prod-deploy", "--allow-dirty", "--host", h)
+    deploy = Background(inv, "prod-deploy", "--allow-dirty", "--host", h, cwd=checkout)
     try:
         deploy.until(lambda line: re.match(r"==> \d+/\d+ api: ", line), timeout=1200, what="the api step")
         drop_ssh(host)
