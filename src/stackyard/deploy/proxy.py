@@ -112,16 +112,24 @@ class Caddy:
         return (*self.switch(env, to, port), Call(dockercmds.stop(away, self.drain)))
 
 
+class _FileSwitch:
+    """A proxy switched by a file it reads (nginx, Traefik): nothing to do before a
+    new container starts, and switching back is switching to the old one."""
+
+    def before_start(self, container: str) -> tuple[Call, ...]:
+        return ()
+
+    def switch_back(self, env: Environment, to: str, port: int, away: str) -> tuple[Call, ...]:
+        return self.switch(env, to, port)  # type: ignore[attr-defined] - each subclass has its switch
+
+
 @dataclass(frozen=True)
-class Nginx:
+class Nginx(_FileSwitch):
     service: str
     upstream: str  # the upstream block's name
     path: str = NGINX_UPSTREAM_FILE
     settle: float = 0.0
     how: str = "a graceful reload: requests in flight finish on the old one"
-
-    def before_start(self, container: str) -> tuple[Call, ...]:
-        return ()
 
     def switch(self, env: Environment, to: str, port: int) -> tuple[Call, ...]:
         return (
@@ -132,20 +140,14 @@ class Nginx:
             Call(proxycmds.nginx_reload(env, self.service)),
         )
 
-    def switch_back(self, env: Environment, to: str, port: int, away: str) -> tuple[Call, ...]:
-        return self.switch(env, to, port)
-
 
 @dataclass(frozen=True)
-class Traefik:
+class Traefik(_FileSwitch):
     service: str
     upstream: str  # the Traefik service's name, which the routers use
     path: str = TRAEFIK_DYNAMIC_FILE
     settle: float = 0.0
     how: str = "Traefik reloads the watched file: requests in flight finish on the old one"
-
-    def before_start(self, container: str) -> tuple[Call, ...]:
-        return ()
 
     def switch(self, env: Environment, to: str, port: int) -> tuple[Call, ...]:
         return (
@@ -154,9 +156,6 @@ class Traefik:
                 proxycmds.traefik_service(self.upstream, f"{to}:{port}"),
             ),
         )
-
-    def switch_back(self, env: Environment, to: str, port: int, away: str) -> tuple[Call, ...]:
-        return self.switch(env, to, port)
 
 
 def adapter(proxy: Proxy, web_service: str, networks: Mapping[str, Sequence[str]] | None = None) -> Adapter:
