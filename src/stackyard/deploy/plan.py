@@ -573,8 +573,8 @@ def _pin(env: Environment, roles: Roles, networks: Mapping[str, Sequence[str]]) 
     return Step(
         "pin",
         f"point {proxy.service} ({proxy.kind}) at the {web} container `up --wait` made healthy",
-        f"by its name: the service's alias {web} would also send requests to the next deploy's "
-        "container before it is healthy",
+        "the proxy must send traffic only to containers that passed the health gate, also after a restart "
+        "(a container already where the proxy finds it needs nothing)",
         actions.Pin(actions.Switch(env, adapter(proxy, web, networks), None, roles.web.port), web),
         SWITCH_DEADLINE,
     )
