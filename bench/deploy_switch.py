@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tests.support import TEST_SECRETS, Load, free_port  # noqa: E402 - after the sys.path line: bench this checkout
+from tests.support import TEST_SECRETS, Load, free_port, remove_images  # noqa: E402 - after the sys.path line: bench this checkout
 
 HEADER = f"{'deploy':>6} {'failed':>6} {'errors':>6} {'sent':>6} {'early':>5} {'switch s':>8} {'total s':>7}  lost in"
 STEP = re.compile(r"^==> \d+/\d+ (\S+):")
@@ -135,13 +135,7 @@ def remove(cwd: pathlib.Path, env: dict[str, str], project: str) -> None:
     """The bench's stack and volumes, then its images (named after its project)."""
     down = [sys.executable, "-m", "invoke", "down", "--volumes", "--confirm-data-loss", "--env", "prod"]
     subprocess.run(down, cwd=cwd, env=env, capture_output=True, timeout=300)
-    images = subprocess.run(
-        ["docker", "images", "--filter", f"reference={project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
-        capture_output=True,
-        text=True,
-    ).stdout.split()
-    if images:
-        subprocess.run(["docker", "rmi", *images], capture_output=True)
+    remove_images(project)
 
 
 def main() -> int:

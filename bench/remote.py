@@ -45,7 +45,7 @@ from stackyard.core.runner import Runner  # noqa: E402
 from stackyard.deploy import run as deploy_run  # noqa: E402
 from stackyard.engine import api, ship  # noqa: E402
 from stackyard.session import Session  # noqa: E402
-from tests.support import TEST_SECRETS  # noqa: E402
+from tests.support import TEST_SECRETS, remove_images  # noqa: E402
 
 REMOTE_HOST = ROOT / "tests" / "hosts" / "remote-host"
 IGNORED = shutil.ignore_patterns(
@@ -223,13 +223,7 @@ def main() -> None:
     finally:
         os.environ["PATH"] = saved_path
         remote_host("down", name)
-        images = subprocess.run(
-            ["docker", "images", "--filter", f"reference={prefix}-*", "--format", "{{.Repository}}:{{.Tag}}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if images:
-            subprocess.run(["docker", "rmi", *images], capture_output=True)
+        remove_images(prefix)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

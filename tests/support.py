@@ -180,13 +180,19 @@ def remove_prod_project(inv: Inv) -> None:
     inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
     (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
     shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
+    remove_images(project)
+
+
+def remove_images(prefix: str) -> None:
+    """Every image whose repository is named `<prefix>-*` (a test's or a bench's own
+    names: its project's), whatever its tags."""
     images = subprocess.run(
-        ["docker", "images", "--filter", f"reference={project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
+        ["docker", "images", "--filter", f"reference={prefix}-*", "--format", "{{.Repository}}:{{.Tag}}"],
         capture_output=True,
         text=True,
     ).stdout.split()
     if images:
-        subprocess.run(["docker", "rmi", *images], capture_output=True)
+        subprocess.run(["docker", "rmi", "--force", *images], capture_output=True)
 
 
 class Load:

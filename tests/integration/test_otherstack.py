@@ -25,7 +25,7 @@ import pytest
 
 from stackyard.engine.ports import free_port
 from tests.conftest import ROOT
-from tests.support import http, wait_for
+from tests.support import http, remove_images, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -74,13 +74,7 @@ class Shop:
         for f in files:
             argv += ["-f", str(self.root / f)]
         subprocess.run([*argv, "down", "-v", "--remove-orphans", "-t", "5"], env=self.env, capture_output=True)
-        images = subprocess.run(
-            ["docker", "images", "--filter", f"reference={self.project}-*", "--format", "{{.Repository}}:{{.Tag}}"],
-            capture_output=True,
-            text=True,
-        ).stdout.split()
-        if images:
-            subprocess.run(["docker", "rmi", "--force", *images], capture_output=True)
+        remove_images(self.project)
 
 
 def make_copy(tmp_path, *, env_committed: bool = True):
