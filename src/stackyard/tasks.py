@@ -334,31 +334,43 @@ def host_check(c, env="prod", host=None):
     host_.run(session(c, env, host))
 
 
-@stackyard_task(help={"env": DB_ENV_HELP, "host": HOST_HELP})
-def backup(c, env=None, host=None):
-    """pg_dump (custom format) to backups/<project>/, checked with pg_restore --list."""
-    from stackyard.stack import db
+@stackyard_task(help={"env": DB_ENV_HELP, "host": HOST_HELP, "download": "keep a copy in backups/<project>/ too"})
+def backup(c, env=None, host=None, download=False):
+    """pg_dump (custom format), checked with pg_restore --list, kept on the engine (the host)."""
+    from stackyard.stack import backups as backups_
 
-    db.manual_backup(session(c, env, host))
+    backups_.manual(session(c, env, host), download=download)
 
 
 @stackyard_task(
-    positional=["file"],
+    help={"env": DB_ENV_HELP, "host": HOST_HELP, "download": "copy this one (or latest) to backups/<project>/"}
+)
+def backups(c, env=None, host=None, download=None):
+    """The backups kept on the engine: name, size, time, SHA-256; --download NAME fetches one."""
+    from stackyard.stack import backups as backups_
+
+    s = session(c, env, host)
+    if download:
+        backups_.download(s, download)
+    else:
+        backups_.show(s)
+
+
+@stackyard_task(
+    positional=["backup"],
     help={
-        "file": "a .dump file from db.backup",
+        "backup": "a backup's name (`inv db.backups`, or latest), or a .dump file here",
         "env": DB_ENV_HELP,
         "confirm_data_loss": "second flag needed on a protected env (prod)",
         "database": "restore into this database instead (it must exist)",
         "host": HOST_HELP,
     },
 )
-def restore(c, file, env=None, confirm_data_loss=False, database=None, host=None):
+def restore(c, backup, env=None, confirm_data_loss=False, database=None, host=None):
     """Restore a backup over the database, then [tool.stackyard.db] after_restore; prod needs --confirm-data-loss."""
-    import pathlib
+    from stackyard.stack import backups as backups_
 
-    from stackyard.stack import db
-
-    db.restore(session(c, env, host), pathlib.Path(file), confirm_data_loss=confirm_data_loss, database=database)
+    backups_.restore(session(c, env, host), backup, confirm_data_loss=confirm_data_loss, database=database)
 
 
 @stackyard_task(name="shell", help={"env": DB_ENV_HELP, "host": HOST_HELP})
@@ -430,7 +442,7 @@ host_tasks = Collection("host", host_check)
 # `inv bundle` writes one (its default task), `inv bundle.verify FILE` checks one.
 bundle_tasks = Collection("bundle", bundle_verify)
 bundle_tasks.add_task(bundle_write, default=True)
-db_tasks = Collection("db", backup, restore, db_shell, migrate)
+db_tasks = Collection("db", backup, backups, restore, db_shell, migrate)
 namespace = Collection(
     init_project,
     dev,

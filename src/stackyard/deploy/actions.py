@@ -31,12 +31,13 @@ from stackyard.deploy import lock, releases
 from stackyard.deploy.engine_changes import change
 from stackyard.deploy.proxy import Adapter, Call
 from stackyard.engine import api, ship, state
+from stackyard.engine import kept as store
 from stackyard.env import ops as envops
 from stackyard.env.masking import mask
 from stackyard.errors import CommandError, CommandTimeout, Interrupted, StackyardError, last_line
 from stackyard.lint import run as lint_run
 from stackyard.session import Session
-from stackyard.stack import db
+from stackyard.stack import backups, db
 from stackyard.stack.ops import print_last_logs, startup_failure
 
 if TYPE_CHECKING:
@@ -51,13 +52,12 @@ class Deploy:
     """What the steps of one deploy share, and what they found as they ran."""
 
     s: Session
-    history: pathlib.Path
     # Given, so that the health gate is testable without waiting.
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     new: str = ""  # the container the api step started
     locked: bool = False  # the lock step took the lock
-    backup: str = ""  # the backup step's file, relative to the project
+    backup: str = ""  # the backup step's backup, by name (`inv db.backups`)
     reason: str = ""  # why the deploy failed, for the release history
     #: Where the proxy sends requests, as this deploy's switches left it: "" no switch yet
     #: (what served before still does), a container's name, None unknown (a switch that
@@ -224,7 +224,7 @@ class RecordFailed(Action):
         if x.locked:
             result: releases.Result = "failed-serving" if serves_new(x) else "failed"
             reason = "; ".join(filter(None, (x.reason, x.stuck)))
-            releases.record(x.history, _release(self.release, result, reason, x.backup, self.kind))
+            record(x.s, _release(self.release, result, reason, x.backup, self.kind))
             x.s.print(f"{self.release} recorded as {result} in `inv releases`")
 
 
@@ -297,15 +297,15 @@ class StartAll(Action):
 
 @dataclass(frozen=True)
 class Backup(Action):
-    """pg_dump of the database service to backups/<project>/<label>.dump, checked
-    (stack/db.py); the file goes to x.backup."""
+    """pg_dump of the database service, checked, kept on the engine as backup
+    `label` (stack/db.py); its name goes to x.backup."""
 
     env: Environment
     database: Database
     label: str
 
     def run(self, x: Deploy) -> None:
-        x.backup = str(db.backup(x.s, self.label, self.database, timeout=x.deadline).relative_to(x.s.project.root))
+        x.backup = backups.take(x.s, self.label, self.database, timeout=x.deadline)
 
     def commands(self) -> tuple[Command, ...]:
         return (db.dump(self.env, self.database.service),)
@@ -589,29 +589,33 @@ class Record(Action):
     keep: int | None = None
 
     def run(self, x: Deploy) -> None:
-        releases.record(x.history, _release(self.release, "ok", "", x.backup, self.kind))
+        record(x.s, _release(self.release, "ok", "", x.backup, self.kind))
         if self.keep is None:
             return
         try:
-            history = releases.history(x.history, skipped=None)  # bad lines were reported as the deploy began
+            history = releases.history(x.s, skipped=None)  # bad records were reported as the deploy began
             kept = releases.kept(history, self.keep)
-            prune_images(x.s, release_images(x.s, self.release), {r.version for r in history} - kept)
+            images, dropped = release_images(x.s, self.release), {r.version for r in history} - kept
+            prune_images(x.s, x.s.engine(), images, dropped)
+            if x.s.remote:  # the copies built here for the host, by the host's history too
+                prune_images(x.s, x.s.local_engine(), images, dropped, where=" (this machine's engine)")
         except StackyardError as exc:
             raise StackyardError(
                 f"{self.release} is recorded, but removing old images failed: {exc.message}", exc.hint
             ) from exc
 
 
-def prune_images(s: Session, images: Sequence[str], dropped: set[str]) -> None:
-    """Remove the tags `dropped` (releases of this project's history) of these images'
-    repositories. Only those: another project (staging beside prod) may share the
-    repositories, and its releases are its own. An image a container still uses stays."""
-    client = s.engine()
+def prune_images(s: Session, client: DockerClient, images: Sequence[str], dropped: set[str], where: str = "") -> None:
+    """Remove, on the engine of `client`, the tags `dropped` (releases of this project's
+    history) of these images' repositories. Only those: another project (staging beside
+    prod) may share the repositories, and its releases are its own. An image a container
+    still uses stays."""
     for repository in sorted({i.rsplit(":", 1)[0] for i in images}):
         for tag in api.tags(client, repository):
             if tag in dropped:
                 image = f"{repository}:{tag}"
-                removed = change(s, f"remove image {image}", lambda image=image: api.remove_image(client, image))
+                what = f"remove image {image}{where}"
+                removed = change(s, what, lambda image=image: api.remove_image(client, image))
                 if removed is False:
                     s.print(f"kept image {image}: a container still uses it")
 
@@ -621,6 +625,11 @@ def release_images(s: Session, release: str) -> list[str]:
     config = state.parse_config(s.read(compose.for_release(compose.config_json(s.env), release)).stdout)
     found = {svc.get("image", "") for svc in (config.get("services") or {}).values()}
     return sorted(i for i in found if i.endswith(f":{release}"))
+
+
+def record(s: Session, release: releases.Release) -> None:
+    what = f"add {release.version} ({release.result}) to the release history in volume "
+    change(s, what + store.releases_volume(s.env.project), lambda: releases.record(s, release))
 
 
 def _release(version: str, result: releases.Result, reason: str, backup: str, kind: releases.Kind) -> releases.Release:

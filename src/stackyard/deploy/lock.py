@@ -4,40 +4,24 @@ machine it comes from. Its labels say who holds it, from which process on which
 host, since when: a lock left by a killed deploy (`kill -9`, a lost host) names
 what to look for before `inv deploy.unlock` removes it.
 
-Its image is stackyard's own, with no layer (IMAGE: a config and nothing else,
-~10 KB as a `docker save` tar, made here): a fresh host with no registry has no
-image of the stack yet, and the lock comes before the ship or the load that brings
-them. Its ID is the same on every engine (the SHA-256 of a fixed config), and,
-without a VOLUME, a lock container makes no anonymous volume."""
+Its image is stackyard's own, with no layer (engine/blank.py): a fresh host with
+no registry has no image of the stack yet, and the lock comes before the ship or
+the load that brings them."""
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import io
-import json
-import tarfile
 from collections.abc import Mapping
 
 from stackyard.deploy.engine_changes import change
-from stackyard.engine import api
+from stackyard.engine import api, blank
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 
 PREFIX = "dev.stackyard.lock."
-IMAGE = "stackyard-lock:1"
-#: The lock image's config: no layer, no command (the container is never started).
-_CONFIG = json.dumps(
-    {
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {"Labels": {"dev.stackyard.image": "deploy lock, never started"}},
-        "rootfs": {"type": "layers", "diff_ids": []},
-    },
-    sort_keys=True,
-    separators=(",", ":"),
-).encode()
-IMAGE_ID = "sha256:" + hashlib.sha256(_CONFIG).hexdigest()
+IMAGE = blank.IMAGE
+IMAGE_ID = blank.IMAGE_ID
+image_tar = blank.image_tar
 
 
 def name(project: str) -> str:
@@ -87,10 +71,9 @@ def take(s: Session, held_by: Mapping[str, str]) -> None:
     it), or fail naming who holds it."""
     client = s.engine()
     lock = name(s.env.project)
-    if not api.image_exists(client, IMAGE):
-        tar = image_tar()
-        what = f"load image {IMAGE} ({len(tar) // 1000} KB, no layer: made here)"
-        change(s, what, lambda: api.load(client, iter([tar])))
+    if blank.missing(client):
+        what = f"load image {IMAGE} ({len(image_tar()) // 1000} KB, no layer: made here)"
+        change(s, what, lambda: blank.load(client))
     shown = ", ".join(f"{k.removeprefix(PREFIX)}={v}" for k, v in held_by.items())
     taken = change(
         s,
@@ -99,19 +82,6 @@ def take(s: Session, held_by: Mapping[str, str]) -> None:
     )
     if taken is False:
         raise held_error(api.labels(client, lock) or {})
-
-
-def image_tar() -> bytes:
-    """The lock image as `docker load` takes it: its config and a manifest naming it IMAGE."""
-    hexid = IMAGE_ID.removeprefix("sha256:")
-    manifest = json.dumps([{"Config": f"{hexid}.json", "RepoTags": [IMAGE], "Layers": []}]).encode()
-    out = io.BytesIO()
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for member, data in ((f"{hexid}.json", _CONFIG), ("manifest.json", manifest)):
-            info = tarfile.TarInfo(member)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return out.getvalue()
 
 
 def check_free(s: Session) -> None:

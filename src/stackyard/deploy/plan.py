@@ -290,8 +290,8 @@ def build_steps(env: Environment, release: str, target: Target | None) -> list[S
 def _backup(env: Environment, release: str, database: Database, why: str) -> Step:
     return Step(
         "backup",
-        f"pg_dump (custom format) of {database.service} to backups/{env.project}/{release}.dump, "
-        "checked with pg_restore --list",
+        f"pg_dump (custom format) of {database.service}, checked with pg_restore --list, "
+        f"kept on the engine as backup {release}",
         why,
         actions.Backup(env, database, release),
         BACKUP_DEADLINE,
@@ -300,10 +300,7 @@ def _backup(env: Environment, release: str, database: Database, why: str) -> Ste
 
 def _restore_hint(env: Environment, release: str, roles: Roles) -> str:
     if roles.database and roles.database.kind == "postgres":
-        return (
-            f"restore the backup taken before it: inv db.restore backups/{env.project}/{release}.dump "
-            f"--env {env.name} --confirm-data-loss"
-        )
+        return f"restore the backup taken before it: inv db.restore {release} --env {env.name} --confirm-data-loss"
     return "restore one of yours (no backup step: no postgres database role)"
 
 
@@ -506,7 +503,7 @@ def _beside(
     if kind == "rollback":
         note = (
             "the database was not touched; to undo a migration, restore the backup taken before it: "
-            f"inv db.restore backups/{env.project}/<release>.dump --env {env.name} --confirm-data-loss"
+            f"inv db.restore <release> --env {env.name} --confirm-data-loss"
         )
     return Plan(
         kind,

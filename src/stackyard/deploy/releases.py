@@ -1,30 +1,38 @@
 """Release names and the release history.
 
 A release is `<git sha>-<UTC time>` (`-dirty` when the tree had changes).
-The history is one JSON object per line in `.stackyard/releases-<project>.jsonl`
-on the machine that deploys: version, time, who, result, reason, backup file.
+The history is kept on the engine the project is deployed to, not on the machine
+that deploys (engine/kept.py): whoever deploys, from a laptop or from CI, reads
+and adds to the same one. A record is a JSON object (version, time, who, result,
+reason, backup, kind) in a file of its own, history/<time in ns>-<pid>-<version>.json
+in the volume stackyard-<project>-releases; the files' names order them.
 A result is `ok` (it serves, every step done), `failed` (undone: what served
 before still does) or `failed-serving`: a step after the switch failed and the
 switch back failed too, so the release serves although its deploy did not
 finish; its reason says so. The current release is the newest that serves (ok
 or failed-serving); rollback targets and kept images are the ok ones.
-A record is appended whole (flushed and synced) under an exclusive lock of the
-file, so two deploys on one machine never interleave; a line that is not a
-record (a crash mid-write, a hand edit) is skipped and named, never fatal."""
+A record is a new file, written whole in one request, never an edit: two
+writers never interleave; a file that is not a record (a hand edit) is skipped
+and named, never fatal. A history an older stackyard kept in
+.stackyard/releases-<project>.jsonl is imported into the local engine's the
+first time it is read (the file is then renamed *.imported)."""
 
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import getpass
 import json
 import os
 import pathlib
 import socket
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Literal, get_args
+
+from stackyard.engine import kept as store
+from stackyard.session import Session
 
 #: The images of this many good releases stay on the engine, for rollback.
 KEEP_IMAGES = 5
@@ -60,7 +68,8 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def history_file(root: pathlib.Path, project: str) -> pathlib.Path:
+def legacy_file(root: pathlib.Path, project: str) -> pathlib.Path:
+    """Where stackyard kept the history before it was kept on the engine."""
     return root / ".stackyard" / f"releases-{project}.jsonl"
 
 
@@ -68,25 +77,48 @@ def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def history(path: pathlib.Path, skipped: Callable[[str], None] | None = _to_stderr) -> list[Release]:
-    """The records of the history, oldest first. A line that is not a record is
-    left out and reported to `skipped` (None: silently), by its number and why,
-    never its text: it may hold anything, a secret included."""
-    if not path.is_file():
-        return []
-    with path.open() as f:
-        fcntl.flock(f, fcntl.LOCK_SH)  # a record being appended is read whole or not at all
-        text = f.read()
+def _labels(project: str) -> dict[str, str]:
+    return {store.PROJECT: project, store.KIND: "releases"}
+
+
+def history(s: Session, skipped: Callable[[str], None] | None = _to_stderr) -> list[Release]:
+    """The project's records, oldest first, as its target engine keeps them. A file
+    that is not a record is left out and reported to `skipped` (None: silently), by
+    its name and why, never its text: it may hold anything, a secret included."""
+    client = s.engine()
+    volume = store.releases_volume(s.env.project)
+    if not s.remote:
+        _import_legacy(s, volume)
     out = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        found = parse(line)
+    for file, data in sorted(store.read_dir(client, volume, "history").items()):
+        found = parse(data.decode(errors="replace").strip())
         if isinstance(found, Release):
             out.append(found)
         elif skipped is not None:
-            skipped(f"{path.parent.name}/{path.name}:{number}: skipped: not a release record ({found})")
+            skipped(f"{volume}: history/{file}: skipped: not a release record ({found})")
     return out
+
+
+def record(s: Session, release: Release) -> None:
+    """Add the record to the project's history on its target engine: a new file."""
+    project = s.env.project
+    file = f"history/{time.time_ns():020d}-{os.getpid()}-{release.version}.json"
+    data = json.dumps(asdict(release)).encode() + b"\n"
+    store.write(s.engine(), store.releases_volume(project), _labels(project), file, data)
+
+
+def _import_legacy(s: Session, volume: str) -> None:
+    """Copy a history kept by an older stackyard on this machine into the local
+    engine's, once (the engine has none yet), then rename the file *.imported."""
+    path = legacy_file(s.project.root, s.env.project)
+    if s.dry or not path.is_file() or store.exists(s.engine(), volume):
+        return
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    for number, line in enumerate(lines, start=1):
+        file = f"history/{0:010d}{number:010d}-imported.json"
+        store.write(s.engine(), volume, _labels(s.env.project), file, line.encode() + b"\n")
+    path.rename(path.with_name(path.name + ".imported"))
+    _to_stderr(f"imported {len(lines)} records of {path.name} into the engine's release history ({volume})")
 
 
 FIELDS = {f.name for f in fields(Release)}
@@ -114,23 +146,6 @@ def parse(line: str) -> Release | str:
     if data["result"] not in get_args(Result) or data.get("kind", "deploy") not in get_args(Kind):
         return "unknown result or kind"
     return Release(**data)
-
-
-def record(path: pathlib.Path, release: Release) -> None:
-    """Append the record whole: under an exclusive lock of the file, flushed and synced;
-    after a line a crash left unfinished, on a line of its own."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+b") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
-        f.seek(0, os.SEEK_END)
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            unfinished = f.read(1) != b"\n"
-        else:
-            unfinished = False
-        f.write((b"\n" if unfinished else b"") + json.dumps(asdict(release)).encode() + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def good(releases: list[Release]) -> list[Release]:

@@ -84,8 +84,7 @@ def _run(
         build_on=build_on,
         bundle=bundle,
     )
-    path = releases.history_file(s.project.root, s.env.project)
-    x = Deploy(s, path, clock, sleep)
+    x = Deploy(s, clock, sleep)
     if dry_run or s.dry:
         check(plan, x)
         s.print(plan.text())
@@ -113,7 +112,7 @@ def make_plan(
     what `run` prints, and carries out. With `bundle`, `s` is for_bundle's session."""
     bundled = bundle_plan(bundle) if bundle is not None else None
     place = config.build_place(build_on, "--build-on") if build_on else s.env.build_on
-    history = releases.history(releases.history_file(s.project.root, s.env.project))
+    history = releases.history(s)
     found = roles.resolve(s.project.roles, s.config())
     cur = releases.current(history)
     rows = web_rows(s, found)
@@ -358,7 +357,7 @@ def image_tag(s: Session, container: str) -> str:
 
 
 def show(s: Session) -> None:
-    history = releases.history(releases.history_file(s.project.root, s.env.project))
+    history = releases.history(s)
     if not history:
         s.print(f"no releases of {s.env.project} yet")
         return

@@ -1,4 +1,4 @@
-"""`inv db.*`: backup, restore, shell and migrations of the stack's PostgreSQL:
+"""`inv db.*`: the commands of backup and restore, shell and migrations of the stack's PostgreSQL:
 the service with the database role, and the one with the migrate role
 ([tool.stackyard.roles], or detected: engine/roles.py).
 
@@ -7,13 +7,10 @@ default to dev, like every everyday task, while prod is one `--env` away.
 Credentials never cross our process: each command reads POSTGRES_USER and
 POSTGRES_DB inside the database's container.
 
-A backup holds every row: it is written mode 600 in backups/<project>/ (mode
-700), and each backup removes the oldest ones of that project beyond
-[tool.stackyard.db] keep_backups (10; 0 keeps them all)."""
+Backups (taken, kept on the engine, fetched, restored) are stack/backups.py's."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import pathlib
 import re
@@ -90,48 +87,9 @@ def announce(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def backup_dir(s: Session) -> pathlib.Path:
-    return s.project.root / "backups" / s.env.project
-
-
-def manual_backup(s: Session) -> pathlib.Path:
-    """`inv db.backup`: a backup labelled manual-<UTC time>, announced first."""
-    label = "manual-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
-    where = (backup_dir(s) / f"{label}.dump").relative_to(s.project.root)
-    database = postgres(s, "db.backup")
-    announce(f"db.backup: backing up the database of {target(s)} to {where}")
-    return backup(s, label, database)
-
-
-def backup(s: Session, label: str, database: Database, *, timeout: float | None = None) -> pathlib.Path:
-    """pg_dump in custom format to backups/<project>/<label>.dump (mode 600, in a
-    directory of mode 700), then checked with `pg_restore --list` (it must read it
-    as a custom-format archive: an empty database makes one with no entries);
-    then the oldest backups beyond keep_backups are removed. `timeout`: seconds
-    each of the two commands may take (a deploy step's deadline)."""
-    path = backup_dir(s) / f"{label}.dump"
-    if not s.dry:
-        private_file(path)
-    try:
-        s.run_files(dump(s.env, database.service), stdout_path=path, timeout=timeout)
-    except StackyardError as exc:
-        path.unlink(missing_ok=True)
-        raise StackyardError(f"backup failed: {exc}", "nothing was changed") from exc
-    if s.dry:
-        return path
-    res = s.run_files(list_dump(s.env, database.service), stdin_path=path, check=False, readonly=True, timeout=timeout)
-    if not (res.ok and CUSTOM_FORMAT.search(res.stdout)):
-        raise StackyardError(f"backup {path.name} is unreadable (pg_restore --list)", "nothing was changed")
-    entries = sum(1 for line in res.stdout.splitlines() if line.strip() and not line.startswith(";"))
-    what = f"{entries} entries" if entries else "0 entries: the database is empty"
-    s.print(f"backup: {path.relative_to(s.project.root)} ({path.stat().st_size} bytes, {what})")
-    prune(s, path)
-    return path
-
-
 def private_file(path: pathlib.Path) -> None:
     """An empty `path`, mode 600, in its directory made mode 700 (whatever the
-    umask, and if either existed before), for the dump to be written into."""
+    umask, and if either existed before), for a dump to be written into."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.parent.chmod(0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -141,31 +99,10 @@ def private_file(path: pathlib.Path) -> None:
         os.close(fd)
 
 
-def prune(s: Session, made: pathlib.Path) -> list[pathlib.Path]:
-    """Remove the project's oldest backups (*.dump in its directory, by time)
-    beyond keep_backups; never `made`, the one just taken. Returns those removed."""
-    keep = s.project.keep_backups
-    if keep == 0:
-        return []
-    dumps = sorted(made.parent.glob("*.dump"), key=lambda p: (p == made, p.stat().st_mtime_ns), reverse=True)
-    removed = dumps[keep:]
-    for old in removed:
-        old.unlink()
-    if removed:
-        names = ", ".join(p.name for p in removed)
-        s.print(f"backup: removed {len(removed)} older backups of {s.env.project} (keep_backups = {keep}): {names}")
-    return removed
-
-
-def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, database: str | None = None) -> None:
-    """pg_restore a backup over the database (or into `database`), then run the
-    project's after_restore hooks ([tool.stackyard.db]): what caches the old data
-    must forget it. Into another database, nothing is cached: no hook runs."""
-    if not file.is_file():
-        raise StackyardError(
-            f"{file}: no such backup file",
-            f"`inv db.backup` makes one, in {backup_dir(s).relative_to(s.project.root)}/",
-        )
+def guard(s: Session, confirm_data_loss: bool, database: str | None) -> tuple[str, str | None]:
+    """(the database service, the database to restore into: None for the live one),
+    once the restore is allowed: over a protected environment's live database only
+    with confirm_data_loss. A `database` that names the live one is the live one."""
     service = postgres(s, "db.restore").service
     live = s.read(live_name(s.env, service)).stdout.strip() if database is not None else ""
     if database is not None and database == live:
@@ -176,6 +113,12 @@ def restore(s: Session, file: pathlib.Path, *, confirm_data_loss: bool = False, 
             f"refusing to overwrite the database{named} of protected environment {s.env.name!r}",
             "add --confirm-data-loss as well if you really mean it, or --database OTHER to restore beside it",
         )
+    return service, database
+
+
+def restore_file(s: Session, service: str, file: pathlib.Path, database: str | None) -> None:
+    """pg_restore the file into the live database (None) or `database`; then, into
+    the live one, the after_restore hooks."""
     into = f"database {database}" if database else "the database"
     announce(f"db.restore: restoring {file.name} into {into} of {target(s)}")
     s.run_files(restore_cmd(s.env, service, database), stdin_path=file)

@@ -119,14 +119,55 @@ class Containers:
             remove=lambda force=False, v=False: self.engine.remove(name),
         )
 
-    def create(self, image: str, command: list[str], name: str, labels: dict[str, str]):
+    def create(self, image: str, command: list[str], name: str, labels: dict[str, str], volumes: dict | None = None):
         if name in self.engine.store:
             raise conflict(name)
         if image not in self.engine.images.refs:
             raise docker.errors.ImageNotFound(f"No such image: {image}")
+        if volumes:  # a holder of the state kept on the engine (engine/kept.py): not logged, gone at once
+            ((volume, mount),) = volumes.items()
+            files = self.engine.volumes.files.setdefault(volume, {})
+            if volume not in self.engine.volumes.store:
+                self.engine.volumes.store[volume] = {}
+            return Holder(files, mount["bind"])
         self.engine.store[name] = Container(name, "", image, status="created", labels=labels)
         self.engine.log.append(("create", name))
         self.engine.created.append(self.engine.store[name])
+        return None
+
+
+class Holder:
+    """A container mounting one volume, for its archive endpoints: {path in the volume: bytes}."""
+
+    def __init__(self, files: dict[str, bytes], mount: str):
+        self.files, self.mount = files, mount
+
+    def put_archive(self, path: str, data) -> bool:
+        assert path == self.mount
+        raw = data if isinstance(data, bytes) else b"".join(data)
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+            for member in tar:
+                got = tar.extractfile(member) if member.isfile() else None
+                if got is not None:
+                    self.files[member.name] = got.read()
+        return True
+
+    def get_archive(self, path: str):
+        inner = path.removeprefix(self.mount + "/")
+        found = {k: v for k, v in self.files.items() if k == inner or k.startswith(inner + "/")}
+        if not found:
+            raise docker.errors.NotFound(f"Could not find the file {path} in container")
+        out = io.BytesIO()
+        base = inner.rsplit("/", 1)[0] + "/" if "/" in inner else ""
+        with tarfile.open(fileobj=out, mode="w") as tar:
+            for name, data in sorted(found.items()):
+                info = tarfile.TarInfo(name.removeprefix(base))
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return iter([out.getvalue()]), {"name": inner.rsplit("/", 1)[-1]}
+
+    def remove(self, force: bool = False) -> None:
+        pass
 
 
 class Images:
@@ -152,10 +193,15 @@ class Images:
 
 
 class Volumes:
-    """Named volumes: {name: labels}."""
+    """Named volumes: {name: labels}; the files of those stackyard keeps its state in."""
 
     def __init__(self):
         self.store: dict[str, dict[str, str]] = {}
+        self.files: dict[str, dict[str, bytes]] = {}
+
+    def create(self, name: str, labels: dict[str, str]):
+        self.store[name] = dict(labels)
+        self.files.setdefault(name, {})
 
     def add(self, name: str, compose_name: str | None = None) -> None:
         """A volume Compose made for the project (`compose_name`: its name in the compose file), or an external one."""
@@ -175,7 +221,13 @@ class Volumes:
     def get(self, name: str):
         if name not in self.store:
             raise docker.errors.NotFound(f"get {name}: no such volume")
-        return SimpleNamespace(name=name, attrs={"Name": name, "Labels": self.store[name]})
+        return SimpleNamespace(
+            name=name, attrs={"Name": name, "Labels": self.store[name]}, remove=lambda: self.remove(name)
+        )
+
+    def remove(self, name: str) -> None:
+        del self.store[name]
+        self.files.pop(name, None)
 
 
 class FakeClient:

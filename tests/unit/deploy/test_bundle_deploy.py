@@ -47,14 +47,11 @@ def running(tmp_path: pathlib.Path) -> tuple[Session, FakeClient, EngineRunner]:
     engine.add(Container(f"{PROJECT}-api-1", "api", f"shop-app:{OLD}"))
     engine.add(Container(f"{PROJECT}-worker-1", "worker", f"shop-app:{OLD}"))
     engine.images.refs |= {f"shop-app:{OLD}", f"shop-caddy:{OLD}"}
-    releases.record(releases.history_file(tmp_path, PROJECT), releases.Release(OLD, "t", "me", "ok"))
     project = config.Project(tmp_path, "shop", tmp_path / "compose", tmp_path / "env", "prod", roles=STATED_ROLES)
     runner = EngineRunner(engine)
-    return (
-        Session(project, tmp_env(tmp_path, "prod", project=PROJECT), runner, out=io.StringIO(), client=engine),
-        engine,
-        runner,
-    )
+    s = Session(project, tmp_env(tmp_path, "prod", project=PROJECT), runner, out=io.StringIO(), client=engine)
+    releases.record(s, releases.Release(OLD, "t", "me", "ok"))
+    return s, engine, runner
 
 
 @pytest.fixture
@@ -117,7 +114,7 @@ def test_a_deploy_of_a_bundle_runs_its_release_with_its_config(tmp_path, checks)
     write_bundle(path)
     deploy_run.run(s, bundle=path, clock=lambda: 0.0, sleep=lambda _: None)
     assert checks == ["env.check", "load prod.bundle.tar"]
-    assert releases.history(releases.history_file(tmp_path, PROJECT))[-1].version == REL
+    assert releases.history(s)[-1].version == REL
     assert "build" not in [words[0] for words in runner.changes()]
     compose = [c for c in runner.changed() if c.argv[:2] == ("docker", "compose")]
     assert compose, runner.changes()
@@ -139,7 +136,7 @@ def test_a_bad_bundle_is_refused_before_anything_changes(tmp_path, checks, damag
     elif damage == "cut short":
         data = data[: len(data) // 2]
     path.write_bytes(bytes(data))
-    history = releases.history(releases.history_file(tmp_path, PROJECT))
+    history = releases.history(s)
     with pytest.raises(StackyardError) as caught:
         deploy_run.run(s, bundle=path, clock=lambda: 0.0, sleep=lambda _: None)
     message = caught.value.message
@@ -152,4 +149,4 @@ def test_a_bad_bundle_is_refused_before_anything_changes(tmp_path, checks, damag
     else:
         assert message.startswith(f"{path} ")
     assert runner.changes() == [] and engine.log == [] and "load prod.bundle.tar" not in checks
-    assert releases.history(releases.history_file(tmp_path, PROJECT)) == history
+    assert releases.history(s) == history

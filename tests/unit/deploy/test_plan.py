@@ -42,7 +42,7 @@ def test_deploy_plan_over_a_running_release(tmp_path):
     before = ["preflight", "lock", "build", "backup", "migrate"]
     assert [s.name for s in plan.steps] == [*before, "api", "health", "switch", "workers"]
     assert [s.name for s in plan.finish] == ["retire", "record", "unlock"]
-    assert f"backups/shop-prod/{NEW}.dump" in text
+    assert f"kept on the engine as backup {NEW}" in text
     assert "the new version gets no traffic before it is healthy" in text
     assert "  then, " + NEW + " serving (never undone):" in text
     assert text.splitlines()[-1] == (
@@ -194,14 +194,11 @@ def test_leftover_web_containers_are_removed_before_the_new_one_starts(tmp_path)
     assert "converge" not in step_names(make("deploy", e, NEW, OLD, ["shop-prod-api-1"], ROLES).text())
 
 
-def test_release_names_and_history(tmp_path):
+def test_release_names_and_history():
     when = dt.datetime(2026, 11, 22, 10, 10, 10, tzinfo=dt.UTC)
     assert releases.name("abcdef0123456789", when) == "abcdef0-20261122101010"
     assert releases.name("abcdef0123456789", when, dirty=True) == "abcdef0-20261122101010-dirty"
-    path = releases.history_file(tmp_path, "p")
-    for version, result in [("a", "ok"), ("b", "failed"), ("c", "ok"), ("d", "ok")]:
-        releases.record(path, releases.Release(version, "t", "me", result))
-    got = releases.history(path)
+    got = [releases.Release(v, "t", "me", r) for v, r in [("a", "ok"), ("b", "failed"), ("c", "ok"), ("d", "ok")]]
     assert [r.version for r in got] == ["a", "b", "c", "d"]
     assert [r.version for r in releases.good(got)] == ["a", "c", "d"]
     assert releases.current(got).version == "d"
@@ -285,7 +282,7 @@ def test_a_stopped_web_container_over_data_is_no_first_deploy_the_backup_comes_f
     assert plan.after_failure == (
         "nothing served before, nothing serves after "
         "(the containers started are stopped; the data is kept); if migrate ran, the schema was migrated by "
-        f"{NEW}: restore the backup taken before it: inv db.restore backups/shop-prod/{NEW}.dump --env prod "
+        f"{NEW}: restore the backup taken before it: inv db.restore {NEW} --env prod "
         "--confirm-data-loss"
     )
     assert [s.name for s in plan.finish] == ["record", "unlock"]  # nothing to retire: the start replaced it

@@ -1,5 +1,6 @@
-"""deploy.releases: a damaged history is read past, never fatal; records are
-appended whole; the images kept are those of the last N distinct releases.
+"""deploy.releases: the history is kept on the target engine, a file a record; a
+damaged record is read past, never fatal; the images kept are those of the last
+N distinct releases.
 And the deploy's preflight (deploy/actions.py), which fails closed."""
 
 from __future__ import annotations
@@ -7,30 +8,39 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-import multiprocessing
 import pathlib
 
 import pytest
 
+from stackyard import config
 from stackyard.core.runner import Result
 from stackyard.deploy import actions, releases
 from stackyard.errors import StackyardError
 from stackyard.session import Session
+from tests.unit.deploy.fakes import FakeClient
 from tests.unit.fakes import FakeRunner, real_project, tmp_env
 
 GOOD = json.dumps(dataclasses.asdict(releases.Release("a1", "t1", "me", "ok")))
+VOLUME = "stackyard-demo-prod-releases"
 
 
-def write_history(tmp_path: pathlib.Path, *lines: str) -> pathlib.Path:
-    path = releases.history_file(tmp_path, "p")
-    path.parent.mkdir(parents=True)
-    path.write_text("".join(line + "\n" for line in lines))
-    return path
+def session(tmp_path: pathlib.Path, engine: FakeClient | None = None, target: str | None = None) -> Session:
+    runner = FakeRunner()
+    runner.target = target
+    env = tmp_env(tmp_path, "prod")
+    project = config.Project(tmp_path, "demo", tmp_path / "compose", tmp_path / "env", "dev")
+    return Session(project, env, runner, out=io.StringIO(), client=engine or FakeClient())
 
 
-def read(path: pathlib.Path) -> tuple[list[str], list[str]]:
+def put(s: Session, file: str, text: str) -> None:
+    """A file in the history's volume, as a hand edit would leave it."""
+    s.engine().volumes.store.setdefault(VOLUME, {})
+    s.engine().volumes.files.setdefault(VOLUME, {})[f"history/{file}"] = text.encode()
+
+
+def read(s: Session) -> tuple[list[str], list[str]]:
     said: list[str] = []
-    return [r.version for r in releases.history(path, said.append)], said
+    return [r.version for r in releases.history(s, said.append)], said
 
 
 @pytest.mark.parametrize(
@@ -45,46 +55,80 @@ def read(path: pathlib.Path) -> tuple[list[str], list[str]]:
         ("[1, 2]", "not a JSON object"),
     ],
 )
-def test_a_bad_line_is_skipped_and_named_by_its_number_never_its_text(tmp_path, bad, why):
-    path = write_history(tmp_path, GOOD, bad, GOOD.replace('"a1"', '"c3"'))
-    versions, said = read(path)
+def test_a_bad_record_is_skipped_and_named_by_its_file_never_its_text(tmp_path, bad, why):
+    s = session(tmp_path)
+    put(s, "1-a1.json", GOOD)
+    put(s, "2-b2.json", bad)
+    put(s, "3-c3.json", GOOD.replace('"a1"', '"c3"'))
+    versions, said = read(s)
     assert versions == ["a1", "c3"]
-    assert said == [f".stackyard/releases-p.jsonl:2: skipped: not a release record ({why})"]
+    assert said == [f"{VOLUME}: history/2-b2.json: skipped: not a release record ({why})"]
     assert "s3cr3t" not in said[0]
 
 
 def test_the_report_goes_to_stderr_by_default_and_can_be_silenced(tmp_path, capsys):
-    path = write_history(tmp_path, GOOD, "garbage")
-    assert len(releases.history(path)) == 1
-    assert capsys.readouterr().err == ".stackyard/releases-p.jsonl:2: skipped: not a release record (not JSON)\n"
-    releases.history(path, skipped=None)
+    s = session(tmp_path)
+    put(s, "1-a1.json", GOOD)
+    put(s, "2-x.json", "garbage")
+    assert len(releases.history(s)) == 1
+    assert capsys.readouterr().err == f"{VOLUME}: history/2-x.json: skipped: not a release record (not JSON)\n"
+    releases.history(s, skipped=None)
     assert capsys.readouterr().err == ""
 
 
-def test_a_record_after_a_line_a_crash_cut_short_starts_a_line_of_its_own(tmp_path):
-    path = releases.history_file(tmp_path, "p")
+def test_records_are_files_of_their_own_on_the_engine_read_in_the_order_written(tmp_path):
+    s = session(tmp_path)
+    assert releases.history(s) == [] and VOLUME not in s.engine().volumes.store  # reading makes nothing
+    for version in ("a", "b", "c"):
+        releases.record(s, releases.Release(version, "t", "me", "ok"))
+    assert [r.version for r in releases.history(s)] == ["a", "b", "c"]
+    files = sorted(s.engine().volumes.files[VOLUME])
+    assert len(files) == 3 and all(f.startswith("history/") and f.endswith(".json") for f in files)
+    labels = s.engine().volumes.store[VOLUME]
+    assert labels == {"dev.stackyard.project": "demo-prod", "dev.stackyard.state": "releases"}
+    assert not (tmp_path / ".stackyard").exists()  # nothing kept here
+
+
+def test_two_sessions_on_one_engine_see_one_history(tmp_path):
+    engine = FakeClient()
+    a, b = session(tmp_path / "a", engine), session(tmp_path / "b", engine)
+    releases.record(a, releases.Release("a1", "t", "me", "ok"))
+    releases.record(b, releases.Release("b1", "t", "you", "ok"))
+    assert [r.version for r in releases.history(a)] == ["a1", "b1"] == [r.version for r in releases.history(b)]
+
+
+def legacy(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = releases.legacy_file(tmp_path, "demo-prod")
     path.parent.mkdir(parents=True)
-    path.write_text(GOOD + "\n" + GOOD[:20])  # no newline: the writer died mid-record
-    releases.record(path, releases.Release("d4", "t4", "me", "ok"))
-    versions, said = read(path)
-    assert versions == ["a1", "d4"]
-    assert said == [".stackyard/releases-p.jsonl:2: skipped: not a release record (truncated JSON)"]
+    path.write_text(GOOD + "\n" + GOOD.replace('"a1"', '"b2"') + "\n")
+    return path
 
 
-def _append_many(path: str, tag: str) -> None:
-    for i in range(200):
-        releases.record(pathlib.Path(path), releases.Release(f"{tag}{i}", "t", "x" * 2000, "ok"))
+def test_a_history_kept_here_by_an_older_stackyard_is_imported_once_into_the_local_engine(tmp_path, capsys):
+    path = legacy(tmp_path)
+    s = session(tmp_path)
+    assert [r.version for r in releases.history(s)] == ["a1", "b2"]
+    assert not path.exists() and path.with_name(path.name + ".imported").is_file()
+    assert (
+        capsys.readouterr().err == f"imported 2 records of {path.name} into the engine's release history ({VOLUME})\n"
+    )
+    releases.record(s, releases.Release("c3", "t", "me", "ok"))
+    assert [r.version for r in releases.history(s)] == ["a1", "b2", "c3"]  # imported records stay first
 
 
-def test_two_writers_at_once_never_interleave(tmp_path):
-    path = releases.history_file(tmp_path, "p")
-    procs = [multiprocessing.Process(target=_append_many, args=(str(path), tag)) for tag in "ab"]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
-    versions, said = read(path)
-    assert said == [] and len(versions) == 400
+def test_a_history_kept_here_is_not_imported_into_another_engine(tmp_path):
+    path = legacy(tmp_path)
+    s = session(tmp_path, target="ssh://deploy@example.com")
+    assert releases.history(s) == []
+    assert path.is_file()
+
+
+def test_nor_into_an_engine_that_has_a_history_already(tmp_path):
+    s = session(tmp_path)
+    releases.record(s, releases.Release("z9", "t", "me", "ok"))
+    path = legacy(tmp_path)
+    assert [r.version for r in releases.history(s)] == ["z9"]
+    assert path.is_file()
 
 
 # ---- the images kept -------------------------------------------------------------------

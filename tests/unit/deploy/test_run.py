@@ -106,12 +106,11 @@ class Target:
     def out(self) -> str:
         return self.s.out.getvalue()
 
-    @property
-    def history_path(self) -> pathlib.Path:
-        return releases.history_file(self.s.project.root, PROJECT)
-
     def history(self) -> list[releases.Release]:
-        return releases.history(self.history_path)
+        return releases.history(self.s)
+
+    def record(self, release: releases.Release) -> None:
+        releases.record(self.s, release)
 
     def deploy(self, kind: releases.Kind = "deploy", release: str = NEW, previous: str | None = OLD) -> deploy.Plan:
         """Make the plan for what runs and execute it (preflight left out: it reads the real project)."""
@@ -119,9 +118,13 @@ class Target:
         plan = make(kind, self.s.env, release, previous if running else None, running, ROLES)
         if kind == "deploy":
             plan = dataclasses.replace(plan, steps=plan.steps[1:])
-        history = releases.history_file(self.s.project.root, PROJECT)
-        deploy_run.execute(plan, actions.Deploy(self.s, history, self.clock, self.clock.sleep))
+        deploy_run.execute(plan, actions.Deploy(self.s, self.clock, self.clock.sleep))
         return plan
+
+
+def kept_backup(t: Target, name: str) -> bytes:
+    """The backup's file as the engine keeps it, in the backup's own volume."""
+    return t.engine.volumes.files[f"stackyard-{PROJECT}-backup-{name}"][f"{name}.dump"]
 
 
 def upstream(line: str) -> str:
@@ -134,13 +137,14 @@ def target(tmp_path, *, serving: str | None = OLD, history=(OLD,), **runner_opti
     if serving:
         engine.add(Container(f"{PROJECT}-api-1", "api", f"shop-app:{serving}"))
         engine.add(Container(f"{PROJECT}-worker-1", "worker", f"shop-app:{serving}"))
-    for version in history:
-        engine.images.refs |= {f"shop-app:{version}", f"shop-caddy:{version}"}
-        releases.record(releases.history_file(tmp_path, PROJECT), releases.Release(version, "t", "me", "ok"))
     project = config.Project(tmp_path, "shop", tmp_path / "compose", tmp_path / "env", "prod", roles=STATED_ROLES)
     runner = EngineRunner(engine, **runner_options)
     env = tmp_env(tmp_path, "prod", project=PROJECT)
-    return Target(Session(project, env, runner, out=io.StringIO(), client=engine), engine, runner, Clock())
+    made = Target(Session(project, env, runner, out=io.StringIO(), client=engine), engine, runner, Clock())
+    for version in history:
+        engine.images.refs |= {f"shop-app:{version}", f"shop-caddy:{version}"}
+        made.record(releases.Release(version, "t", "me", "ok"))
+    return made
 
 
 def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
@@ -181,8 +185,8 @@ def test_a_deploy_runs_the_plan_steps_in_order(tmp_path):
     assert t.engine.log[0] == ("create", deploy_lock.name(PROJECT))
     assert ("remove", deploy_lock.name(PROJECT)) == t.engine.log[-1]
     last = t.history()[-1]
-    assert (last.version, last.result, last.kind, last.backup) == (NEW, "ok", "deploy", f"backups/{PROJECT}/{NEW}.dump")
-    assert (tmp_path / last.backup).read_bytes() == b"PGDMP"
+    assert (last.version, last.result, last.kind, last.backup) == (NEW, "ok", "deploy", NEW)
+    assert kept_backup(t, last.backup) == b"PGDMP"  # on the engine, not here
 
 
 def test_the_lock_names_its_holder_and_uses_stackyards_own_image(tmp_path):
@@ -238,8 +242,11 @@ def test_every_engine_write_is_echoed_like_a_command(tmp_path):
     assert [line.split(" (")[0] for line in engine_lines] == [
         f"$ [engine] load image {deploy_lock.IMAGE}",
         f"$ [engine] create container {lock} from {deploy_lock.IMAGE}, never started",
+        f"$ [engine] keep backup {NEW} in volume stackyard-{PROJECT}-backup-{NEW}",
+        f"$ [engine] add {NEW}",
         f"$ [engine] remove container {lock} and its anonymous volumes",
     ]
+    assert f"$ [engine] add {NEW} (ok) to the release history in volume stackyard-{PROJECT}-releases" in engine_lines
     assert (
         f"(who={releases.who()}, when=20" in engine_lines[1]
         and f"version={NEW}, pid={os.getpid()}, host=" in engine_lines[1]
@@ -311,7 +318,7 @@ def test_a_new_container_that_never_gets_healthy_gets_no_traffic_and_is_removed(
         f"deploy of {NEW} failed: the new container {PROJECT}-api-2 is not healthy (running unhealthy): "
         f"its last 30 log lines are above: {OLD} still serves; the schema was migrated by {NEW} and stays so; "
         f"{OLD} runs on it (README: Deploying, expand/contract) - if it cannot, restore the backup taken before it: "
-        f"inv db.restore backups/{PROJECT}/{NEW}.dump --env prod --confirm-data-loss"
+        f"inv db.restore {NEW} --env prod --confirm-data-loss"
     )
     changes = t.runner.changes()
     assert not [c for c in changes if "UPSTREAM" in " ".join(c)]  # no switch, no switch back
@@ -506,7 +513,7 @@ def test_a_dry_rollback_checks_the_images_and_changes_nothing(tmp_path, form):
 )
 def test_a_rollback_goes_only_to_a_good_release_that_does_not_serve_already(tmp_path, form, release, error):
     t = target(tmp_path, serving=NEW, history=(OLD, NEW))
-    releases.record(releases.history_file(tmp_path, PROJECT), releases.Release(OLDER, "t", "me", "failed"))
+    t.record(releases.Release(OLDER, "t", "me", "failed"))
     before = t.history()
     with pytest.raises(StackyardError, match=error):
         if form == "real":
@@ -607,8 +614,7 @@ def with_action(plan: deploy.Plan, name: str, **changes) -> deploy.Plan:
 
 
 def execute(t: Target, plan: deploy.Plan) -> None:
-    history = releases.history_file(t.s.project.root, PROJECT)
-    deploy_run.execute(plan, actions.Deploy(t.s, history, t.clock, t.clock.sleep))
+    deploy_run.execute(plan, actions.Deploy(t.s, t.clock, t.clock.sleep))
 
 
 def plan_of(t: Target) -> deploy.Plan:
@@ -739,7 +745,7 @@ def test_the_converge_attaches_the_one_kept_when_it_is_off_the_proxys_network_be
     assert (running, leftovers) == ([f"{PROJECT}-api-2"], [f"{PROJECT}-api-1"])
     plan = make("deploy", t.s.env, NEW, OLD, running, ROLES, leftovers=leftovers)
     (converge,) = [step for step in plan.steps if step.name == "converge"]
-    converge.action.run(actions.Deploy(t.s, t.history_path, t.clock, t.clock.sleep))
+    converge.action.run(actions.Deploy(t.s, t.clock, t.clock.sleep))
     assert t.runner.changes() == [
         *switch_to(f"{PROJECT}-api-2"),  # first: the retire leaves the proxy nothing else
         ("docker", "stop", "--time", "30", f"{PROJECT}-api-1"),
@@ -781,7 +787,7 @@ def test_the_pin_wants_exactly_one_healthy_web_container(tmp_path, containers, e
     pin = make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
     assert pin.name == "pin"
     with pytest.raises(StackyardError, match=error):
-        pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
+        pin.action.run(actions.Deploy(t.s, t.clock, t.clock.sleep))
     assert t.runner.changes() == []  # the proxy is left alone
 
 
@@ -791,10 +797,10 @@ def test_the_pin_points_at_the_healthy_one_or_one_without_a_health_check(tmp_pat
     t.engine.add(Container("api-1", "api", f"shop-app:{NEW}", health=("",), networks=(BACKEND,)))
     t.engine.add(Container("api-2", "api", f"shop-app:{NEW}", status="exited", networks=(BACKEND,)))
     pin = make("deploy", t.s.env, NEW, None, [], ROLES).steps[-1]
-    pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
+    pin.action.run(actions.Deploy(t.s, t.clock, t.clock.sleep))
     assert t.runner.changes() == [*switch_to("api-1")]
     # On it already (as `up` leaves it): nothing to do, nothing done.
-    pin.action.run(actions.Deploy(t.s, tmp_path / "h.jsonl", t.clock, t.clock.sleep))
+    pin.action.run(actions.Deploy(t.s, t.clock, t.clock.sleep))
     assert t.runner.changes() == [*switch_to("api-1")]
 
 
@@ -835,8 +841,8 @@ def test_a_stopped_api_over_data_backs_up_first_then_starts_and_pins(tmp_path, p
     # Why it stopped, printed before the start replaces it.
     assert f"--- {PROJECT}-api-1: last 30 log lines ---\nTraceback: out of memory" in t.out
     last = t.history()[-1]
-    assert (last.result, last.backup) == ("ok", f"backups/{PROJECT}/{release}.dump")
-    assert (tmp_path / last.backup).read_bytes() == b"PGDMP"
+    assert (last.result, last.backup) == ("ok", release)
+    assert kept_backup(t, last.backup) == b"PGDMP"  # on the engine, not here
     api_containers = t.engine.service("api")
     assert [(c.name, c.status, c.image) for c in api_containers] == [
         (f"{PROJECT}-api-1", "running", f"shop-app:{release}")
@@ -1048,7 +1054,7 @@ def test_an_undo_that_fails_is_named_in_the_error(tmp_path):
     assert str(err.value).endswith(
         f"{OLD} still serves; the schema was migrated by {NEW} and stays so; {OLD} runs on it (README: Deploying, "
         f"expand/contract) - if it cannot, restore the backup taken before it: inv db.restore "
-        f"backups/{PROJECT}/{NEW}.dump --env prod --confirm-data-loss; undo of workers failed "
+        f"{NEW} --env prod --confirm-data-loss; undo of workers failed "
         "(`docker compose --project-name ...` exited 1: worker is unhealthy)"
     )
 
@@ -1066,7 +1072,7 @@ def test_a_signal_during_the_finishing_steps_waits_until_they_are_done(tmp_path,
 
     def killed_while_retiring() -> None:
         os.kill(os.getpid(), sig)  # the handler holds it: no KeyboardInterrupt here
-        retire.run(actions.Deploy(t.s, t.history_path, t.clock, t.clock.sleep))
+        retire.run(actions.Deploy(t.s, t.clock, t.clock.sleep))
 
     with pytest.raises(StackyardError) as err:
         execute(t, finishing(plan, "retire", Do(killed_while_retiring)))
@@ -1122,14 +1128,14 @@ def test_pruning_that_fails_after_the_record_says_the_release_is_recorded(tmp_pa
 
 def test_releases_marks_the_release_that_serves_a_failed_serving_one_too(tmp_path):
     t = target(tmp_path, history=(OLDER, OLD))
-    releases.record(t.history_path, releases.Release(NEW, "t", "me", "failed-serving", "switching back failed"))
-    releases.record(t.history_path, releases.Release("f00-1", "t", "me", "failed", "never healthy"))
+    t.record(releases.Release(NEW, "t", "me", "failed-serving", "switching back failed"))
+    t.record(releases.Release("f00-1", "t", "me", "failed", "never healthy"))
     deploy_run.show(t.s)
     marked = [line.split()[1] for line in t.out.splitlines() if line.startswith("* ")]
     assert marked == [NEW]
     assert "failed-serving" in t.out
     t.s.out.truncate(0)
-    t.history_path.unlink()
+    t.engine.volumes.remove(f"stackyard-{PROJECT}-releases")
     deploy_run.show(t.s)
     assert t.out.endswith(f"no releases of {PROJECT} yet\n")
 
@@ -1165,6 +1171,23 @@ def test_a_command_with_files_is_stopped_at_its_deadline(tmp_path):
 # --- to another engine: the build on the local one, the ship, the rest on the target ----
 
 
+def test_for_another_engine_the_copies_built_here_are_pruned_by_the_hosts_history(tmp_path, monkeypatch):
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    versions = [f"{i:07x}-2026112{i}000000" for i in range(1, 8)]
+    t = target(tmp_path, history=versions)
+    t.runner.target = "ssh://deploy@prod.example.com"
+    t.runner.echo = True
+    local = FakeClient()
+    t.s.local_client = local
+    mine = "10ca1ed-20261101000000"  # built here, never deployed to that host: not in its history
+    local.images.refs |= {f"shop-app:{v}" for v in [*versions, mine]}
+    t.deploy(previous=versions[-1])
+    kept = versions[-(releases.KEEP_IMAGES - 1) :]
+    assert sorted(r.split(":")[1] for r in local.images.refs if r.startswith("shop-app:")) == sorted([*kept, mine])
+    assert f"$ [engine] remove image shop-app:{versions[0]} (this machine's engine)\n" in t.runner.out.getvalue()
+    assert sorted(r.split(":")[1] for r in t.engine.images.refs if r.startswith("shop-app:")) == sorted([*kept, NEW])
+
+
 def test_a_deploy_to_another_engine_builds_here_ships_and_acts_there(tmp_path, monkeypatch):
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     t = target(tmp_path)
@@ -1190,7 +1213,7 @@ def test_a_deploy_to_another_engine_builds_here_ships_and_acts_there(tmp_path, m
         ),
     )
     plan = dataclasses.replace(plan, steps=plan.steps[1:])  # the preflight reads the real project
-    deploy_run.execute(plan, actions.Deploy(t.s, t.history_path, t.clock, t.clock.sleep))
+    deploy_run.execute(plan, actions.Deploy(t.s, t.clock, t.clock.sleep))
     (build,) = [c for c in t.runner.changed() if short(c) == ("build",)]
     assert build.local_engine and build.env["APP_TAG"] == plan.release
     assert all(not c.local_engine for c in t.runner.changed() if c is not build)
