@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import hashlib
 import json
 import os
 import pathlib
@@ -32,6 +33,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Literal, get_args
 
 from stackyard.engine import kept as store
+from stackyard.errors import StackyardError
 from stackyard.session import Session
 
 #: The images of this many good releases stay on the engine, for rollback.
@@ -82,13 +84,15 @@ def _labels(project: str) -> dict[str, str]:
 
 
 def history(s: Session, skipped: Callable[[str], None] | None = _to_stderr) -> list[Release]:
-    """The project's records, oldest first, as its target engine keeps them. A file
-    that is not a record is left out and reported to `skipped` (None: silently), by
-    its name and why, never its text: it may hold anything, a secret included."""
+    """The project's records, oldest first, as its target engine keeps them (records
+    that could not reach it before are sent first). A file that is not a record is
+    left out and reported to `skipped` (None: silently), by its name and why, never
+    its text: it may hold anything, a secret included."""
     client = s.engine()
     volume = store.releases_volume(s.env.project)
     if not s.remote:
         _import_legacy(s, volume)
+    _send_unsent(s)
     out = []
     for file, data in sorted(store.read_dir(client, volume, "history").items()):
         found = parse(data.decode(errors="replace").strip())
@@ -100,11 +104,57 @@ def history(s: Session, skipped: Callable[[str], None] | None = _to_stderr) -> l
 
 
 def record(s: Session, release: Release) -> None:
-    """Add the record to the project's history on its target engine: a new file."""
-    project = s.env.project
+    """Add the record to the project's history on its target engine: a new file. When
+    the engine cannot be reached (a link that dropped mid-deploy), the record is kept
+    here, in .stackyard/unsent-<project>-<target>.jsonl, and sent by the next command
+    that reads the history there (`inv releases`, a deploy): the error says so."""
     file = f"history/{time.time_ns():020d}-{os.getpid()}-{release.version}.json"
     data = json.dumps(asdict(release)).encode() + b"\n"
+    try:
+        _write(s, file, data)
+    except StackyardError as exc:
+        path = unsent_file(s)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(json.dumps({"file": file, "record": asdict(release)}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        where = s.target or "the local engine"
+        raise StackyardError(
+            f"the record of {release.version} ({release.result}) could not reach {where}: {exc.message}",
+            f"kept in {path.relative_to(s.project.root)}; `inv releases` sends it once the engine answers",
+        ) from exc
+
+
+def _write(s: Session, file: str, data: bytes) -> None:
+    project = s.env.project
     store.write(s.engine(), store.releases_volume(project), _labels(project), file, data)
+
+
+def unsent_file(s: Session) -> pathlib.Path:
+    """Where records that could not reach the target engine wait, one file a target."""
+    target = hashlib.sha256((s.target or "local").encode()).hexdigest()[:8]
+    return s.project.root / ".stackyard" / f"unsent-{s.env.project}-{target}.jsonl"
+
+
+def _send_unsent(s: Session) -> None:
+    """Send the records that could not reach the engine, under their first names (a
+    second send of one rewrites the same file), then forget them."""
+    path = unsent_file(s)
+    if s.dry or not path.is_file():
+        return
+    sent = 0
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        try:
+            entry = json.loads(line)
+            file, data = entry["file"], json.dumps(entry["record"]).encode() + b"\n"
+        except (ValueError, KeyError, TypeError):  # cut short by a crash: the rest still goes
+            _to_stderr(f"{path.name}:{number}: skipped: not a kept record")
+            continue
+        _write(s, file, data)
+        sent += 1
+    path.unlink()
+    _to_stderr(f"sent {sent} release record(s) kept here while the engine could not be reached")
 
 
 def _import_legacy(s: Session, volume: str) -> None:

@@ -10,6 +10,7 @@ import io
 import json
 import pathlib
 
+import docker.errors
 import pytest
 
 from stackyard import config
@@ -95,6 +96,36 @@ def test_two_sessions_on_one_engine_see_one_history(tmp_path):
     releases.record(a, releases.Release("a1", "t", "me", "ok"))
     releases.record(b, releases.Release("b1", "t", "you", "ok"))
     assert [r.version for r in releases.history(a)] == ["a1", "b1"] == [r.version for r in releases.history(b)]
+
+
+class Unreachable(FakeClient):
+    """An engine the link to has dropped: every request fails as the SDK's would."""
+
+    def __init__(self):
+        super().__init__()
+        self.volumes.get = self.volumes.create = self._fail
+
+    def _fail(self, *args, **kw):
+        raise docker.errors.DockerException("Error while fetching server API version: ssh: connection closed")
+
+
+def test_a_record_that_cannot_reach_the_engine_is_kept_here_and_sent_by_the_next_read(tmp_path, capsys):
+    engine = FakeClient()
+    s = session(tmp_path, Unreachable(), target="ssh://deploy@example.com")
+    with pytest.raises(StackyardError) as err:
+        releases.record(s, releases.Release("a1", "t", "me", "failed", "interrupted"))
+    kept = releases.unsent_file(s)
+    assert err.value.message.startswith("the record of a1 (failed) could not reach ssh://deploy@example.com: ")
+    assert err.value.hint == f"kept in {kept.relative_to(tmp_path)}; `inv releases` sends it once the engine answers"
+    assert kept.name.startswith("unsent-demo-prod-") and kept.is_file()
+    back = session(tmp_path, engine, target="ssh://deploy@example.com")  # the link is back
+    releases.record(back, releases.Release("b2", "t", "me", "ok"))
+    assert [(r.version, r.result) for r in releases.history(back)] == [("a1", "failed"), ("b2", "ok")]  # in order
+    assert not kept.exists()
+    assert "sent 1 release record(s) kept here" in capsys.readouterr().err
+    assert releases.history(back) == releases.history(back)  # sent once
+    other = session(tmp_path, FakeClient(), target="ssh://deploy@elsewhere")  # kept per target
+    assert releases.unsent_file(other) != kept and releases.history(other) == []
 
 
 def legacy(tmp_path: pathlib.Path) -> pathlib.Path:
