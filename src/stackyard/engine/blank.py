@@ -1,7 +1,7 @@
 """stackyard's own image, with no layer: a config and nothing else (~10 KB as a
 `docker save` tar, made here, never pulled). Containers of it are created and
 never started: the deploy lock (deploy/lock.py), and the short-lived holders
-through which the state kept on the engine is read and written (engine/state.py).
+through which the state kept on the engine is read and written (engine/kept.py).
 
 A fresh host with no registry has no image of the stack yet, and the lock and
 the state come before the ship or the load that brings them. Its ID is the same

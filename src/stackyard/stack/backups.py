@@ -44,7 +44,7 @@ def take(s: Session, name: str, database: Database, *, timeout: float | None = N
     pg_restore --list) may take (a deploy step's deadline)."""
     client = s.engine()
     volume = store.backup_volume(s.env.project, name)
-    if not s.dry and store.exists(client, volume):
+    if store.exists(client, volume):
         raise StackyardError(f"backup {name} exists already (volume {volume})", "take it under another name")
     with _scratch(s, name, download) as path:
         try:
@@ -66,7 +66,12 @@ def take(s: Session, name: str, database: Database, *, timeout: float | None = N
         }
         with path.open("rb") as f:
             keep = lambda: store.write(client, volume, labels, f"{name}.dump", f, size)  # noqa: E731
-            change(s, f"keep backup {name} in volume {volume} ({_size(size)})", keep)
+            try:
+                change(s, f"keep backup {name} in volume {volume} ({_size(size)})", keep)
+            except StackyardError as exc:  # a half-written backup must not be listed, nor be `latest`
+                with contextlib.suppress(StackyardError):
+                    store.remove_volume(client, volume)
+                raise StackyardError(f"backup failed: {exc.message}", "nothing was changed") from exc
         what = f"{entries} entries" if entries else "0 entries: the database is empty"
         here = f"; a copy in {path.relative_to(s.project.root)}" if download else ""
         s.print(f"backup: {name} kept on the engine ({_size(size)}, {what}){here}")
@@ -82,7 +87,11 @@ def _scratch(s: Session, name: str, download: bool) -> Iterator[pathlib.Path]:
         path = local_dir(s) / f"{name}.dump"
         if not s.dry:
             db.private_file(path)
-        yield path
+        try:
+            yield path
+        except BaseException:  # not a backup: no copy of it either
+            path.unlink(missing_ok=True)
+            raise
         return
     with tempfile.TemporaryDirectory(prefix="stackyard-backup-") as scratch:  # mode 700
         path = pathlib.Path(scratch) / f"{name}.dump"
@@ -137,19 +146,22 @@ def find(s: Session, name: str) -> store.Backup:
     for backup in found:
         if backup.name == wanted:
             return backup
-    listed = f"`inv db.backups --env {s.env.name}` lists the {len(found)} kept" if found else "there is none yet"
+    if found:
+        listed = f"`inv db.backups --env {s.env.name}` lists the {len(found)} kept"
+    else:
+        listed = f"there is none yet: `inv db.backup --env {s.env.name}` takes one"
+    if "/" in name or name.endswith(".dump"):
+        listed = f"no file {name} here either; " + listed
     raise StackyardError(f"no backup {name!r} of {s.env.project} on the engine", listed)
 
 
 def fetch(s: Session, backup: store.Backup, dest: pathlib.Path) -> pathlib.Path:
     """Copy the backup from the engine into `dest` (mode 600), its SHA-256 checked."""
     got = store.read_to(s.engine(), backup.volume, backup.file, dest)
-    if backup.sha256 and got != backup.sha256:
+    if got != backup.sha256:
         dest.unlink(missing_ok=True)
-        raise StackyardError(
-            f"backup {backup.name} is damaged: its SHA-256 is not the one recorded when it was taken",
-            "restore another one (`inv db.backups`)",
-        )
+        why = "its SHA-256 is not the one recorded when it was taken" if backup.sha256 else "it has no SHA-256 label"
+        raise StackyardError(f"backup {backup.name} is damaged: {why}", "restore another one (`inv db.backups`)")
     return dest
 
 
