@@ -9,8 +9,8 @@ failed request and no error in any of them (exit 1 otherwise).
 It deploys a copy of DIR (default: this checkout, uncommitted changes included),
 made a git repository of its own with one empty commit per deploy (a new release
 each time), with the stackyard of that copy; as a project of its own, on free
-ports, with throwaway secrets. Its stack, volumes, images, release history and
-backups are removed at the end. Needs a Docker engine.
+ports, with throwaway secrets. Its stack, volumes, images, and the release history
+and backups kept on the engine are removed at the end. Needs a Docker engine.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tests.support import TEST_SECRETS, Load, free_port, remove_images  # noqa: E402 - after the sys.path line: bench this checkout
+from tests.support import TEST_SECRETS, Load, free_port, remove_images, remove_state  # noqa: E402 - after the sys.path line: bench this checkout
 
 HEADER = f"{'deploy':>6} {'failed':>6} {'errors':>6} {'sent':>6} {'early':>5} {'switch s':>8} {'total s':>7}  lost in"
 STEP = re.compile(r"^==> \d+/\d+ (\S+):")
@@ -132,9 +132,11 @@ def deploy(cwd: pathlib.Path, env: dict[str, str], load: Load | None) -> Deploy:
 
 
 def remove(cwd: pathlib.Path, env: dict[str, str], project: str) -> None:
-    """The bench's stack and volumes, then its images (named after its project)."""
+    """The bench's stack and volumes, its history and backups on the engine, then its
+    images (named after its project)."""
     down = [sys.executable, "-m", "invoke", "down", "--volumes", "--confirm-data-loss", "--env", "prod"]
     subprocess.run(down, cwd=cwd, env=env, capture_output=True, timeout=300)
+    remove_state(project)
     remove_images(project)
 
 

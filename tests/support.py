@@ -2,19 +2,25 @@
 stack under a unique name, plain HTTP calls, and polling with a deadline.
 
 Only 127.0.0.1 published ports are used; every project is torn down by the
-test that made it (down -v in a finally)."""
+test that made it (down -v in a finally), the release history and backups
+stackyard keeps on the engine for it included (remove_state). Those are read
+and written here with the docker SDK, never through stackyard's own code."""
 
 from __future__ import annotations
 
 import contextlib
 import http.client as httpclient  # `http` is the request helper below
+import io
 import json
 import os
+import pathlib
 import secrets
 import shutil
 import ssl
+import stat
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 import urllib.error
@@ -23,6 +29,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+import docker
+from stackyard.engine import blank
 from stackyard.engine.ports import free_port
 from tests.conftest import ROOT
 
@@ -173,12 +181,12 @@ class Inv:
 
 def remove_prod_project(inv: Inv) -> None:
     """Everything a deploy test made for its project: containers and volumes, the
-    lock a killed deploy leaves, its release history, its backups, its images
-    (`<project>-*`, its own names)."""
+    lock a killed deploy leaves, its release history and backups on the engine, the
+    copies `--download` wrote here, its images (`<project>-*`, its own names)."""
     project = inv.env["STACKYARD_PROJECT"]
     remove_deploy_lock(project)
     inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
-    (ROOT / ".stackyard" / f"releases-{project}.jsonl").unlink(missing_ok=True)
+    remove_state(project)
     shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
     remove_images(project)
 
@@ -265,10 +273,170 @@ def version(inv: Inv) -> str:
     return json.loads(conn.getresponse().read())["version"]
 
 
-def history(root, project) -> list[dict]:
-    """A project's release history, as records."""
-    path = root / ".stackyard" / f"releases-{project}.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+# --- the state stackyard keeps on the engine (engine/kept.py), read and written here with the
+# docker SDK directly, not through stackyard's own code: what a test checks is what is on the engine.
+
+STATE_IMAGE = "stackyard-lock:1"  # stackyard's layerless image: its containers are created, never started
+STATE_PROJECT = "dev.stackyard.project"
+STATE_MOUNT = "/state"
+#: The label of the holder containers made here (stackyard's are dev.stackyard.state-holder).
+TEST_HOLDER = "dev.stackyard.test-holder"
+
+
+def releases_volume(project: str) -> str:
+    return f"stackyard-{project}-releases"
+
+
+def backup_volume(project: str, name: str) -> str:
+    return f"stackyard-{project}-backup-{name}"
+
+
+@contextlib.contextmanager
+def _holder(volume: str) -> Iterator:
+    """A never-started container of stackyard's image with `volume` at /state (made,
+    unlabelled, when missing), removed on the way out."""
+    client = docker.from_env()
+    try:
+        try:
+            client.images.get(STATE_IMAGE)
+        except docker.errors.ImageNotFound:
+            client.images.load(blank.image_tar())  # only the image comes from stackyard: ~10 KB, no layer
+        holder = client.containers.create(
+            STATE_IMAGE,
+            ["true"],
+            labels={TEST_HOLDER: volume},
+            volumes={volume: {"bind": STATE_MOUNT, "mode": "rw"}},
+        )
+        try:
+            yield holder
+        finally:
+            holder.remove(force=True)
+    finally:
+        client.close()
+
+
+def _volume(volume: str) -> dict | None:
+    """The volume's attributes (Labels, ...), or None when there is none."""
+    client = docker.from_env()
+    try:
+        return client.volumes.get(volume).attrs
+    except docker.errors.NotFound:
+        return None
+    finally:
+        client.close()
+
+
+def state_files(volume: str, path: str) -> dict[str, tuple[int, bytes]]:
+    """The files at `path` in a volume (a folder or one file), by their name in the
+    archive the engine sends (`history/x.json`, `x.dump`), with their mode; {} when the
+    volume or the path is missing."""
+    if _volume(volume) is None:
+        return {}
+    with _holder(volume) as holder:
+        try:
+            chunks, _ = holder.get_archive(f"{STATE_MOUNT}/{path}")
+        except docker.errors.NotFound:
+            return {}
+        raw = b"".join(chunks)
+    out = {}
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        for member in tar:
+            got = tar.extractfile(member) if member.isfile() else None
+            if got is not None:
+                out[member.name] = (stat.S_IMODE(member.mode), got.read())
+    return out
+
+
+def put_files(volume: str, files: dict[str, bytes], labels: dict[str, str] | None = None) -> None:
+    """Write files into a volume (made with `labels` when missing), as a hand would:
+    each at its path under /state, its folders made, mode 600 (folders 700)."""
+    if _volume(volume) is None:
+        client = docker.from_env()
+        try:
+            client.volumes.create(volume, labels=labels or {})
+        finally:
+            client.close()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        folders = sorted({str(pathlib.PurePosixPath(p).parent) for p in files} - {"."})
+        for folder in folders:
+            info = tarfile.TarInfo(folder)
+            info.type, info.mode = tarfile.DIRTYPE, 0o700
+            tar.addfile(info)
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size, info.mode = len(data), 0o600
+            tar.addfile(info, io.BytesIO(data))
+    with _holder(volume) as holder:
+        assert holder.put_archive(STATE_MOUNT, out.getvalue()), f"the engine refused to write into {volume}"
+
+
+def history_files(project: str) -> dict[str, bytes]:
+    """The files of a project's release history on the engine, by name (history/NAME)."""
+    found = state_files(releases_volume(project), "history")
+    return {name.removeprefix("history/"): data for name, (_, data) in found.items()}
+
+
+def history(project: str) -> list[dict]:
+    """A project's release history on the engine, as records, oldest first (by file name)."""
+    return [json.loads(data) for _, data in sorted(history_files(project).items())]
+
+
+def put_history(project: str, records: list[dict], first: int = 1) -> list[str]:
+    """Records written into a project's history on the engine, as files named to sort
+    before any stackyard writes (theirs begin with the time in ns); their names."""
+    files = {
+        f"history/{first + i:020d}-{r['version']}.json": json.dumps(r).encode() + b"\n" for i, r in enumerate(records)
+    }
+    put_files(releases_volume(project), files, {STATE_PROJECT: project, "dev.stackyard.state": "releases"})
+    return [name.removeprefix("history/") for name in files]
+
+
+def backup_labels(project: str) -> dict[str, dict[str, str]]:
+    """A project's backups on the engine: each name with its volume's labels, oldest first."""
+    client = docker.from_env()
+    try:
+        wanted = [f"{STATE_PROJECT}={project}", "dev.stackyard.state=backup"]
+        labels = [v.attrs.get("Labels") or {} for v in client.volumes.list(filters={"label": wanted})]
+    finally:
+        client.close()
+    found = sorted(labels, key=lambda x: (x.get("dev.stackyard.created", ""), x.get("dev.stackyard.backup", "")))
+    return {x["dev.stackyard.backup"]: x for x in found}
+
+
+def backups(project: str) -> list[str]:
+    """The names of a project's backups on the engine, oldest first."""
+    return list(backup_labels(project))
+
+
+def backup_file(project: str, name: str) -> tuple[int, bytes]:
+    """A backup's file as its volume holds it: (mode, bytes)."""
+    return state_files(backup_volume(project, name), f"{name}.dump")[f"{name}.dump"]
+
+
+def state_volumes(project: str) -> list[str]:
+    """The volumes stackyard keeps for a project on the engine (history, backups)."""
+    client = docker.from_env()
+    try:
+        return sorted(v.name for v in client.volumes.list(filters={"label": f"{STATE_PROJECT}={project}"}))
+    finally:
+        client.close()
+
+
+def remove_state(project: str) -> None:
+    """A project's state volumes on the engine, and any holder container left mounting
+    one (a process killed mid-request leaves it)."""
+    client = docker.from_env()
+    try:
+        prefix = f"stackyard-{project}-"
+        for label in ("dev.stackyard.state-holder", TEST_HOLDER):
+            for holder in client.containers.list(all=True, filters={"label": label}):
+                if holder.labels.get(label, "").startswith(prefix):
+                    holder.remove(force=True)
+        for volume in client.volumes.list(filters={"label": f"{STATE_PROJECT}={project}"}):
+            volume.remove(force=True)
+    finally:
+        client.close()
 
 
 # --- deploy fault tests: a prod of their own, a copy of the checkout, a deploy running in the background

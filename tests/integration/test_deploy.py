@@ -4,6 +4,7 @@ refused with the old one serving, the lock, the backup, no secret anywhere."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import shutil
@@ -20,7 +21,18 @@ from stackyard.core.runner import Result, Runner
 from stackyard.deploy import run as deploy_run
 from stackyard.session import Session
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, Inv, Load, free_port, history, remove_prod_project, version
+from tests.support import (
+    TEST_SECRETS,
+    Inv,
+    Load,
+    backup_file,
+    backup_labels,
+    free_port,
+    history,
+    history_files,
+    remove_prod_project,
+    version,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +67,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(prod):
     for step in ("preflight", "lock", "build", "backup", "migrate", "api", "switch", "workers", "retire"):
         assert f". {step}" in proc.stdout, step
     assert subprocess.run(ps, capture_output=True, text=True).stdout == before
-    assert len(history(ROOT, prod.env["STACKYARD_PROJECT"])) == 1
+    assert len(history(prod.env["STACKYARD_PROJECT"])) == 1
 
 
 class Recorder:
@@ -162,10 +174,19 @@ def test_deploy_under_load_has_zero_failed_requests(prod):
 
 def test_backup_restores_into_a_throwaway_database_with_the_same_counts(prod):
     project = prod.env["STACKYARD_PROJECT"]
-    release = history(ROOT, project)[-1]
-    assert release["result"] == "ok" and release["backup"].endswith(".dump")
+    release = history(project)[-1]
+    # The deploy's backup is kept on the engine, named after the release, its SHA-256 in its labels.
+    assert release["result"] == "ok" and release["backup"] == release["version"]
+    labels = backup_labels(project)[release["backup"]]
+    _, dump = backup_file(project, release["backup"])
+    assert labels["dev.stackyard.sha256"] == hashlib.sha256(dump).hexdigest()
+    assert int(labels["dev.stackyard.size"]) == len(dump) > 0
+    assert not (ROOT / "backups" / project).exists()  # nothing of it here: no --download
+    row = next(line for line in prod("releases", "--env", "prod").stdout.splitlines() if release["version"] in line)
+    cells = row.removeprefix("* ").split()  # RELEASE KIND RESULT TIME WHO BACKUP REASON
+    assert (cells[0], cells[5]) == (release["version"], release["backup"])
     prod("exec", "--env", "prod", "db", "--", "sh", "-c", 'createdb -U "$POSTGRES_USER" restore_check')
-    prod("db.restore", str(ROOT / release["backup"]), "--env", "prod", "--database", "restore_check")
+    prod("db.restore", release["backup"], "--env", "prod", "--database", "restore_check")
 
     def counts(database: str) -> str:
         sql = "select (select count(*) from items) || ' ' || (select count(*) from jobs)"
@@ -174,12 +195,12 @@ def test_backup_restores_into_a_throwaway_database_with_the_same_counts(prod):
         ).stdout.strip()
 
     assert counts("restore_check") == counts("app")
-    refused = prod("db.restore", str(ROOT / release["backup"]), "--env", "prod", check=False)
+    refused = prod("db.restore", release["backup"], "--env", "prod", check=False)
     assert refused.returncode != 0 and "--confirm-data-loss" in refused.stderr
 
 
 def test_rollback_under_load_has_zero_failed_requests(prod):
-    releases = [r for r in history(ROOT, prod.env["STACKYARD_PROJECT"]) if r["result"] == "ok"]
+    releases = [r for r in history(prod.env["STACKYARD_PROJECT"]) if r["result"] == "ok"]
     with Load(int(prod.env["HTTPS_PORT"])) as load:
         proc = prod("rollback")
     assert version(prod) == releases[-2]["version"]
@@ -279,13 +300,13 @@ def test_a_broken_release_is_refused_and_the_old_one_keeps_serving(prod, tmp_pat
         check=True,
     ).stdout.split()
     assert len(names) == 1  # no new api container left
-    record = history(copy, env["STACKYARD_PROJECT"])[-1]
+    record = history(env["STACKYARD_PROJECT"])[-1]  # the engine's: the same whichever checkout deployed
     assert record["result"] == "failed" and "not healthy" in record["reason"]
 
 
 def test_no_secret_in_deploy_output_or_release_record(prod):
-    text = (
-        "\n".join(prod.outputs) + (ROOT / ".stackyard" / f"releases-{prod.env['STACKYARD_PROJECT']}.jsonl").read_text()
-    )
+    records = history_files(prod.env["STACKYARD_PROJECT"])
+    assert records  # the release history on the engine
+    text = "\n".join(prod.outputs) + b"\n".join(records.values()).decode()
     for value in TEST_SECRETS.values():
         assert value not in text

@@ -1,7 +1,8 @@
 """The deploy tasks' dry runs on the real engine: they make the read-only checks
 the real run makes and fail where it would, and change nothing anywhere: the
 project's containers, images, volumes, networks and lock on the engine, its
-release history in `.stackyard/` and its `backups/` are the same afterwards.
+release history and backups kept there (byte for byte), and `.stackyard/` and
+`backups/` here are the same afterwards.
 
 Each test has its own project (and image names), with a release history of two
 good releases whose images are on the engine, so that a rollback can be planned;
@@ -10,7 +11,6 @@ nothing runs."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -18,7 +18,16 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, Inv, free_port
+from tests.support import (
+    TEST_SECRETS,
+    Inv,
+    backup_labels,
+    free_port,
+    history_files,
+    put_history,
+    remove_state,
+    state_volumes,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +71,9 @@ def snapshot(inv: Inv) -> dict[str, object]:
         ),
         "volumes": docker("volume", "ls", "--filter", label, "--format", "{{.Name}}"),
         "networks": docker("network", "ls", "--filter", label, "--format", "{{.Name}}"),
+        "state volumes": state_volumes(project),
+        "history": {name: hashlib.sha256(data).hexdigest() for name, data in history_files(project).items()},
+        "backups": backup_labels(project),
     }
 
 
@@ -76,21 +88,17 @@ def project():
     )
     name = inv.env["STACKYARD_PROJECT"]
     inv.env.update(APP_IMAGE=f"{name}-app", CADDY_APP_IMAGE=f"{name}-caddy")
-    history = ROOT / ".stackyard" / f"releases-{name}.jsonl"
     images = [f"{inv.env['APP_IMAGE']}:{OLD}", f"{inv.env['CADDY_APP_IMAGE']}:{OLD}"]
     try:
-        history.parent.mkdir(exist_ok=True)
-        history.write_text(
-            "".join(
-                json.dumps({"version": v, "time": "2026-11-21T09:09:09+00:00", "who": "ci@test", "result": "ok"}) + "\n"
-                for v in (OLD, NEW)
-            )
+        put_history(
+            name,
+            [{"version": v, "time": "2026-11-21T09:09:09+00:00", "who": "ci@test", "result": "ok"} for v in (OLD, NEW)],
         )
         for image in images:
             docker("tag", BASE_IMAGE, image)
         yield inv
     finally:
-        history.unlink(missing_ok=True)
+        remove_state(name)
         shutil.rmtree(ROOT / "backups" / name, ignore_errors=True)
         docker("rmi", *images, check=False)  # untags: the base image stays
         docker("rm", "--force", "--volumes", lock_name(inv), check=False)  # ours, if a test made one
@@ -110,6 +118,7 @@ DRY_RUNS = [
 @pytest.mark.parametrize("argv", DRY_RUNS, ids=" ".join)
 def test_a_dry_run_changes_nothing_anywhere(project, argv):
     before = snapshot(project)
+    assert len(before["history"]) == 2 and before["state volumes"]  # the seeded history, on the engine
     # Nothing runs in this project: a rollback, dry or not, is refused (it would start
     # the stack and its migrations); refused before it changes anything.
     proc = project(*argv, check="rollback" not in argv)

@@ -24,7 +24,6 @@ import time
 import pytest
 
 from stackyard.deploy.plan import SWITCH_DEADLINE
-from tests.conftest import ROOT
 from tests.support import (
     Background,
     Inv,
@@ -104,7 +103,7 @@ def test_a_hung_network_connect_fails_the_switch_at_its_deadline_and_the_deploy_
     assert f"{serving} still serves" in error[0]
     # The undo: the switch back (the new container stopped), then the new container removed.
     assert re.search(r"^<== undo \d+ api: ", out, flags=re.M)
-    record = history(ROOT, project)[-1]
+    record = history(project)[-1]
     assert (record["version"], record["result"]) == (release, "failed")
     assert record["reason"].startswith(reason)
     assert not lock_held(project)

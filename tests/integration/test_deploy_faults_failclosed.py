@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.support import containers, copy_checkout, inv_in, lock_held, prod_inv, remove_prod_project
+from tests.support import containers, copy_checkout, inv_in, lock_held, prod_inv, remove_prod_project, state_volumes
 
 pytestmark = pytest.mark.integration
 
@@ -85,6 +85,6 @@ def test_preflight_fails_closed_when_a_check_cannot_run(breakage, flags, expecte
             check=True,
         ).stdout.split()
         assert images == []
-        assert not (copy / ".stackyard" / f"releases-{project}.jsonl").exists()
+        assert state_volumes(project) == []  # no record: not even an empty history on the engine
     finally:
         remove_prod_project(inv)  # what a deploy that went on would have left

@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.support import (
     Inv,
+    backups,
     containers,
     copy_checkout,
     deployed_prod,
@@ -75,23 +76,23 @@ def test_a_failure_after_the_migration_names_it_and_the_backup_that_restores_it(
 
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     release = re.search(r"^deploy (\S+) to prod", proc.stdout, flags=re.M).group(1)
-    dump = f"backups/{project}/{release}.dump"
     error = proc.stderr.strip().splitlines()[-1]
     assert error.startswith(f"stackyard: error: deploy of {release} failed: the new container ")
     assert f"{serving} still serves" in error
     assert f"the schema was migrated by {release} and stays so; {serving} runs on it" in error
-    assert f"restore the backup taken before it: inv db.restore {dump} --env prod --confirm-data-loss" in error
+    assert f"restore the backup taken before it: inv db.restore {release} --env prod --confirm-data-loss" in error
     # What is left: the old release serving on the migrated schema, one api container, no lock.
     assert version(prod) == serving
     assert revision(prod) == "9001"
     assert len(containers(project, "api")) == 1
     assert not lock_held(project)
-    record = history(copy, project)[-1]
-    assert (record["version"], record["result"], record["backup"]) == (release, "failed", dump)
+    record = history(project)[-1]
+    assert (record["version"], record["result"], record["backup"]) == (release, "failed", release)
     assert "not healthy" in record["reason"]
-    # The backup named is there, and holds the schema from before the migration.
-    assert (copy / dump).stat().st_size > 0
+    # The backup named is kept on the engine (not in the checkout that deployed), and holds the
+    # schema from before the migration: the command the error names restores it, from any checkout.
+    assert release in backups(project)
+    assert not (copy / "backups").exists() and not (ROOT / "backups" / project).exists()
     prod("exec", "--env", "prod", "db", "--", "sh", "-c", 'createdb -U "$POSTGRES_USER" fault5_check')
-    prod("db.restore", str(copy / dump), "--env", "prod", "--database", "fault5_check")
+    prod("db.restore", release, "--env", "prod", "--database", "fault5_check")
     assert revision(prod, "fault5_check") == "0001"
-    assert not (ROOT / dump).exists()  # written by the checkout that deployed, not elsewhere

@@ -9,8 +9,7 @@ import re
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.support import Inv, prod_inv, remove_prod_project
+from tests.support import Inv, backups, prod_inv, remove_prod_project
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +36,17 @@ def prod():
         remove_prod_project(inv)
 
 
-def backup_file(inv: Inv):
-    (found,) = (ROOT / "backups" / inv.env["STACKYARD_PROJECT"]).glob("manual-*.dump")
+def backup_name(inv: Inv) -> str:
+    """The module's one backup, kept on the engine."""
+    (found,) = backups(inv.env["STACKYARD_PROJECT"])
+    assert found.startswith("manual-")
     return found
 
 
 def test_restore_into_the_live_database_by_name_is_refused(prod):
     live = psql(prod, "select current_database()")
     assert live  # the name the guard must see through, whatever the env files make it
-    refused = prod("db.restore", str(backup_file(prod)), "--env", "prod", "--database", live, check=False)
+    refused = prod("db.restore", backup_name(prod), "--env", "prod", "--database", live, check=False)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     error = refused.stderr.strip().splitlines()[-1]
     assert error.startswith("stackyard: error: refusing to overwrite the database")
@@ -54,8 +55,15 @@ def test_restore_into_the_live_database_by_name_is_refused(prod):
     assert psql(prod, "select count(*) from fault9") == "5"  # nothing restored
 
 
+def test_the_guard_comes_before_the_backup_is_looked_for(prod):
+    refused = prod("db.restore", "no-such-backup", "--env", "prod", check=False)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().startswith("stackyard: error: refusing to overwrite the database")
+    assert "no-such-backup" not in refused.stderr  # refused before the engine was asked for it
+
+
 def test_restore_into_another_database_restores_there(prod):
     psql(prod, "create database fault9_check")
-    prod("db.restore", str(backup_file(prod)), "--env", "prod", "--database", "fault9_check")
+    prod("db.restore", backup_name(prod), "--env", "prod", "--database", "fault9_check")
     assert psql(prod, "select count(*) from fault9", database="fault9_check") == "3"
     assert psql(prod, "select count(*) from fault9") == "5"  # the live one untouched

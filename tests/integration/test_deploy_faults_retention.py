@@ -6,20 +6,19 @@ repositories that are not releases of its history (another environment's sharing
 them), stay.
 
 The engine is seeded with tags of older releases (tags of one image already on
-the engine: removing a tag removes no image), and their history is written; then
-one deploy (a first one: it records and prunes as every deploy does)."""
+the engine: removing a tag removes no image), and their history is written into
+the project's history on the engine; then one deploy (a first one: it records and
+prunes as every deploy does)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 
 import pytest
 
 from stackyard.deploy.releases import KEEP_IMAGES
-from tests.conftest import ROOT
-from tests.support import history, image_tags, prod_inv, remove_prod_project
+from tests.support import history, image_tags, prod_inv, put_history, remove_prod_project
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +41,13 @@ SEEDED = [
     (V7, "rollback", "ok"),
 ]
 KEPT = {V7, V6, V5, V3}  # and the new one
-OTHER_ENV = "abcdef0-20251231000000"  # a release of the staging project, sharing the repositories
+# Another environment's release, sharing the repositories: a tag of them, in no record of this history.
+OTHER_ENV = "abcdef0-20251231000000"
 
 
-def record(version: str, kind: str, result: str) -> str:
+def record(version: str, kind: str, result: str) -> dict:
     fields = {"version": version, "time": "2026-01-01T00:00:00+00:00", "who": "ci@test", "result": result}
-    return json.dumps(fields | {"kind": kind})
+    return fields | {"kind": kind}
 
 
 def tag(image: str, *targets: str) -> None:
@@ -62,23 +62,20 @@ def test_a_deploy_keeps_the_images_of_the_last_distinct_good_releases_of_every_i
     repositories = (inv.env["APP_IMAGE"], inv.env["CADDY_APP_IMAGE"])  # the app's, the proxy's (per release)
     other = f"{project}-otherproject-app"  # another project's repository, with the same release names
     seed = os.environ.get("DEBIAN_IMAGE", "debian:trixie")
-    staging_history = ROOT / ".stackyard" / f"releases-{project}-staging.jsonl"
     try:
         for repository in repositories:
             tag(seed, *(f"{repository}:{v}" for v in [*OLD, OTHER_ENV]))
         tag(seed, *(f"{other}:{v}" for v in OLD))
-        path = ROOT / ".stackyard" / f"releases-{project}.jsonl"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text("".join(record(*r) + "\n" for r in SEEDED))
-        staging_history.write_text(record(OTHER_ENV, "deploy", "ok") + "\n")
+        put_history(project, [record(*r) for r in SEEDED])
 
         inv("prod-deploy", "--allow-dirty")
 
-        new = history(ROOT, project)[-1]
+        found = history(project)
+        assert [(r["version"], r["kind"], r["result"]) for r in found[:-1]] == SEEDED  # read back, in order
+        new = found[-1]
         assert new["result"] == "ok" and new["version"] not in OLD
         for repository in repositories:
             assert image_tags(repository) == {new["version"], *KEPT, OTHER_ENV}, repository
         assert image_tags(other) == set(OLD)  # another project's: untouched
     finally:
-        staging_history.unlink(missing_ok=True)
         remove_prod_project(inv)  # its images, the seeded tags with them

@@ -20,7 +20,17 @@ from stackyard import config
 from stackyard.env import masking
 from stackyard.env import schema as envschema
 from tests.conftest import ROOT
-from tests.support import Inv, containers, free_port, http, prod_inv, remove_prod_project
+from tests.support import (
+    Inv,
+    backup_file,
+    backup_labels,
+    backups,
+    containers,
+    free_port,
+    http,
+    prod_inv,
+    remove_prod_project,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +103,7 @@ def test_no_secret_in_docker_inspect_of_dev_or_prod_and_backups_are_private():
         prod("prod-deploy", "--allow-dirty")
         https = f"https://127.0.0.1:{prod.env['HTTPS_PORT']}"
         assert http("GET", https + "/ready")[0] == 200
-        prod("db.backup", "--env", "prod")
+        prod("db.backup", "--env", "prod", "--download")  # kept on the engine, and a copy here
 
         secrets = secrets_of("dev", dev.env) | secrets_of("prod", prod.env)
         assert any(k.endswith(":POSTGRES_PASSWORD") for k in secrets) and any(
@@ -109,8 +119,14 @@ def test_no_secret_in_docker_inspect_of_dev_or_prod_and_backups_are_private():
         assert leaks(texts, secrets) == []
         assert leaks({"inv output": "\n".join(dev.outputs + prod.outputs)}, secrets) == []
 
-        folder = ROOT / "backups" / prod.env["STACKYARD_PROJECT"]
+        # No secret in the labels of the backup's volume; its file there and its copy here are private.
+        project = prod.env["STACKYARD_PROJECT"]
+        (name,) = [b for b in backups(project) if b.startswith("manual-")]
+        assert leaks({"backup labels": json.dumps(backup_labels(project))}, secrets) == []
+        assert backup_file(project, name)[0] == 0o600
+        folder = ROOT / "backups" / project
         (dump,) = folder.glob("manual-*.dump")
+        assert dump.name == f"{name}.dump"
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     finally:

@@ -15,7 +15,6 @@ import socket
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.support import (
     Background,
     containers,
@@ -51,7 +50,7 @@ def at_health_gate(inv) -> tuple[Background, str]:
 def test_a_signal_mid_deploy_runs_the_undo_and_the_old_release_serves(prod, sig):
     project = prod.env["STACKYARD_PROJECT"]
     serving = version(prod)
-    records = len(history(ROOT, project))
+    records = len(history(project))
     deploy, release = at_health_gate(prod)
     deploy.proc.send_signal(sig)
     deploy.until(lambda line: line.startswith("<== undo "), 60, "the undo")
@@ -66,7 +65,7 @@ def test_a_signal_mid_deploy_runs_the_undo_and_the_old_release_serves(prod, sig)
     assert f"{release} recorded as failed in `inv releases`" in out
     assert f"stackyard: error: deploy of {release} failed: interrupted ({sig.name}): {serving} still serves" in out
     assert not lock_held(project)
-    found = history(ROOT, project)
+    found = history(project)
     assert len(found) == records + 1
     assert (found[-1]["version"], found[-1]["result"], found[-1]["reason"]) == (
         release,
@@ -79,7 +78,7 @@ def test_a_signal_mid_deploy_runs_the_undo_and_the_old_release_serves(prod, sig)
 
 def test_a_deploy_killed_leaves_a_lock_naming_it_and_the_next_deploy_converges(prod):
     project = prod.env["STACKYARD_PROJECT"]
-    records = len(history(ROOT, project))
+    records = len(history(project))
     deploy, killed = at_health_gate(prod)
     deploy.proc.kill()  # SIGKILL: no undo can run
     deploy.finish()
@@ -93,7 +92,7 @@ def test_a_deploy_killed_leaves_a_lock_naming_it_and_the_next_deploy_converges(p
     assert re.search(rf"another deploy holds the lock: \S+{holder}\S+ \(\d+ min ago\), deploying {killed}", error)
     assert "inv deploy.unlock" in error
     assert lock_held(project) and len(containers(project, "api")) == 2  # the refused one changed nothing
-    assert len(history(ROOT, project)) == records
+    assert len(history(project)) == records
 
     prod("deploy.unlock", "--env", "prod", "--yes")
     assert not lock_held(project)
@@ -103,5 +102,5 @@ def test_a_deploy_killed_leaves_a_lock_naming_it_and_the_next_deploy_converges(p
     assert re.search(r"^==> \d+/\d+ converge: remove 1 leftover api container", proc.stdout, flags=re.M)
     assert version(prod) == release
     assert len(containers(project, "api")) == 1
-    assert history(ROOT, project)[-1]["version"] == release
+    assert history(project)[-1]["version"] == release
     assert not lock_held(project)

@@ -12,8 +12,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.support import containers, deployed_prod, history, lock_held, version
+from tests.support import backup_labels, containers, deployed_prod, history, lock_held, version
 
 pytestmark = pytest.mark.integration
 
@@ -59,13 +58,16 @@ def test_a_deploy_over_a_stopped_api_backs_up_first_then_migrates_and_serves(pro
     assert steps == ["preflight", "lock", "build", "backup", "logs", "start", "pin", "record", "unlock"]
     assert f"--- {stopped[0]}: last 30 log lines ---" in out  # why it stopped, before the start replaces it
 
-    record = history(ROOT, project)[-1]
+    record = history(project)[-1]
     assert (record["result"], record["kind"]) == ("ok", "deploy")
-    backup = ROOT / record["backup"]
-    assert record["backup"] == f"backups/{project}/{record['version']}.dump" and backup.stat().st_size > 0
-    # The migration ran after the backup was written: its container started later.
+    # The backup, kept on the engine under the release's name.
+    assert record["backup"] == record["version"]
+    backup = backup_labels(project)[record["backup"]]
+    assert int(backup["dev.stackyard.size"]) > 0
+    # The migration ran after the backup was taken (its time: when pg_dump's file was checked, to the
+    # second): its container started later.
     (migrate,) = containers(project, "migrate")
-    assert started(migrate) > dt.datetime.fromtimestamp(backup.stat().st_mtime, dt.UTC)
+    assert started(migrate) > dt.datetime.fromisoformat(backup["dev.stackyard.created"])
     assert inspect(migrate)["State"]["ExitCode"] == 0
     # One api container, of the new release, serves through the proxy.
     (api,) = containers(project, "api")
@@ -77,12 +79,12 @@ def test_a_deploy_over_a_stopped_api_backs_up_first_then_migrates_and_serves(pro
 
 def test_a_rollback_over_a_stopped_api_is_refused_and_migrates_nothing(prod):
     project = prod.env["STACKYARD_PROJECT"]
-    good = [r["version"] for r in history(ROOT, project) if r["result"] == "ok"]
+    good = [r["version"] for r in history(project) if r["result"] == "ok"]
     stopped = stop_api(project)
     try:
         migrate = containers(project, "migrate")
         before = {c: inspect(c)["State"]["StartedAt"] for c in migrate}
-        records = history(ROOT, project)
+        records = history(project)
 
         proc = prod("rollback", good[0], check=False)
 
@@ -94,6 +96,6 @@ def test_a_rollback_over_a_stopped_api_is_refused_and_migrates_nothing(prod):
         )
         assert {c: inspect(c)["State"]["StartedAt"] for c in containers(project, "migrate")} == before
         assert all(inspect(c)["State"]["Status"] == "exited" for c in containers(project, "api"))
-        assert history(ROOT, project) == records and not lock_held(project)
+        assert history(project) == records and not lock_held(project)
     finally:
         subprocess.run(["docker", "start", *stopped], capture_output=True)

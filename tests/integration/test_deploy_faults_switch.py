@@ -25,7 +25,7 @@ import pytest
 
 from stackyard import config
 from stackyard.core.runner import Runner
-from stackyard.deploy import actions, releases
+from stackyard.deploy import actions
 from stackyard.deploy import plan as deploy
 from stackyard.deploy import run as deploy_run
 from stackyard.deploy.proxy import CADDY_DRAIN
@@ -102,9 +102,8 @@ def with_switch_back_failing(monkeypatch: pytest.MonkeyPatch, bin_dir: pathlib.P
 
 
 def execute(s: Session, plan: deploy.Plan) -> StackyardError:
-    path = releases.history_file(s.project.root, s.env.project)
     with pytest.raises(StackyardError) as err:
-        deploy_run.execute(plan, actions.Deploy(s, path))
+        deploy_run.execute(plan, actions.Deploy(s))
     return err.value
 
 
@@ -136,7 +135,7 @@ def test_a_failure_after_the_switch_switches_back_and_the_old_release_serves(pro
     assert version(prod) == plan.previous
     assert list(api_images(project).values()) == [plan.previous]  # the new container removed
     assert not lock_held(project)
-    record = history(ROOT, project)[-1]
+    record = history(project)[-1]
     assert (record["version"], record["result"], record["reason"]) == (
         plan.release,
         "failed",
@@ -164,7 +163,7 @@ def test_a_switch_back_that_fails_leaves_the_new_release_serving_and_says_so(pro
     assert sorted(running.values()) == sorted([plan.previous, plan.release])  # both kept: none removed under traffic
     assert f"kept {project}-api-" in session.out.getvalue()
     assert not lock_held(project)
-    record = history(ROOT, project)[-1]
+    record = history(project)[-1]
     assert (record["version"], record["result"]) == (plan.release, "failed-serving")
     assert record["reason"].startswith(
         f"workers broken on purpose; {plan.previous} and {plan.release} serve: switching back"
@@ -189,7 +188,7 @@ def test_a_sigterm_during_the_finishing_steps_waits_until_recorded_and_unlocked(
     finally:
         code = run.finish()
     assert code == 128 + signal.SIGTERM, run.output[-3000:]
-    record = history(ROOT, project)[-1]
+    record = history(project)[-1]
     assert record["result"] == "ok"
     assert run.output.strip().splitlines()[-1] == (
         f"stackyard: error: {record['version']} serves prod; SIGTERM came during the finishing steps: held until "

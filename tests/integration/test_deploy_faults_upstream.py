@@ -120,7 +120,7 @@ def test_a_broken_release_right_after_a_first_deploy_gets_no_traffic(first, tmp_
     assert load.sent > 200 and set(load.versions) == {v1}
     assert version(first) == v1 and serving(first) == old
     assert on_edge(project) == [old]
-    assert history(copy, project)[-1]["result"] == "failed"
+    assert history(project)[-1]["result"] == "failed"
 
 
 def test_only_the_serving_container_is_on_the_proxys_network_after_a_deploy_and_a_proxy_restart(first, monkeypatch):
@@ -129,7 +129,7 @@ def test_only_the_serving_container_is_on_the_proxys_network_after_a_deploy_and_
     first("prod-deploy", "--allow-dirty")  # a blue/green switch: the new one attached, the old one retired
     pinned, release = serving(first), version(first)
     assert on_edge(project) == [pinned]
-    assert history(ROOT, project)[-1]["version"] == release
+    assert history(project)[-1]["version"] == release
 
     # A web container the proxy must not reach: made as the deploy makes one (created, taken
     # off edge, started), then left healthy beside the serving one, off edge.

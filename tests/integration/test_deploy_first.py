@@ -4,14 +4,21 @@ left from an earlier stack holds data: it is backed up first (no first deploy)."
 
 from __future__ import annotations
 
-import json
 import secrets
 import subprocess
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, Inv, Stack, free_port, remove_prod_project
+from tests.support import (
+    TEST_SECRETS,
+    Inv,
+    Stack,
+    backup_labels,
+    free_port,
+    history,
+    history_files,
+    remove_prod_project,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -55,13 +62,16 @@ def test_a_first_deploy_over_a_volume_made_with_another_password_names_the_misma
             check=True,
         ).stdout.split()
         assert running == []  # stopped: nothing serves
-        history = (ROOT / ".stackyard" / f"releases-{project}.jsonl").read_text().splitlines()
-        last = json.loads(history[-1])
+        last = history(project)[-1]
         assert last["result"] == "failed" and "POSTGRES_PASSWORD" in last["reason"]
-        assert last["backup"] and (ROOT / last["backup"]).stat().st_size > 0  # taken before the start
+        # Taken before the start, kept on the engine under the release's name.
+        assert (
+            last["backup"] == last["version"] and int(backup_labels(project)[last["backup"]]["dev.stackyard.size"]) > 0
+        )
+        records = b"\n".join(history_files(project).values()).decode()
         locks = ["docker", "ps", "-a", "--filter", f"name=^{project}-deploy-lock$", "--format", "{{.Names}}"]
         assert subprocess.run(locks, capture_output=True, text=True, check=True).stdout == ""
         for value in [*TEST_SECRETS.values(), other["POSTGRES_PASSWORD"]]:
-            assert value not in proc.stdout + proc.stderr + "\n".join(history)
+            assert value not in proc.stdout + proc.stderr + records
     finally:
         remove_prod_project(inv)

@@ -1,8 +1,8 @@
 """`inv --dry TASK` changes nothing, anywhere: for every task of `inv --list`,
-on a running stack, the engine (containers, volumes, images of the project),
-`.stackyard/`, `backups/`, `env/`, `pyproject.toml` and `tasks.py` are the same
-byte for byte afterwards,
-and no command ran inside a container."""
+on a running stack with a backup kept on the engine, the engine (containers,
+volumes, images of the project, the backups and release history stackyard keeps
+there), `.stackyard/`, `backups/`, `env/`, `pyproject.toml` and `tasks.py` are the
+same byte for byte afterwards, and no command ran inside a container."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import uuid
 import pytest
 
 from tests.conftest import ROOT
-from tests.support import TEST_SECRETS, Inv, free_port
+from tests.support import TEST_SECRETS, Inv, backup_labels, free_port, history_files, remove_state, state_volumes
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,11 @@ DRY_CALLS = [
     ["env.check"],
     ["deploy.unlock", "--env", "dev", "--yes"],
     ["db.backup"],
+    ["db.backup", "--download"],
+    ["db.backups"],
+    ["db.backups", "--download", "latest"],
     ["db.restore", "DUMP", "--confirm-data-loss"],
+    ["db.restore", "latest", "--confirm-data-loss"],
     ["db.shell"],
     ["db.migrate"],
     ["init", "--force"],
@@ -74,6 +78,11 @@ def engine_state(project: str, image: str) -> dict[str, str]:
         "volumes": docker("volume", "ls", "--filter", f"label=com.docker.compose.project={project}", "--quiet"),
         "images": docker("image", "ls", image, "--format", "{{.ID}} {{.Tag}}"),
         "networks": docker("network", "ls", "--filter", f"label=com.docker.compose.project={project}", "--quiet"),
+        "state volumes": "\n".join(state_volumes(project)),
+        "backups": json.dumps(backup_labels(project)),
+        "history": json.dumps(
+            {name: hashlib.sha256(data).hexdigest() for name, data in history_files(project).items()}
+        ),
     }
 
 
@@ -90,9 +99,11 @@ def stack():
     )
     try:
         inv("dev")
+        inv("db.backup")  # one kept on the engine: the dry db.backups --download and db.restore find it
         yield inv, image
     finally:
         inv("down", "--volumes", check=False, timeout=180)
+        remove_state(inv.env["STACKYARD_PROJECT"])
         subprocess.run(["docker", "image", "rm", f"{image}:latest", f"{image}:dev"], capture_output=True, timeout=60)
 
 
@@ -119,6 +130,7 @@ def test_a_dry_run_of_every_task_changes_nothing(stack, tmp_path):
     project = inv.env["STACKYARD_PROJECT"]
     before_files = files_under(".stackyard", "backups", "env", "dist")
     before_engine = engine_state(project, image)
+    assert before_engine["state volumes"] and before_engine["backups"] != "{}"
     saved_env = {p: p.read_bytes() for p in (ROOT / "env").glob("*") if p.is_file()}
     try:
         for call in DRY_CALLS:
@@ -126,6 +138,7 @@ def test_a_dry_run_of_every_task_changes_nothing(stack, tmp_path):
             proc = inv("--dry", *args, check=False, timeout=300)
             assert "Traceback" not in proc.stderr, (args, proc.stderr)
             assert files_under(".stackyard", "backups", "env", "dist") == before_files, args
+            assert not (ROOT / "backups" / project).exists(), args  # not even an empty folder
             assert engine_state(project, image) == before_engine, args
     finally:
         for path, data in saved_env.items():  # a failing dry env.init must not cost the developer a file

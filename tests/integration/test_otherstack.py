@@ -25,7 +25,7 @@ import pytest
 
 from stackyard.engine.ports import free_port
 from tests.conftest import ROOT
-from tests.support import http, remove_images, wait_for
+from tests.support import history, http, remove_images, remove_state, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -74,6 +74,7 @@ class Shop:
         for f in files:
             argv += ["-f", str(self.root / f)]
         subprocess.run([*argv, "down", "-v", "--remove-orphans", "-t", "5"], env=self.env, capture_output=True)
+        remove_state(self.project)  # its release history and backups, kept on the engine
         remove_images(self.project)
 
 
@@ -275,3 +276,7 @@ def test_prod_deploy_and_rollback_through_nginx_fail_no_request(prod):
         prod("rollback")
     assert http("GET", f"http://127.0.0.1:{port}/version")[1]["version"] == first
     assert load.failed == [] and load.ok > 20, (load.ok, load.failed[:3])
+    # The release history is the engine's, none of it in the checkout.
+    records = [(r["kind"], r["result"]) for r in history(prod.project)]
+    assert records == [("deploy", "ok"), ("deploy", "ok"), ("rollback", "ok")]
+    assert not list(prod.root.glob(".stackyard/releases-*"))

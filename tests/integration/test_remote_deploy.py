@@ -2,9 +2,12 @@
 registry (tests/hosts/remote-host: a fresh dockerd behind an sshd, its 80/443 on
 loopback ports of this machine):
 
-- a first deploy (built here, shipped, started: the lock on a host that has no image
-  of the stack yet), a second under ~50 req/s through the host's HTTPS port with no
-  failed request, `inv releases --host` listing both, `inv rollback --host` going back;
+- a first deploy from checkout A (built here, shipped, started: the lock on a host
+  that has no image of the stack yet), a second from checkout B (another copy) under
+  ~50 req/s through the host's HTTPS port with no failed request; A's `inv releases
+  --host` lists B's release (the history and the backups are kept on the host, none
+  of it here), a backup taken from A is fetched from B, and A's `inv rollback --host`
+  goes back to A's release;
 - a bundle (`inv bundle`) deployed onto a second fresh host that has never seen the
   project: refused whole with one byte flipped (nothing on the host), then served, with
   the manifest's image IDs;
@@ -40,6 +43,7 @@ from tests.support import (
     prod_inv,
     remote_host,
     remove_prod_project,
+    state_volumes,
 )
 
 # A second Docker host (tests/hosts/remote-host): `nox -s remote`, outside the default set (CI time).
@@ -115,28 +119,52 @@ def inv(host, checkout):
         remove_prod_project(found)  # this machine's images of the project (the host goes with its fixture)
 
 
-def test_first_deploy_then_one_under_load_releases_and_rollback(host, checkout, inv):
+def test_two_checkouts_deploy_one_host_and_share_its_history_and_backups(host, checkout, inv, tmp_path):
+    """Checkout A deploys first; checkout B (another copy, no state of its own) deploys
+    under load; A's `inv releases` shows B's release, A's rollback goes back to A's."""
     h = host["host"]
-    first = timed(inv, checkout, "first deploy (build here, ship, up)", "prod-deploy", "--allow-dirty", "--host", h)
+    project = inv.env["STACKYARD_PROJECT"]
+    b = tmp_path / "checkout-b"
+    copy_checkout(b)
+    first = timed(inv, checkout, "A: first deploy (build here, ship, up)", "prod-deploy", "--allow-dirty", "--host", h)
     out = first.stdout + first.stderr
     assert "$ [engine] load image stackyard-lock:1" in out  # the fresh host had no image for the lock
     assert re.search(r"ship: 4 images sent, [\d.]+ MB in [\d.]+ s", out), out[-3000:]
     v1 = served(host["https"])
 
     with Load(port(host["https"])) as load:
-        second = timed(inv, checkout, "second deploy under load", "prod-deploy", "--allow-dirty", "--host", h)
+        second = timed(inv, b, "B: second deploy under load", "prod-deploy", "--allow-dirty", "--host", h)
     numbers(f"load: {load.ok} ok, {load.failed} failed, {load.errors} errors, versions {load.versions}")
     assert load.failed == 0 and load.errors == 0 and load.ok > 100, (load.versions, second.stdout[-3000:])
     v2 = served(host["https"])
     assert v2 != v1 and set(load.versions) <= {v1, v2}
     assert "$ [engine] load image stackyard-lock:1" not in second.stdout + second.stderr  # the host has it now
 
-    listed = timed(inv, checkout, "releases", "releases", "--host", h).stdout
+    # A sees B's release: the history is the host's. So does B, the same.
+    listed = timed(inv, checkout, "A: releases", "releases", "--host", h).stdout
     assert v1 in listed and f"* {v2}" in listed
+    assert timed(inv, b, "B: releases", "releases", "--host", h).stdout == listed
+    # The history and B's backup (named after its release) are on the host; nothing here.
+    kept = on(host, "volume", "ls", "--filter", f"label=dev.stackyard.project={project}", "--format", "{{.Name}}")
+    assert {f"stackyard-{project}-releases", f"stackyard-{project}-backup-{v2}"} <= set(kept.stdout.split()), kept
+    assert state_volumes(project) == []
+    for root in (checkout, b):
+        assert not list(root.glob(f".stackyard/*{project}*")) and not (root / "backups").exists()
+    assert v2 in timed(inv, checkout, "A: db.backups", "db.backups", "--host", h).stdout
+    # A backup taken from A, fetched from B.
+    timed(inv, checkout, "A: db.backup", "db.backup", "--env", "prod", "--host", h)
+    fetched = timed(
+        inv, b, "B: db.backups --download latest", "db.backups", "--env", "prod", "--download", "latest", "--host", h
+    )
+    (dump,) = (b / "backups" / project).glob("manual-*.dump")
+    assert dump.read_bytes().startswith(b"PGDMP") and dump.name in fetched.stdout
 
-    timed(inv, checkout, "rollback", "rollback", "--host", h)
+    # A rolls back to its own release, past B's.
+    timed(inv, checkout, "A: rollback", "rollback", "--host", h)
     assert served(host["https"]) == v1
-    assert on(host, "inspect", f"{inv.env['STACKYARD_PROJECT']}-deploy-lock").returncode != 0  # unlocked
+    assert on(host, "inspect", f"{project}-deploy-lock").returncode != 0  # unlocked
+    after = timed(inv, b, "B: releases after A's rollback", "releases", "--host", h).stdout
+    assert f"* {v1}" in after and after.count(v1) == 2  # A's deploy, then A's rollback to it
 
 
 def test_a_dropped_link_mid_deploy_leaves_the_truth_and_the_next_deploy_recovers(host, checkout, inv):
@@ -225,6 +253,7 @@ def test_a_bundle_onto_a_fresh_host_that_has_never_seen_the_project(inv, checkou
             assert refused.returncode == 1 and member in refused.stderr, refused.stderr
             assert on(fresh, "ps", "--all", "--quiet").stdout.strip() == ""
             assert on(fresh, "images", "--quiet").stdout.strip() == ""
+            assert on(fresh, "volume", "ls", "--quiet").stdout.strip() == ""  # no history begun either
 
             timed(
                 other,
@@ -241,8 +270,7 @@ def test_a_bundle_onto_a_fresh_host_that_has_never_seen_the_project(inv, checkou
                 found = on(fresh, "image", "inspect", "--format", "{{.Id}}", image.ref).stdout.strip()
                 assert found == image.id, image.ref
         finally:
-            (checkout / ".stackyard" / f"releases-{other.env['STACKYARD_PROJECT']}.jsonl").unlink(missing_ok=True)
-            path.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)  # the project's history and backups go with the host
 
 
 def _offset(path, member: str) -> int:

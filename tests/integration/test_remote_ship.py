@@ -79,14 +79,14 @@ def ship_step(s: Session, tag: str) -> tuple[deploy.Step, deploy.Target]:
     return ship_, target
 
 
-def run(step: deploy.Step, s: Session, tmp_path) -> str:
-    x = actions.Deploy(s, tmp_path / "history.jsonl")
+def run(step: deploy.Step, s: Session) -> str:
+    x = actions.Deploy(s)
     x.deadline = step.deadline
     step.action.run(x)
     return s.out.getvalue() + s.runner.out.getvalue()
 
 
-def test_the_ship_sends_what_the_host_lacks_the_ids_match_and_the_second_time_nothing(host, release, tmp_path):
+def test_the_ship_sends_what_the_host_lacks_the_ids_match_and_the_second_time_nothing(host, release):
     tag, names = release
     s = session(host["host"], names)
     assert s.remote
@@ -101,7 +101,7 @@ def test_the_ship_sends_what_the_host_lacks_the_ids_match_and_the_second_time_no
     assert [i.need for i in target.images] == [ship.SEND] * 4  # a host that has never seen anything
     assert [line.split(" (")[0] for line in step.detail] == [f"send {ref}" for ref in refs]
 
-    out = run(step, s, tmp_path)
+    out = run(step, s)
     local, remote = s.local_engine(), s.engine()
     for ref in refs:
         assert api.inspect_image(remote, ref)["Id"] == api.inspect_image(local, ref)["Id"], ref
@@ -115,7 +115,7 @@ def test_the_ship_sends_what_the_host_lacks_the_ids_match_and_the_second_time_no
     s = session(host["host"], names)
     step, target = ship_step(s, tag)
     assert [i.need for i in target.images] == [ship.CURRENT] * 4
-    out = run(step, s, tmp_path)
+    out = run(step, s)
     assert "ship: nothing sent; 4 already on the target" in out
     assert "$ [engine] load" not in out
 
@@ -125,7 +125,7 @@ def test_the_ship_sends_what_the_host_lacks_the_ids_match_and_the_second_time_no
     s = session(host["host"], names)
     step, target = ship_step(s, "r2")
     assert [i.need for i in target.images] == [ship.TAG, ship.TAG, ship.CURRENT, ship.CURRENT]
-    out = run(step, s, tmp_path)
+    out = run(step, s)
     assert "ship: nothing sent; 2 tagged there (nothing sent); 2 already on the target" in out
     for repo in names.values():
         assert (

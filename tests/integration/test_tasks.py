@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import re
 import shutil
 import signal
@@ -20,7 +19,7 @@ import pytest
 from dotenv import dotenv_values
 
 from tests.conftest import ROOT
-from tests.support import Inv, free_port, http, unique_project, wait_for
+from tests.support import Inv, backups, free_port, http, remove_state, unique_project, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -32,6 +31,7 @@ def inv():
         yield runner
     finally:
         runner("down", "--volumes", check=False, timeout=180)
+        remove_state(runner.env["STACKYARD_PROJECT"])
         shutil.rmtree(ROOT / "backups" / runner.env["STACKYARD_PROJECT"], ignore_errors=True)
 
 
@@ -238,7 +238,8 @@ def test_restore_drops_the_cache_of_the_old_values(inv):
     assert http("PUT", url, {"value": "backed up"})[0] == 200
     proc = inv("db.backup")
     assert f"db.backup: backing up the database of dev (project {inv.env['STACKYARD_PROJECT']})" in proc.stderr
-    dump = re.search(r"^backup: (\S+\.dump) ", proc.stdout, flags=re.M).group(1)
+    name = re.search(r"^backup: (\S+) kept on the engine ", proc.stdout, flags=re.M).group(1)
+    assert name in backups(inv.env["STACKYARD_PROJECT"])
 
     # a value written after the backup, read until the API serves it from its cache
     assert http("PUT", url, {"value": "written later"})[0] == 200
@@ -250,8 +251,8 @@ def test_restore_drops_the_cache_of_the_old_values(inv):
 
     wait_for(lambda: served() == ("written later", True), 10, what="the value from the cache")
 
-    proc = inv("db.restore", dump)
-    assert f"db.restore: restoring {pathlib.Path(dump).name} into the database of dev (project " in proc.stderr
+    proc = inv("db.restore", name)
+    assert f"db.restore: restoring {name}.dump into the database of dev (project " in proc.stderr
     assert "db.restore: after_restore: running its command in redis" in proc.stderr
     assert re.search(r"^redis: [1-9]\d* cached items dropped$", proc.stdout, flags=re.M), proc.stdout
     assert served() == ("backed up", False)  # from the database, as restored

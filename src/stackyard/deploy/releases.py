@@ -168,7 +168,7 @@ def _import_legacy(s: Session, volume: str) -> None:
         file = f"history/{0:010d}{number:010d}-imported.json"
         store.write(s.engine(), volume, _labels(s.env.project), file, line.encode() + b"\n")
     path.rename(path.with_name(path.name + ".imported"))
-    _to_stderr(f"imported {len(lines)} records of {path.name} into the engine's release history ({volume})")
+    _to_stderr(f"imported {len(lines)} lines of {path.name} into the engine's release history ({volume})")
 
 
 FIELDS = {f.name for f in fields(Release)}

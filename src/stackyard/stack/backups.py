@@ -210,9 +210,12 @@ def _size(n: int) -> str:
 
 
 def manual(s: Session, download: bool = False) -> str:
-    """`inv db.backup`: a backup named manual-<UTC time>, announced first."""
+    """`inv db.backup`: a backup named manual-<UTC time> (-2, -3... when taken within
+    the same second), announced first."""
     name = "manual-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
     database = db.postgres(s, "db.backup")
+    taken = {b.name for b in store.backups(s.engine(), s.env.project)}
+    name = next((name + x for x in ("", *(f"-{i}" for i in range(2, 100))) if name + x not in taken), name)
     db.announce(f"db.backup: backing up the database of {db.target(s)} as {name}, kept on the engine")
     return take(s, name, database, download=download)
 

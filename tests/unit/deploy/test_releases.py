@@ -141,7 +141,7 @@ def test_a_history_kept_here_by_an_older_stackyard_is_imported_once_into_the_loc
     assert [r.version for r in releases.history(s)] == ["a1", "b2"]
     assert not path.exists() and path.with_name(path.name + ".imported").is_file()
     assert (
-        capsys.readouterr().err == f"imported 2 records of {path.name} into the engine's release history ({VOLUME})\n"
+        capsys.readouterr().err == f"imported 2 lines of {path.name} into the engine's release history ({VOLUME})\n"
     )
     releases.record(s, releases.Release("c3", "t", "me", "ok"))
     assert [r.version for r in releases.history(s)] == ["a1", "b2", "c3"]  # imported records stay first

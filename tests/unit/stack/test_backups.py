@@ -289,6 +289,20 @@ def test_a_manual_backup_names_its_target_and_backup(tmp_path, capsys):
     assert backup_names(client, "demo-staging") == [name]
 
 
+def test_two_manual_backups_within_a_second_get_two_names(tmp_path, monkeypatch):
+    client = engine()
+    frozen = dt.datetime(2026, 11, 22, 10, 0, 0, tzinfo=dt.UTC)
+    monkeypatch.setattr(
+        backups.dt, "datetime", type("Frozen", (dt.datetime,), {"now": classmethod(lambda c, tz=None: frozen)})
+    )
+    s = session(tmp_path, DumpingRunner(), client)
+    assert [backups.manual(s) for _ in range(3)] == [
+        "manual-20261122100000",
+        "manual-20261122100000-2",
+        "manual-20261122100000-3",
+    ]
+
+
 def test_a_manual_backup_needs_a_postgres_database_role(tmp_path):
     client, runner = engine(), DumpingRunner()
     s = session(tmp_path, runner, client)
