@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from collections.abc import Iterable, Sequence
@@ -10,6 +11,7 @@ from stackyard import config
 from stackyard.commands import compose
 from stackyard.config import Environment
 from stackyard.engine import diagnose, state
+from stackyard.engine import kept as store
 from stackyard.env import generate as envinit
 from stackyard.env import ops as envops
 from stackyard.env import schema as envschema
@@ -136,6 +138,19 @@ def down(s: Session, *, volumes: bool = False, confirm_data_loss: bool = False) 
             "add --confirm-data-loss as well if you really mean it",
         )
     s.stream(compose.down(s.env, volumes=volumes))
+    if volumes and not s.dry:
+        with contextlib.suppress(StackyardError):  # a word after the fact: never a failure of the down
+            said_kept(s)
+
+
+def said_kept(s: Session) -> None:
+    """After `down --volumes`: what stackyard keeps on the engine, which Compose did not remove."""
+    client = s.engine()
+    n = len(store.backups(client, s.env.project))
+    what = ["the release history"] if store.exists(client, store.releases_volume(s.env.project)) else []
+    what += [f"{n} backup{'s' if n != 1 else ''} (`inv db.backups`)"] if n else []
+    if what:
+        s.print(f"kept on the engine: {' and '.join(what)} of {s.env.project}, in volumes of stackyard's own")
 
 
 def build(s: Session, services: Sequence[str] = ()) -> None:

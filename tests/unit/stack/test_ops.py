@@ -10,10 +10,12 @@ import pytest
 
 from stackyard import config
 from stackyard.core.runner import Result, Runner
+from stackyard.engine import kept
 from stackyard.engine.state import Container, Port
 from stackyard.errors import CommandError, StackyardError
 from stackyard.session import Session
 from stackyard.stack import ops as stack
+from tests.unit.deploy.fakes import FakeClient
 from tests.unit.fakes import PS_JSON_LINES, ROOT, FakeRunner, after_base, real_project, tmp_env
 
 API = Container("sy-api-1", "api", "running", "healthy", 0, (Port("api", "127.0.0.1", 8000, 8000),))
@@ -22,8 +24,9 @@ FLOWER = Container("sy-flower-1", "flower", "running", "", 0, (Port("flower", "0
 MIGRATE = Container("sy-migrate-1", "migrate", "exited", "", 0, ())
 
 
-def session(tmp_path, runner=None, **env_changes) -> Session:
-    return Session(real_project(), tmp_env(tmp_path, **env_changes), runner or FakeRunner(), out=io.StringIO())
+def session(tmp_path, runner=None, client=None, **env_changes) -> Session:
+    env = tmp_env(tmp_path, **env_changes)
+    return Session(real_project(), env, runner or FakeRunner(), out=io.StringIO(), client=client)
 
 
 def test_down_refuses_volumes_of_a_protected_env_without_the_second_flag(tmp_path):
@@ -38,7 +41,8 @@ def test_down_refuses_volumes_of_a_protected_env_without_the_second_flag(tmp_pat
 
 def test_down_with_confirm_data_loss_removes_volumes(tmp_path):
     runner = FakeRunner()
-    stack.down(session(tmp_path, runner, name="prod", protected=True), volumes=True, confirm_data_loss=True)
+    s = session(tmp_path, runner, FakeClient(), name="prod", protected=True)
+    stack.down(s, volumes=True, confirm_data_loss=True)
     assert runner.subcommands() == [("down", "--remove-orphans", "--timeout", "10", "--volumes")]
 
 
@@ -50,8 +54,31 @@ def test_down_of_a_protected_env_keeps_volumes_by_default(tmp_path):
 
 def test_down_volumes_of_an_unprotected_env_needs_one_flag(tmp_path):
     runner = FakeRunner()
-    stack.down(session(tmp_path, runner), volumes=True)
+    stack.down(session(tmp_path, runner, FakeClient()), volumes=True)
     assert runner.subcommands() == [("down", "--remove-orphans", "--timeout", "10", "--volumes")]
+
+
+def test_down_volumes_says_what_stackyard_keeps_on_the_engine(tmp_path):
+    client = FakeClient()
+    s = session(tmp_path, client=client)
+    stack.down(s, volumes=True)
+    assert s.out.getvalue() == ""  # nothing kept: nothing said
+    project = s.env.project
+    client.volumes.create(kept.releases_volume(project), {kept.PROJECT: project, kept.KIND: "releases"})
+    stack.down(s, volumes=True)
+    assert s.out.getvalue() == f"kept on the engine: the release history of {project}, in volumes of stackyard's own\n"
+    for name in ("b1", "b2"):
+        labels = {kept.PROJECT: project, kept.KIND: "backup", kept.LABEL + "backup": name}
+        client.volumes.create(kept.backup_volume(project, name), labels)
+    s.out.truncate(0), s.out.seek(0)
+    stack.down(s, volumes=True)
+    assert s.out.getvalue() == (
+        f"kept on the engine: the release history and 2 backups (`inv db.backups`) of {project},"
+        " in volumes of stackyard's own\n"
+    )
+    s.out.truncate(0), s.out.seek(0)
+    stack.down(s)  # the volumes kept anyway: nothing to say
+    assert s.out.getvalue() == ""
 
 
 def test_failed_start_names_the_service_and_shows_its_logs(tmp_path):
