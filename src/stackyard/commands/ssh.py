@@ -27,6 +27,14 @@ class Target:
     def __str__(self) -> str:
         return f"{self.user + '@' if self.user else ''}{self.host}" + (f":{self.port}" if self.port else "")
 
+    def by_hand(self) -> str:
+        """How a person reaches the host by hand: `ssh -p 2222 deploy@host`."""
+        return (
+            "ssh "
+            + (f"-p {self.port} " if self.port else "")
+            + (f"{self.user}@{self.host}" if self.user else self.host)
+        )
+
     def login(self) -> list[str]:
         """The options docker's ssh transport passes too: `-l user`, `-p port`."""
         return [*(["-l", self.user] if self.user else []), *(["-p", str(self.port)] if self.port else [])]

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from stackyard.commands import ssh
 from stackyard.errors import StackyardError
 
 if TYPE_CHECKING:
@@ -31,6 +32,9 @@ ONEOFF = "com.docker.compose.oneoff"
 #: engine fails a deploy's step instead of holding it, and its lock, for ever.
 API_TIMEOUT = 60
 
+#: The attribute of a client that holds the address it was made for (DOCKER_HOST, or "").
+ADDRESS = "_stackyard_address"
+
 FIX = "start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at one; `inv doctor` checks it"
 
 
@@ -40,9 +44,29 @@ class Unreachable(StackyardError):
 
 def _sdk() -> types.ModuleType:
     """The docker package, imported on first use."""
-    import docker  # noqa: PLC0415 - the docker SDK costs ~100 ms to import
+    import docker.transport.sshconn  # noqa: PLC0415 - the SDK costs ~100 ms to import; binds `docker`
 
+    sshconn = docker.transport.sshconn
+    if not getattr(sshconn.SSHSocket.close, "_quiet", False):
+        sshconn.SSHSocket.close = _quiet_close(sshconn.SSHSocket.close)
     return docker
+
+
+def _quiet_close(close: Callable) -> Callable:
+    """The SDK's close of an ssh:// connection, made safe once the ssh process is gone:
+    it writes to the dead process's stdin, and the BrokenPipeError it raises is printed
+    as a traceback at exit, after the one-line error that said the link had dropped
+    (docker/docker-py#3218)."""
+
+    def quiet(self: object) -> None:
+        try:
+            close(self)
+        except (BrokenPipeError, ValueError):  # ValueError: a flush of a closed file
+            with contextlib.suppress(OSError):
+                self.proc.terminate()
+
+    quiet._quiet = True  # type: ignore[attr-defined]
+    return quiet
 
 
 def client(environ: Mapping[str, str]) -> DockerClient:
@@ -52,35 +76,48 @@ def client(environ: Mapping[str, str]) -> DockerClient:
     env = {**os.environ, **environ}
     docker = _sdk()
     try:
-        return docker.from_env(environment=env, use_ssh_client=True, timeout=API_TIMEOUT)
+        found = docker.from_env(environment=env, use_ssh_client=True, timeout=API_TIMEOUT)
     except docker.errors.DockerException as exc:
         where = env.get("DOCKER_HOST") or env.get("DOCKER_CONTEXT") or "the current docker context"
         raise Unreachable(f"Docker engine not reachable at {where}", FIX) from exc
+    setattr(found, ADDRESS, env.get("DOCKER_HOST", ""))  # for the errors of its requests (_explained)
+    return found
 
 
 @contextlib.contextmanager
-def _explained() -> Iterator[None]:
+def _explained(client: DockerClient | None = None) -> Iterator[None]:
     errors = _sdk().errors
     try:
         yield
     except errors.APIError as exc:  # before OSError: the SDK's HTTP errors are OSErrors too
         raise StackyardError(f"the Docker engine refused: {exc.explanation or exc}") from exc
     except (errors.DockerException, OSError) as exc:
-        raise Unreachable(f"Docker engine not reachable ({exc.__class__.__name__})", FIX) from exc
+        raise unreachable(getattr(client, ADDRESS, ""), exc) from exc
+
+
+def unreachable(address: str, exc: BaseException) -> Unreachable:
+    """The error for an engine that stopped answering: for an ssh:// one, the link."""
+    t = ssh.target(address)
+    if t is None:
+        return Unreachable(f"Docker engine not reachable ({exc.__class__.__name__})", FIX)
+    return Unreachable(
+        f"cannot reach {address}: the SSH link to it failed ({exc.__class__.__name__})",
+        f"`{t.by_hand()} docker version` tests it; `inv host.check --host {address}` checks the rest",
+    )
 
 
 def containers(client: DockerClient, project: str, service: str | None = None, *, running: bool = False) -> list[dict]:
     """The /containers/json rows of a compose project (of one service), one-off
     `run` containers left out as `docker compose ps` does; stopped ones too unless `running`."""
     labels = [f"{PROJECT}={project}", f"{ONEOFF}=False"] + ([f"{SERVICE}={service}"] if service else [])
-    with _explained():
+    with _explained(client):
         found = client.containers.list(all=not running, filters={"label": labels}, sparse=True)
     return [c.attrs for c in found]
 
 
 def restarts(client: DockerClient, project: str) -> dict[str, int]:
     """Container name -> how often the engine restarted it (a crash loop shows here)."""
-    with _explained():
+    with _explained(client):
         return {
             name(row): int(client.api.inspect_container(row["Id"]).get("RestartCount") or 0)
             for row in containers(client, project)
@@ -95,7 +132,7 @@ def name(row: dict) -> str:
 def state(client: DockerClient, container: str) -> tuple[str, str]:
     """(status, health) of a container: ("running", "healthy"), ("exited", "") when it
     has no health check, ("gone", "") when it does not exist."""
-    with _explained():
+    with _explained(client):
         try:
             attrs = client.containers.get(container).attrs
         except _sdk().errors.NotFound:
@@ -106,13 +143,13 @@ def state(client: DockerClient, container: str) -> tuple[str, str]:
 
 def image_of(client: DockerClient, container: str) -> str:
     """The image a container was created from, as named ("stackyard-app:abc1234-...")."""
-    with _explained():
+    with _explained(client):
         return client.containers.get(container).attrs["Config"]["Image"]
 
 
 def logs(client: DockerClient, container: str, tail: int) -> str:
     """The container's last `tail` log lines, stdout and stderr ("" when it is gone)."""
-    with _explained():
+    with _explained(client):
         try:
             return client.containers.get(container).logs(tail=tail).decode(errors="replace")
         except _sdk().errors.NotFound:
@@ -121,7 +158,7 @@ def logs(client: DockerClient, container: str, tail: int) -> str:
 
 def labels(client: DockerClient, container: str) -> dict[str, str] | None:
     """The container's labels; None when it does not exist."""
-    with _explained():
+    with _explained(client):
         try:
             return client.containers.get(container).attrs["Config"].get("Labels") or {}
         except _sdk().errors.NotFound:
@@ -131,7 +168,7 @@ def labels(client: DockerClient, container: str) -> dict[str, str] | None:
 def create(client: DockerClient, container: str, image: str, labels: Mapping[str, str]) -> bool:
     """Create (never start) a container of that name from an image the engine has;
     False when the name is taken."""
-    with _explained():
+    with _explained(client):
         try:
             client.containers.create(image, ["true"], name=container, labels=dict(labels))
         except _sdk().errors.APIError as exc:
@@ -142,7 +179,7 @@ def create(client: DockerClient, container: str, image: str, labels: Mapping[str
 
 
 def pull(client: DockerClient, image: str) -> None:
-    with _explained():
+    with _explained(client):
         client.images.pull(image)
 
 
@@ -150,7 +187,7 @@ def remove(client: DockerClient, container: str) -> bool:
     """Remove a container (running or not) with its anonymous volumes (an image's
     VOLUME, e.g. the lock's database image: kept, one would pile up per deploy);
     named volumes are never touched. False when there was none."""
-    with _explained():
+    with _explained(client):
         try:
             client.containers.get(container).remove(force=True, v=True)
         except _sdk().errors.NotFound:
@@ -159,7 +196,7 @@ def remove(client: DockerClient, container: str) -> bool:
 
 
 def image_exists(client: DockerClient, image: str) -> bool:
-    with _explained():
+    with _explained(client):
         try:
             client.images.get(image)
         except _sdk().errors.NotFound:
@@ -169,7 +206,7 @@ def image_exists(client: DockerClient, image: str) -> bool:
 
 def tags(client: DockerClient, repository: str) -> list[str]:
     """The tags the engine has for an image repository ("stackyard-app" -> ["latest", ...])."""
-    with _explained():
+    with _explained(client):
         rows = client.api.images(name=repository)  # images.list() would inspect each one
     found = [t.rsplit(":", 1) for row in rows for t in row.get("RepoTags") or []]
     return sorted({tag for repo, tag in found if repo == repository})
@@ -178,7 +215,7 @@ def tags(client: DockerClient, repository: str) -> list[str]:
 def remove_image(client: DockerClient, image: str) -> bool:
     """Untag (and delete, when it was the last tag) an image; False when the engine
     keeps it (a container still uses it) or has none."""
-    with _explained():
+    with _explained(client):
         try:
             client.images.remove(image)
         except _sdk().errors.APIError:
@@ -192,14 +229,14 @@ VOLUME = "com.docker.compose.volume"
 
 def volumes(client: DockerClient, project: str) -> dict[str, str]:
     """The named volumes Compose made for a project: {name in the compose file: name on the engine}."""
-    with _explained():
+    with _explained(client):
         found = client.volumes.list(filters={"label": [f"{PROJECT}={project}"]})  # one request, no inspect each
     return {(v.attrs.get("Labels") or {}).get(VOLUME, ""): v.name for v in found}
 
 
 def volume_exists(client: DockerClient, volume: str) -> bool:
     """Whether the engine has a volume of that name (an external one, made outside Compose)."""
-    with _explained():
+    with _explained(client):
         try:
             client.volumes.get(volume)
         except _sdk().errors.NotFound:
@@ -210,21 +247,21 @@ def volume_exists(client: DockerClient, volume: str) -> bool:
 def info(client: DockerClient) -> dict:
     """The engine's /info: its clock (SystemTime), storage driver, data directory,
     OS and architecture, CPUs and memory."""
-    with _explained():
+    with _explained(client):
         return client.info()
 
 
 def disk_usage(client: DockerClient) -> dict:
     """The engine's /system/df: every image, volume (with its size) and build cache
     record. It measures the volumes: seconds on a host with much data."""
-    with _explained():
+    with _explained(client):
         return client.df()
 
 
 def running(client: DockerClient) -> list[dict]:
     """The /containers/json rows of every running container, any project's (their
     published ports: who holds a host port)."""
-    with _explained():
+    with _explained(client):
         return [c.attrs for c in client.containers.list(sparse=True)]
 
 
@@ -235,7 +272,7 @@ SAVE_CHUNK = 2 * 1024 * 1024
 def inspect_image(client: DockerClient, ref: str) -> dict | None:
     """The image a name:tag or an ID names, as /images/{name}/json shows it (Id, Size, RepoTags);
     None when the engine has none."""
-    with _explained():
+    with _explained(client):
         try:
             return client.images.get(ref).attrs
         except _sdk().errors.NotFound:  # ImageNotFound is one
@@ -245,7 +282,7 @@ def inspect_image(client: DockerClient, ref: str) -> dict | None:
 def save(client: DockerClient, ref: str) -> Iterator[bytes]:
     """The image as `docker save` writes it (a tar with its name), chunk by chunk as the
     engine sends it: nothing is held whole, nothing written to a file."""
-    with _explained():
+    with _explained(client):
         yield from client.api.get_image(ref, chunk_size=SAVE_CHUNK)
 
 
@@ -254,7 +291,7 @@ def load(client: DockerClient, chunks: Iterator[bytes]) -> list[str]:
     sent chunked); what the engine said ("Loaded image: ..."). A refusal it reports in
     the stream, not in the status (a broken tar), is a StackyardError too."""
     said = []
-    with _explained():
+    with _explained(client):
         for line in client.api.load_image(chunks):
             if line.get("error"):
                 raise StackyardError(f"the Docker engine refused the image: {line['error']}")
@@ -265,13 +302,13 @@ def load(client: DockerClient, chunks: Iterator[bytes]) -> list[str]:
 def tag_image(client: DockerClient, image: str, ref: str) -> None:
     """Give the image `image` (an ID) the name `ref` (repository:tag) too."""
     repository, tag = ref.rsplit(":", 1)
-    with _explained():
+    with _explained(client):
         client.api.tag(image, repository, tag)
 
 
 def networks_of(client: DockerClient, container: str) -> list[str]:
     """The names of the networks the container is attached to ([] when it does not exist)."""
-    with _explained():
+    with _explained(client):
         try:
             attrs = client.containers.get(container).attrs
         except _sdk().errors.NotFound:

@@ -68,7 +68,7 @@ class Backup:
 def backups(client: DockerClient, project: str) -> list[Backup]:
     """The project's backups on the engine, oldest first."""
     found = []
-    with api._explained():
+    with api._explained(client):
         listed = client.volumes.list(filters={"label": [f"{PROJECT}={project}", f"{KIND}=backup"]})
     for volume in listed:
         labels = volume.attrs.get("Labels") or {}
@@ -90,7 +90,7 @@ def backups(client: DockerClient, project: str) -> list[Backup]:
 
 def remove_volume(client: DockerClient, volume: str) -> bool:
     """False when there was none."""
-    with api._explained():
+    with api._explained(client):
         try:
             client.volumes.get(volume).remove()
         except api._sdk().errors.NotFound:
@@ -103,7 +103,7 @@ def mounted(client: DockerClient, volume: str, labels: Mapping[str, str] | None 
     """A never-started container of stackyard's image with `volume` at /state (the
     volume made, with `labels`, when missing; the image loaded when missing),
     removed on the way out whatever happens."""
-    with api._explained():
+    with api._explained(client):
         if labels is not None:
             try:
                 client.volumes.get(volume)
@@ -144,7 +144,7 @@ def write(
     else:
         assert size is not None
         source = data
-    with mounted(client, volume, labels) as holder, api._explained():
+    with mounted(client, volume, labels) as holder, api._explained(client):
         ok = holder.put_archive(MOUNT, _tar_stream(path, source, size))
     if not ok:
         raise StackyardError(f"the Docker engine refused to write {path} in volume {volume}")
@@ -174,7 +174,7 @@ def read_dir(client: DockerClient, volume: str, folder: str) -> dict[str, bytes]
     """The files of a folder of the volume, by name ({} when the volume or folder is missing)."""
     if not api.volume_exists(client, volume):
         return {}
-    with mounted(client, volume) as holder, api._explained():
+    with mounted(client, volume) as holder, api._explained(client):
         try:
             chunks, _ = holder.get_archive(f"{MOUNT}/{folder}")
         except api._sdk().errors.NotFound:
@@ -192,7 +192,7 @@ def read_dir(client: DockerClient, volume: str, folder: str) -> dict[str, bytes]
 def read_to(client: DockerClient, volume: str, path: str, dest: pathlib.Path) -> str:
     """Copy one file of the volume into `dest` (made mode 600), streamed; its SHA-256."""
     digest = hashlib.sha256()
-    with mounted(client, volume) as holder, api._explained():
+    with mounted(client, volume) as holder, api._explained(client):
         try:
             chunks, _ = holder.get_archive(f"{MOUNT}/{path}")
         except api._sdk().errors.NotFound:

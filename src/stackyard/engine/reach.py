@@ -14,11 +14,6 @@ from stackyard.errors import StackyardError, last_line
 _NET = re.compile(r"(Connection timed out|timed out|No route to host|Network is unreachable)", re.I)
 
 
-def login(t: ssh.Target) -> str:
-    """How a person reaches the host by hand: `ssh -p 2222 deploy@host`."""
-    return "ssh " + (f"-p {t.port} " if t.port else "") + (f"{t.user}@{t.host}" if t.user else t.host)
-
-
 def explain(endpoint: str, text: str) -> StackyardError:
     """The error for `docker version` failing against `endpoint` with output `text`."""
     t = ssh.target(endpoint)
@@ -36,12 +31,12 @@ def explain(endpoint: str, text: str) -> StackyardError:
         return StackyardError(
             f"ssh refused the key for {t}",
             f"add your public key to ~{t.user or 'USER'}/.ssh/authorized_keys on {t.host}, or name the right "
-            f"key with IdentityFile in ~/.ssh/config; `{login(t)} true` tests it",
+            f"key with IdentityFile in ~/.ssh/config; `{t.by_hand()} true` tests it",
         )
     if "Host key verification failed" in said or "REMOTE HOST IDENTIFICATION HAS CHANGED" in said:
         return StackyardError(
             f"ssh does not trust the host key of {t.host}",
-            f"connect once with `{login(t)}` to check and accept it (or add it to ~/.ssh/known_hosts)",
+            f"connect once with `{t.by_hand()}` to check and accept it (or add it to ~/.ssh/known_hosts)",
         )
     if "Connection refused" in said:
         return StackyardError(
@@ -51,7 +46,7 @@ def explain(endpoint: str, text: str) -> StackyardError:
     if "kex_exchange_identification" in said or "Connection reset by peer" in said or "Connection closed by" in said:
         return StackyardError(
             f"cannot reach {endpoint}: the connection to {t.host} port {t.port or 22} closed before ssh could log in",
-            f"is sshd running there? (a forwarded port answers even when it is not); `{login(t)} true` tests it",
+            f"is sshd running there? (a forwarded port answers even when it is not); `{t.by_hand()} true` tests it",
         )
     if "Could not resolve hostname" in said:
         return StackyardError(f"cannot reach {endpoint}: host name {t.host} not found", "check the name in --host")
@@ -63,7 +58,7 @@ def explain(endpoint: str, text: str) -> StackyardError:
     if "Cannot connect to the Docker daemon" in text or "Is the docker daemon running" in text:
         return StackyardError(
             f"the Docker engine on {t.host} is not running (ssh works, the engine does not answer)",
-            f"start it there: `{login(t)} sudo systemctl start docker`",
+            f"start it there: `{t.by_hand()} sudo systemctl start docker`",
         )
     if re.search(r"docker: (command )?not found", said):
         return StackyardError(
@@ -71,5 +66,5 @@ def explain(endpoint: str, text: str) -> StackyardError:
         )
     return api.Unreachable(
         f"Docker engine not reachable at {endpoint}: {last_line(said) or 'no reason given'}",
-        f"`{login(t)} docker version` shows what the host says",
+        f"`{t.by_hand()} docker version` shows what the host says",
     )

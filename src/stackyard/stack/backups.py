@@ -65,7 +65,10 @@ def take(s: Session, name: str, database: Database, *, timeout: float | None = N
             store.LABEL + "sha256": sha256(path),
         }
         with path.open("rb") as f:
-            keep = lambda: store.write(client, volume, labels, f"{name}.dump", f, size)  # noqa: E731
+
+            def keep() -> None:
+                store.write(client, volume, labels, f"{name}.dump", f, size)
+
             try:
                 change(s, f"keep backup {name} in volume {volume} ({_size(size)})", keep)
             except StackyardError as exc:  # a half-written backup must not be listed, nor be `latest`

@@ -170,6 +170,44 @@ def test_an_engine_that_goes_away_is_the_unreachable_line(engine):
         api.containers(client, "p")
 
 
+def test_an_ssh_engine_that_goes_away_is_said_as_the_link_with_how_to_test_it():
+    err = api.unreachable("ssh://deploy@example.com:2222", ConnectionError("Broken pipe"))
+    assert str(err) == (
+        "cannot reach ssh://deploy@example.com:2222: the SSH link to it failed (ConnectionError): "
+        "`ssh -p 2222 deploy@example.com docker version` tests it; "
+        "`inv host.check --host ssh://deploy@example.com:2222` checks the rest"
+    )
+    assert isinstance(err, api.Unreachable) and str(api.unreachable("", OSError())).endswith("`inv doctor` checks it")
+
+
+def test_a_client_remembers_its_address_for_its_errors(engine, monkeypatch):
+    e, client = engine({})
+    setattr(client, api.ADDRESS, "ssh://deploy@example.com")  # as api.client() sets it from DOCKER_HOST
+    e.__exit__()
+    with pytest.raises(api.Unreachable, match=r"^cannot reach ssh://deploy@example.com: the SSH link to it failed"):
+        api.containers(client, "p")
+
+
+def test_the_close_of_an_ssh_connection_whose_process_is_gone_raises_nothing():
+    closed = []
+
+    class Proc:
+        stdin = type("Stdin", (), {"closed": False, "write": lambda s, b: None, "flush": lambda s: _broken()})()
+
+        def terminate(self):
+            closed.append("terminated")
+
+    def _broken():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    sshconn = api._sdk().transport.sshconn
+    sock = sshconn.SSHSocket.__new__(sshconn.SSHSocket)
+    sock.proc = Proc()
+    sock.close()  # the SDK's own would raise BrokenPipeError (printed as a traceback at exit)
+    assert closed == ["terminated"]
+    assert api._sdk().transport.sshconn.SSHSocket.close is sshconn.SSHSocket.close  # patched once
+
+
 def test_removing_a_container_takes_its_anonymous_volumes(engine):
     # The lock is made from the database image, whose VOLUME would otherwise stay behind.
     e, client = engine(

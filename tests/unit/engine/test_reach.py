@@ -90,5 +90,5 @@ def test_a_local_engine_that_does_not_answer():
 
 
 def test_login_is_how_a_person_types_it():
-    assert reach.login(reach.ssh.Target("h")) == "ssh h"
-    assert reach.login(reach.ssh.Target("h", "u", 22)) == "ssh -p 22 u@h"
+    assert reach.ssh.Target("h").by_hand() == "ssh h"
+    assert reach.ssh.Target("h", "u", 22).by_hand() == "ssh -p 22 u@h"
