@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, fields
 from typing import Literal, get_args
 
+from stackyard.engine import api
 from stackyard.engine import kept as store
 from stackyard.errors import StackyardError
 from stackyard.session import Session
@@ -119,9 +120,9 @@ def record(s: Session, release: Release) -> None:
             f.write(json.dumps({"file": file, "record": asdict(release)}) + "\n")
             f.flush()
             os.fsync(f.fileno())
-        where = s.target or "the local engine"
+        why = "" if isinstance(exc, api.Unreachable) else f" ({exc.message})"  # the link: said once, elsewhere
         raise StackyardError(
-            f"the record of {release.version} ({release.result}) could not reach {where}: {exc.message}",
+            f"the record of {release.version} ({release.result}) did not reach the engine{why}",
             f"kept in {path.relative_to(s.project.root)}; `inv releases` sends it once the engine answers",
         ) from exc
 

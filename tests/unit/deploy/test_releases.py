@@ -18,7 +18,7 @@ from stackyard.core.runner import Result
 from stackyard.deploy import actions, releases
 from stackyard.errors import StackyardError
 from stackyard.session import Session
-from tests.unit.deploy.fakes import FakeClient
+from tests.unit.deploy.fakes import FakeClient, Holder
 from tests.unit.fakes import FakeRunner, real_project, tmp_env
 
 GOOD = json.dumps(dataclasses.asdict(releases.Release("a1", "t1", "me", "ok")))
@@ -115,7 +115,7 @@ def test_a_record_that_cannot_reach_the_engine_is_kept_here_and_sent_by_the_next
     with pytest.raises(StackyardError) as err:
         releases.record(s, releases.Release("a1", "t", "me", "failed", "interrupted"))
     kept = releases.unsent_file(s)
-    assert err.value.message.startswith("the record of a1 (failed) could not reach ssh://deploy@example.com: ")
+    assert err.value.message == "the record of a1 (failed) did not reach the engine"  # the link: said elsewhere
     assert err.value.hint == f"kept in {kept.relative_to(tmp_path)}; `inv releases` sends it once the engine answers"
     assert kept.name.startswith("unsent-demo-prod-") and kept.is_file()
     back = session(tmp_path, engine, target="ssh://deploy@example.com")  # the link is back
@@ -126,6 +126,16 @@ def test_a_record_that_cannot_reach_the_engine_is_kept_here_and_sent_by_the_next
     assert releases.history(back) == releases.history(back)  # sent once
     other = session(tmp_path, FakeClient(), target="ssh://deploy@elsewhere")  # kept per target
     assert releases.unsent_file(other) != kept and releases.history(other) == []
+
+
+def test_a_record_the_engine_refuses_is_kept_here_too_and_the_refusal_said(tmp_path, monkeypatch):
+    engine = FakeClient()
+    monkeypatch.setattr(Holder, "put_archive", lambda self, path, data: False)
+    s = session(tmp_path, engine)
+    with pytest.raises(StackyardError) as err:
+        releases.record(s, releases.Release("a1", "t", "me", "ok"))
+    assert err.value.message.startswith("the record of a1 (ok) did not reach the engine (the Docker engine refused ")
+    assert releases.unsent_file(s).is_file()
 
 
 def legacy(tmp_path: pathlib.Path) -> pathlib.Path:
@@ -140,9 +150,7 @@ def test_a_history_kept_here_by_an_older_stackyard_is_imported_once_into_the_loc
     s = session(tmp_path)
     assert [r.version for r in releases.history(s)] == ["a1", "b2"]
     assert not path.exists() and path.with_name(path.name + ".imported").is_file()
-    assert (
-        capsys.readouterr().err == f"imported 2 lines of {path.name} into the engine's release history ({VOLUME})\n"
-    )
+    assert capsys.readouterr().err == f"imported 2 lines of {path.name} into the engine's release history ({VOLUME})\n"
     releases.record(s, releases.Release("c3", "t", "me", "ok"))
     assert [r.version for r in releases.history(s)] == ["a1", "b2", "c3"]  # imported records stay first
 
