@@ -64,10 +64,12 @@ ENV_KEYS = {
     "protected": bool,  # data removal needs a second explicit flag (default: true for prod)
     "host": str,  # the target engine, DOCKER_HOST form (ssh://deploy@example.com); default: the docker CLI's
     "build_on": str,  # where a deploy builds: "local" (this machine's engine, then shipped) or "host" (the target's)
+    "orchestrator": str,  # "compose" (one engine, the default) or "swarm" (`docker stack`, a rendered stack file)
 }
 #: The schemes a target engine's address may have (DOCKER_HOST's).
 HOST_SCHEMES = ("ssh://", "tcp://", "unix://")
 BUILD_ON = ("local", "host")
+ORCHESTRATORS = ("compose", "swarm")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
 # [tool.stackyard.roles]: what it does not state is detected from the compose config.
 ROLES_KEYS = {
@@ -105,6 +107,8 @@ class Environment:
     host: str | None = None
     #: Where a deploy to a target other than this machine's engine builds: "local" or "host".
     build_on: str = "local"
+    #: What runs the stack: "compose" (Docker Compose on one engine) or "swarm" (`docker stack`).
+    orchestrator: str = "compose"
 
 
 @dataclass(frozen=True)
@@ -252,6 +256,12 @@ def _type_name(t: type) -> str:
     return names.get(t, t.__name__)
 
 
+def orchestrator(value: str, where: str) -> str:
+    if value not in ORCHESTRATORS:
+        raise ConfigError(f"{where}: {value!r} is not an orchestrator", f"use one of: {', '.join(ORCHESTRATORS)}")
+    return value
+
+
 def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
     """The Project from [tool.stackyard] settings and what is on disk (pure but for listing files)."""
     _check_keys(settings, TOP_KEYS, "tool.stackyard")
@@ -289,6 +299,7 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
             protected=table.get("protected", env_name == "prod"),
             host=engine_address(table["host"], f"pyproject.toml: [{where}] host") if "host" in table else None,
             build_on=build_place(table.get("build_on", "local"), f"pyproject.toml: [{where}] build_on"),
+            orchestrator=orchestrator(table.get("orchestrator", "compose"), f"pyproject.toml: [{where}] orchestrator"),
         )
     default_env = settings.get("default_env", "dev")
     hybrid = _hybrid(root, settings.get("hybrid"))

@@ -437,7 +437,30 @@ def bundle_verify(c, file):
     load.show(pathlib.Path(file), print)
 
 
+SWARM_ENV_HELP = "an environment whose orchestrator is swarm (default: swarm)"
+
+
+@stackyard_task(
+    name="init",
+    help={"env": SWARM_ENV_HELP, "advertise_addr": "the address other nodes reach this one at", "host": HOST_HELP},
+)
+def swarm_init(c, env="swarm", advertise_addr=None, host=None):
+    """Make the engine a single-node swarm (its manager); nothing when it is in one already."""
+    from stackyard.swarm import run
+
+    run.init(session(c, env, host), advertise_addr)
+
+
+@stackyard_task(name="join-token", help={"env": SWARM_ENV_HELP, "host": HOST_HELP})
+def swarm_join_token(c, env="swarm", host=None):
+    """The `docker swarm join` command a worker node runs to join this swarm."""
+    from stackyard.swarm import run
+
+    run.join_token(session(c, env, host))
+
+
 deploy_tasks = Collection("deploy", unlock)
+swarm_tasks = Collection("swarm", swarm_init, swarm_join_token)
 host_tasks = Collection("host", host_check)
 # `inv bundle` writes one (its default task), `inv bundle.verify FILE` checks one.
 bundle_tasks = Collection("bundle", bundle_verify)
@@ -465,4 +488,5 @@ namespace = Collection(
     db_tasks,
     host_tasks,
     bundle_tasks,
+    swarm_tasks,
 )

@@ -24,7 +24,7 @@ LAYERS = [
     {"core", "config", "errors", "__init__"},
     {"commands", "engine"},
     {"session"},
-    {"stack", "env", "hybrid", "deploy", "bundle", "smoke", "lint", "project"},
+    {"stack", "env", "hybrid", "deploy", "bundle", "smoke", "lint", "project", "swarm"},
     {"tasks", "cli"},
 ]
 
@@ -122,6 +122,7 @@ NOT_A_SERVICE = {
     ("commands/proxy.py", "caddy"): "Caddy's program",
     ("engine/roles.py", "redis"): "an image a cache runs",
     ("hybrid/plan.py", "redis"): "the redis:// URL scheme and its default port",
+    ("commands/swarm.py", "worker"): "a swarm node's role (docker swarm join-token worker)",
 }
 
 

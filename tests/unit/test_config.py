@@ -98,7 +98,7 @@ protected = true
 
 def test_the_real_project():
     project = config.load(ROOT)
-    assert sorted(project.environments) == ["dev", "prod", "staging"]
+    assert sorted(project.environments) == ["dev", "prod", "staging", "swarm"]
     staging = project.environments["staging"]
     assert [f.name for f in staging.files] == ["compose.yaml", "compose.prod.yaml", "compose.staging.yaml"]
     assert all(f.parent == ROOT / "compose" for f in staging.files)
@@ -245,7 +245,9 @@ def test_unknown_environment_key_suggests_the_nearest(tmp_path):
 def test_unknown_key_with_nothing_near_lists_the_keys(tmp_path):
     msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard.environments.qa]\nzzz = 1\n"))
     assert "unknown key 'zzz'" in msg
-    assert "known keys: build_on, entry, files, health_path, host, profiles, project, protected, url" in msg
+    assert (
+        "known keys: build_on, entry, files, health_path, host, orchestrator, profiles, project, protected, url" in msg
+    )
 
 
 @pytest.mark.parametrize(
@@ -397,3 +399,15 @@ def test_build_on_is_local_or_host(tmp_path):
     msg = error_of(make_project(tmp_path, pyproject='[tool.stackyard.environments.qa]\nbuild_on = "remote"\n'))
     assert msg.startswith("pyproject.toml: [tool.stackyard.environments.qa] build_on 'remote' is not a place to build")
     assert '"local": on this machine\'s engine' in msg and '"host": on the target\'s engine' in msg
+
+
+def test_an_environment_names_its_orchestrator(tmp_path):
+    (tmp_path / "compose").mkdir()
+    swarm = config.build(tmp_path, {"environments": {"s": {"orchestrator": "swarm"}, "c": {}}})
+    assert swarm.environments["s"].orchestrator == "swarm" and swarm.environments["c"].orchestrator == "compose"
+    with pytest.raises(config.ConfigError) as err:
+        config.build(tmp_path, {"environments": {"k": {"orchestrator": "kubernetes"}}})
+    assert str(err.value) == (
+        "pyproject.toml: [tool.stackyard.environments.k] orchestrator: 'kubernetes' is not an orchestrator: "
+        "use one of: compose, swarm"
+    )

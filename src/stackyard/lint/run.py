@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import pathlib
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 
-from stackyard.commands import compose, git, linters
+from stackyard.commands import compose, git, linters, stack
 from stackyard.config import Project, compose_project_dir, layer_files
 from stackyard.core.command import Command
-from stackyard.engine import state
+from stackyard.engine import roles, state
 from stackyard.env import check as envcheck
 from stackyard.env import schema as envschema
-from stackyard.errors import last_line
-from stackyard.lint import compose_rules, tools
+from stackyard.errors import StackyardError, last_line
+from stackyard.lint import compose_rules, swarm_rules, tools
 from stackyard.lint.findings import Finding, summary
 from stackyard.session import Session
+from stackyard.swarm import render
 
 # env.check rules that need the secrets themselves: not for a static lint.
 VALUE_RULES = {"ENV004", "ENV005", "ENV006", "ENV007", "ENV012"}
@@ -133,8 +135,54 @@ def compose_findings(s: Session) -> list[Finding]:
             continue  # reported by the `config --quiet` pass
         out += located(each, compose_rules.unreachable(rendered))  # in every environment
         if each.env.protected:
-            out += rule_findings(each, rendered, stand_ins)
+            found = rule_findings(each, rendered, stand_ins)
+            # Swarm: the compose rules a stack file cannot satisfy are left out (lint/swarm_rules.py).
+            out += [f for f in found if f.rule not in swarm_rules.NOT_IN_SWARM] if swarm(each) else found
+        if swarm(each):
+            out += swarm_findings(each, rendered, stand_ins)
     return out
+
+
+# ---- an environment on Swarm ---------------------------------------------------------
+
+
+def swarm(s: Session) -> bool:
+    return s.env.orchestrator == "swarm"
+
+
+def swarm_findings(s: Session, rendered: Mapping, stand_ins: Mapping[str, str]) -> list[Finding]:
+    """The keys Swarm refuses or ignores (SY015 errors, SY016 warnings: lint/swarm_rules.py),
+    then the stack file rendered from the config through the docker CLI's own stack loader."""
+    out = located(s, swarm_rules.check(rendered))
+    out += [dataclasses.replace(f, severity="warning") for f in located(s, swarm_rules.rewritten(rendered))]
+    return out + stack_file_findings(s, rendered, stand_ins)
+
+
+def stack_file_findings(s: Session, rendered: Mapping, stand_ins: Mapping[str, str]) -> list[Finding]:
+    """`docker stack config` of the environment's stack file (swarm/render.py), rendered
+    with placeholder values: it refuses what `docker stack deploy` would, with no swarm."""
+    where = relative(s, s.env.files[-1])
+    placeholder = "lint-placeholder-not-a-secret"
+
+    def values(kind: str) -> dict[str, bytes]:
+        specs = rendered.get(kind) or {}
+        return {n: stand_ins.get((spec or {}).get("environment"), placeholder).encode() for n, spec in specs.items()}
+
+    try:
+        found = render.render(
+            rendered,
+            project=s.env.project,
+            roles=roles.resolve(s.project.roles, rendered),
+            secret_values=values("secrets"),
+            config_values=values("configs"),
+        )
+    except StackyardError as exc:
+        return [Finding(where, 0, "stack", f"{s.env.name}: the stack file does not render: {exc}")]
+    res = s.read(stack.config("-"), stdin=render.to_json(found), check=False)
+    if res.ok:
+        return []
+    why = last_line(res.stderr or res.stdout) or "?"
+    return [Finding(where, 0, "stack", f"`docker stack config` refuses the stack file of {s.env.name}: {why}")]
 
 
 def env_findings(s: Session) -> list[Finding]:

@@ -19,6 +19,7 @@ from stackyard.env.masking import mask
 from stackyard.errors import CommandError, StackyardError
 from stackyard.session import Session
 from stackyard.stack.status import env_option, observe, print_status
+from stackyard.swarm import run as swarm
 
 LOG_LINES_ON_FAILURE = 30
 # How far back a failed service's logs are searched for a known cause (only the
@@ -32,6 +33,9 @@ def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout:
     A protected environment must pass env.check first; an unprotected one gets
     its local secrets file made on first use."""
     env = prepare_env(s)
+    if s.env.orchestrator == "swarm":
+        swarm.up(s, timeout=timeout)
+        return
     s.check_services(services)
     try:
         s.stream(compose.up(env, services, build=build, timeout=timeout))
@@ -137,6 +141,14 @@ def down(s: Session, *, volumes: bool = False, confirm_data_loss: bool = False) 
             f"refusing to delete the volumes (the data) of protected environment {s.env.name!r}",
             "add --confirm-data-loss as well if you really mean it",
         )
+    if s.env.orchestrator == "swarm":
+        if volumes:
+            raise StackyardError(
+                f"{s.env.name} runs on Swarm, which never removes volumes: `down` keeps them",
+                "`docker volume rm` on each node removes one",
+            )
+        swarm.down(s)
+        return
     s.stream(compose.down(s.env, volumes=volumes))
     if volumes and not s.dry:
         with contextlib.suppress(StackyardError):  # a word after the fact: never a failure of the down

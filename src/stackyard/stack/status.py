@@ -13,6 +13,7 @@ from stackyard.core import table
 from stackyard.engine import state
 from stackyard.errors import StackyardError
 from stackyard.session import Session
+from stackyard.swarm import run as swarm
 
 # States of a one-shot service (a migration) that are not a problem: running,
 # done, or not started yet (then what waits for it is not running either, and says so).
@@ -120,6 +121,9 @@ def print_status(s: Session, containers: Sequence[state.Container], config: Mapp
 
 
 def ps(s: Session, *, as_json: bool = False) -> None:
+    if s.env.orchestrator == "swarm" and not as_json:
+        swarm.ps(s)
+        return
     if as_json:
         s.print(json.dumps([container_dict(c) for c in s.containers()], indent=2))
     else:

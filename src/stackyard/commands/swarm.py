@@ -1,0 +1,66 @@
+"""Pure builders for the `docker swarm`, `docker node` and `docker stack` calls of
+an environment whose orchestrator is Swarm (swarm/run.py runs them)."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Mapping
+
+from stackyard.core.command import Command
+
+
+def init(advertise_addr: str | None = None) -> Command:
+    """Make this engine a single-node swarm, its manager."""
+    return Command(("docker", "swarm", "init", *(["--advertise-addr", advertise_addr] if advertise_addr else [])))
+
+
+def join_token(role: str = "worker") -> Command:
+    """The token a node joins with (printed alone: --quiet)."""
+    return Command(("docker", "swarm", "join-token", "--quiet", role))
+
+
+def label_node(node: str, labels: Mapping[str, str]) -> Command:
+    """Add labels to a node (placement constraints select nodes by them)."""
+    return Command(("docker", "node", "update", *(f"--label-add={k}={v}" for k, v in labels.items()), node))
+
+
+def deploy(project: str, stack_file: pathlib.Path) -> Command:
+    """Create or update the stack from the rendered file. No registry is asked for the
+    images' digests (--resolve-image never: they were built or loaded on the nodes),
+    and services the file no longer names are removed (--prune). Detached: the
+    convergence is watched through the Engine API (swarm/run.py), service by service."""
+    return Command(
+        (
+            "docker",
+            "stack",
+            "deploy",
+            "--compose-file",
+            str(stack_file),
+            "--prune",
+            "--resolve-image",
+            "never",
+            "--detach=true",
+            project,
+        )
+    )
+
+
+def remove(project: str) -> Command:
+    """Remove the stack's services, networks, secrets and configs; its volumes stay."""
+    return Command(("docker", "stack", "rm", project))
+
+
+def service_logs(service: str, *, follow: bool = False, tail: int | None = None, since: str | None = None) -> Command:
+    """A service's logs, every task's, each line prefixed with the task."""
+    return Command(
+        (
+            "docker",
+            "service",
+            "logs",
+            "--timestamps",
+            *(["--follow"] if follow else []),
+            *(["--tail", str(tail)] if tail is not None else []),
+            *(["--since", since] if since else []),
+            service,
+        )
+    )

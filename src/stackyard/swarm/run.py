@@ -1,0 +1,244 @@
+"""An environment on Docker Swarm (`orchestrator = "swarm"`): `inv up`, `down`, `ps`
+act through `docker stack` and the Engine API instead of Compose.
+
+`up` builds the images with Compose, renders the stack file from the
+environment's compose config (swarm/render.py), creates the Swarm secrets and
+configs it names (from their values, through the Engine API: never on a command
+line, never in a file), deploys it with `docker stack deploy`, then watches the
+services converge: every replicated one with all its tasks running (healthy,
+where it has a health check: Swarm counts a task as running only then), every
+job complete. `down` removes the stack; its volumes stay (Swarm never removes
+them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+
+from stackyard.commands import compose
+from stackyard.commands import swarm as swarmcmds
+from stackyard.core import table
+from stackyard.engine import roles
+from stackyard.engine import swarm as engine
+from stackyard.env import ops as envops
+from stackyard.errors import StackyardError
+from stackyard.session import Session
+from stackyard.swarm import render
+
+POLL = 1.0
+LOG_LINES = 30
+
+
+def require_manager(s: Session) -> None:
+    """Fail, saying how, unless the target engine manages a swarm."""
+    state, is_manager = engine.manager(s.engine())
+    if state != "active":
+        raise StackyardError(
+            f"environment {s.env.name} runs on Swarm, and this engine is in no swarm ({state})",
+            "`inv swarm.init` makes it a single-node swarm (README: Docker Swarm)",
+        )
+    if not is_manager:
+        raise StackyardError(
+            f"this engine is a swarm worker: {s.env.name} is deployed from a manager",
+            "point --host (or the environment's `host`) at a manager node",
+        )
+
+
+def secret_values(s: Session, config: Mapping) -> dict[str, bytes]:
+    """Each compose secret's value, from the environment variable it names (the env
+    layers, the process environment), or its file; for render to hash, never to print."""
+    found = envops.settings(s)
+    out: dict[str, bytes] = {}
+    for name, spec in (config.get("secrets") or {}).items():
+        if spec.get("environment"):
+            value = found.get(spec["environment"])
+            if value is None or value.value is None:
+                raise StackyardError(
+                    f"secret {name}: variable {spec['environment']} is not set",
+                    f"`inv env.init --env {s.env.name}` writes it (or set it in the environment)",
+                )
+            out[name] = value.value.encode()
+        elif spec.get("file"):
+            out[name] = pathlib.Path(spec["file"]).read_bytes()
+    return out
+
+
+def config_values(config: Mapping) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for name, spec in (config.get("configs") or {}).items():
+        if spec.get("content") is not None:
+            out[name] = str(spec["content"]).encode()
+        elif spec.get("file"):
+            out[name] = pathlib.Path(spec["file"]).read_bytes()
+    return out
+
+
+def rendered(s: Session) -> render.Stack:
+    """The stack file of the environment, and what it needs made first."""
+    config = s.config()
+    found = roles.resolve(s.project.roles, config)
+    return render.render(
+        config,
+        project=s.env.project,
+        roles=found,
+        secret_values=secret_values(s, config),
+        config_values=config_values(config),
+    )
+
+
+def make_secrets(s: Session, stack: render.Stack, config: Mapping) -> None:
+    """Create the Swarm secrets and configs the stack names that the swarm lacks (each
+    name holds the hash of its value: a changed value is a new one)."""
+    client = s.engine()
+    labels = {engine.NAMESPACE: s.env.project}
+    values = secret_values(s, config)
+    have = engine.secrets(client)
+    for name, swarm_name in stack.secrets.items():
+        if swarm_name not in have:
+            s.announce(f"[engine] create secret {swarm_name} (its value from the environment, not shown)")
+            if not s.dry:
+                engine.create_secret(client, swarm_name, values[name], labels)
+    contents = config_values(config)
+    have = engine.configs(client)
+    for name, swarm_name in stack.configs.items():
+        if swarm_name not in have:
+            s.announce(f"[engine] create config {swarm_name}")
+            if not s.dry:
+                engine.create_config(client, swarm_name, contents[name], labels)
+
+
+def deploy_stack(s: Session, stack: render.Stack) -> None:
+    """`docker stack deploy` of the rendered file: written mode 600 for the command, then gone."""
+    with tempfile.TemporaryDirectory(prefix="stackyard-stack-") as scratch:
+        path = pathlib.Path(scratch) / f"{s.env.project}.stack.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stack.document, f, indent=2)
+        s.stream(swarmcmds.deploy(s.env.project, path))
+
+
+def up(s: Session, *, timeout: int = 180, clock: Callable[[], float] = time.monotonic, sleep=time.sleep) -> None:
+    """Build, render, deploy; wait until every service has converged; show them."""
+    require_manager(s)
+    s.stream(compose.build(s.env))
+    config = s.config()
+    stack = rendered(s)
+    label_nodes(s, stack)
+    make_secrets(s, stack, config)
+    deploy_stack(s, stack)
+    if s.dry:
+        return
+    converge(s, timeout, clock, sleep)
+    s.print()
+    ps(s)
+
+
+def label_nodes(s: Session, stack: render.Stack) -> None:
+    """On a single-node swarm, its node carries every label the stateful services are
+    pinned by; with more nodes, that is the operator's choice (`inv swarm.label`)."""
+    if not stack.node_labels:
+        return
+    client = s.engine()
+    nodes = client.nodes.list()
+    if len(nodes) != 1:
+        return
+    (node,) = nodes
+    have = (node.attrs.get("Spec") or {}).get("Labels") or {}
+    missing = {k: "true" for k in stack.node_labels if have.get(k) != "true"}
+    if missing:
+        s.run(swarmcmds.label_node(node.id, missing))
+
+
+def converge(s: Session, timeout: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    """Wait until every service of the stack has converged, or fail naming those that
+    have not, with the last log lines of their newest failed task."""
+    client = s.engine()
+    until = clock() + timeout
+    while True:
+        said = (pending_reason(client, service) for service in engine.services(client, s.env.project))
+        pending = [why for why in said if why]
+        if not pending:
+            return
+        if clock() > until:
+            raise StackyardError(
+                f"{s.env.project} did not converge within {timeout} s: {'; '.join(pending)}",
+                f"`inv logs --env {s.env.name}` shows why; `inv ps --env {s.env.name}` what runs",
+            )
+        sleep(POLL)
+
+
+def pending_reason(client, service: dict) -> str:
+    """Why the service has not converged, in words; "" when it has."""
+    name = service["Spec"]["Name"]
+    mode = service["Spec"].get("Mode") or {}
+    found = engine.tasks(client, service["ID"])
+    if "ReplicatedJob" in mode:
+        wanted = int(mode["ReplicatedJob"].get("TotalCompletions") or 1)
+        done = sum(1 for t in found if t["Status"]["State"] == "complete")
+        failed = [t for t in found if t["Status"]["State"] in ("failed", "rejected")]
+        if failed and done < wanted:
+            raise StackyardError(f"job {name} failed: {failed[0]['Status'].get('Err') or failed[0]['Status']['State']}")
+        return "" if done >= wanted else f"job {name}: {done}/{wanted} complete"
+    wanted = int((mode.get("Replicated") or {}).get("Replicas", 1))
+    running = sum(1 for t in found if t.get("DesiredState") == "running" and t["Status"]["State"] == "running")
+    update = (service.get("UpdateStatus") or {}).get("State", "")
+    if update in ("updating", "rollback_started"):
+        return f"{name}: {update}"
+    return "" if running >= wanted else f"{name}: {running}/{wanted} running"
+
+
+def ps(s: Session) -> None:
+    """The stack's services: replicas running of those wanted, image, ports, update state."""
+    client = s.engine()
+    rows = []
+    for service in engine.services(client, s.env.project):
+        spec = service["Spec"]
+        mode = spec.get("Mode") or {}
+        found = engine.tasks(client, service["ID"])
+        if "ReplicatedJob" in mode:
+            done = sum(1 for t in found if t["Status"]["State"] == "complete")
+            replicas = f"job {done}/{mode['ReplicatedJob'].get('TotalCompletions', 1)} complete"
+        else:
+            wanted = (mode.get("Replicated") or {}).get("Replicas", 1)
+            running = sum(1 for t in found if t.get("DesiredState") == "running" and t["Status"]["State"] == "running")
+            replicas = f"{running}/{wanted}"
+        image = spec["TaskTemplate"]["ContainerSpec"]["Image"].split("@")[0]
+        ports = ", ".join(
+            f"{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol', 'tcp')}"
+            for p in (spec.get("EndpointSpec") or {}).get("Ports") or []
+        )
+        update = (service.get("UpdateStatus") or {}).get("State", "") or "-"
+        rows.append([spec["Name"].removeprefix(f"{s.env.project}_"), replicas, image, ports or "-", update])
+    if not rows:
+        s.print(f"no services in stack {s.env.project} ({s.env.name}); start it with `inv up --env {s.env.name}`")
+        return
+    s.print(table.render(["SERVICE", "REPLICAS", "IMAGE", "PORTS", "UPDATE"], rows))
+
+
+def down(s: Session) -> None:
+    """Remove the stack (services, networks, its secrets and configs); volumes stay."""
+    require_manager(s)
+    s.stream(swarmcmds.remove(s.env.project))
+    if not s.dry:
+        s.print(f"stack {s.env.project} removed; its volumes are kept (`docker volume ls` on each node)")
+
+
+def init(s: Session, advertise_addr: str | None = None) -> None:
+    """`inv swarm.init`: make the target engine a single-node swarm (its manager)."""
+    state, _ = engine.manager(s.engine())
+    if state == "active":
+        s.print("this engine is in a swarm already: nothing to do (`docker node ls` lists its nodes)")
+        return
+    s.stream(swarmcmds.init(advertise_addr))
+
+
+def join_token(s: Session) -> None:
+    """`inv swarm.join-token`: the command a worker runs to join this swarm."""
+    require_manager(s)
+    token = s.read(swarmcmds.join_token()).stdout.strip()
+    addr = engine.address(s.engine()) or "MANAGER-ADDRESS"
+    s.print(f"docker swarm join --token {token} {addr}:2377")

@@ -1,0 +1,36 @@
+"""commands/swarm.py: the argv of every swarm, node and stack call."""
+
+from __future__ import annotations
+
+import pathlib
+
+from stackyard.commands import swarm
+
+
+def test_init_and_join_token():
+    assert swarm.init().argv == ("docker", "swarm", "init")
+    assert swarm.init("10.0.0.5").argv == ("docker", "swarm", "init", "--advertise-addr", "10.0.0.5")
+    assert swarm.join_token().argv == ("docker", "swarm", "join-token", "--quiet", "worker")
+
+
+def test_node_labels_are_added_one_flag_each():
+    cmd = swarm.label_node("n1", {"dev.stackyard.db": "true", "dev.stackyard.caddy": "true"})
+    assert cmd.argv == (
+        "docker", "node", "update", "--label-add=dev.stackyard.db=true", "--label-add=dev.stackyard.caddy=true", "n1"
+    )  # fmt: skip
+
+
+def test_deploy_asks_no_registry_prunes_and_returns_at_once():
+    cmd = swarm.deploy("shop-swarm", pathlib.Path("/tmp/x/shop.stack.json"))
+    assert cmd.argv == (
+        "docker", "stack", "deploy", "--compose-file", "/tmp/x/shop.stack.json", "--prune",
+        "--resolve-image", "never", "--detach=true", "shop-swarm",
+    )  # fmt: skip
+
+
+def test_remove_and_service_logs():
+    assert swarm.remove("shop-swarm").argv == ("docker", "stack", "rm", "shop-swarm")
+    assert swarm.service_logs("shop-swarm_api").argv == ("docker", "service", "logs", "--timestamps", "shop-swarm_api")
+    assert swarm.service_logs("s", follow=True, tail=10, since="5m").argv == (
+        "docker", "service", "logs", "--timestamps", "--follow", "--tail", "10", "--since", "5m", "s"
+    )  # fmt: skip
