@@ -8,8 +8,9 @@ said in `Stack.notes`:
 
 - keys Swarm refuses or ignores are dropped or rewritten (swarm/keys.py:
   build, depends_on, restart, profiles, tmpfs, shm_size, host_ip, ...);
-- the migration service becomes a `replicated-job` that never restarts: a
-  failed migration fails the deploy instead of looping;
+- the migration service becomes a `replicated-job`, retried a bounded number
+  of times (Swarm has no start order: its database may still be starting), so
+  a failed migration fails the deploy instead of looping;
 - every other service updates one task at a time, the new task started first
   and watched for a window (its health check's) before the old one stops, and
   rolls back by itself on a failure; stop-first where two tasks cannot run at
@@ -452,10 +453,17 @@ def _number_text(value: Any) -> str:
     return str(value)
 
 
+#: A job's attempts, JOB_DELAY apart: Swarm has no start order, so a migration may start
+#: before its database answers; one that still fails after them fails the deploy.
+JOB_ATTEMPTS = 12
+JOB_DELAY = "5s"
+
+
 def _job(name: str, deploy: dict[str, Any], ctx: _Context) -> None:
-    """A one-shot runs as a replicated job, once per deploy of a changed spec, never restarted."""
+    """A one-shot runs as a replicated job, once per deploy of a changed spec, retried a
+    bounded number of times (its dependencies may still be starting), never looping."""
     deploy["mode"] = "replicated-job"
-    deploy["restart_policy"] = {"condition": "none"}
+    deploy["restart_policy"] = {"condition": "on-failure", "delay": JOB_DELAY, "max_attempts": JOB_ATTEMPTS}
     for key in ("replicas", "update_config", "rollback_config"):
         if deploy.pop(key, None) is not None:
             ctx.note(f"{name}: deploy.{key} dropped (a job runs once)")
@@ -464,7 +472,7 @@ def _job(name: str, deploy: dict[str, Any], ctx: _Context) -> None:
         if name == ctx.job
         else "a one-shot others wait for; it must not run again"
     )
-    ctx.note(f"{name}: deploy.mode replicated-job, restart_policy none ({why})")
+    ctx.note(f"{name}: deploy.mode replicated-job, {JOB_ATTEMPTS} attempts {JOB_DELAY} apart at most ({why})")
 
 
 def _restart_policy(name: str, svc: Mapping[str, Any], stated: Any, ctx: _Context) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from stackyard.swarm import render
 
 POLL = 1.0
 LOG_LINES = 30
+FAILED = ("failed", "rejected")
 
 
 def require_manager(s: Session) -> None:
@@ -179,9 +180,16 @@ def pending_reason(client, service: dict) -> str:
     if "ReplicatedJob" in mode:
         wanted = int(mode["ReplicatedJob"].get("TotalCompletions") or 1)
         done = sum(1 for t in found if t["Status"]["State"] == "complete")
-        failed = [t for t in found if t["Status"]["State"] in ("failed", "rejected")]
-        if failed and done < wanted:
-            raise StackyardError(f"job {name} failed: {failed[0]['Status'].get('Err') or failed[0]['Status']['State']}")
+        failed = [t for t in found if t["Status"]["State"] in FAILED]
+        active = [t for t in found if t["Status"]["State"] not in (*FAILED, "complete", "shutdown", "orphaned")]
+        attempts = int(((service["Spec"]["TaskTemplate"].get("RestartPolicy") or {}).get("MaxAttempts")) or 0)
+        if done < wanted and failed and not active and len(failed) > attempts:  # Swarm gave up on it
+            why = failed[0]["Status"].get("Err") or failed[0]["Status"]["State"]
+            raise StackyardError(
+                f"job {name} failed after {len(failed)} attempt(s): {why}; its last lines:\n"
+                + engine.service_logs(client, service["ID"], LOG_LINES).rstrip(),
+                f"`docker service logs {name}` shows all of it; a job runs again when its spec changes",
+            )
         return "" if done >= wanted else f"job {name}: {done}/{wanted} complete"
     wanted = int((mode.get("Replicated") or {}).get("Replicas", 1))
     running = sum(1 for t in found if t.get("DesiredState") == "running" and t["Status"]["State"] == "running")

@@ -204,12 +204,12 @@ def test_depends_on_goes_whatever_its_conditions():
 # ---- rule 2: the migration is a job -------------------------------------------------
 
 
-def test_the_migration_is_a_replicated_job_that_never_restarts():
+def test_the_migration_is_a_replicated_job_retried_a_bounded_number_of_times():
     stack = make(config(setup={"deploy": {"replicas": 3, "placement": {}}}))
     deploy = service(stack, "setup")["deploy"]
     assert stack.job == "setup"
     assert deploy["mode"] == "replicated-job"
-    assert deploy["restart_policy"] == {"condition": "none"}
+    assert deploy["restart_policy"] == {"condition": "on-failure", "delay": "5s", "max_attempts": 12}
     assert "replicas" not in deploy and "update_config" not in deploy and "rollback_config" not in deploy
     assert "setup: deploy.replicas dropped (a job runs once)" in stack.notes
     assert any("a failed migration fails the deploy instead of looping" in n for n in notes_of(stack, "setup"))
