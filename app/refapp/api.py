@@ -33,10 +33,20 @@ def check_broker() -> None:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
+#: While this file exists, /health fails: how an operator (or a test) makes a live
+#: process unhealthy on purpose, to see the orchestrator replace it.
+UNHEALTHY_FILE = "/tmp/unhealthy"
+
+
 @app.get("/health")
-def health() -> dict:
-    """Liveness: answers while the process serves HTTP; touches nothing else."""
-    return {"status": "ok"}
+def health() -> JSONResponse:
+    """Liveness: answers while the process serves HTTP; touches nothing else (but the
+    UNHEALTHY_FILE marker)."""
+    import os
+
+    if os.path.exists(UNHEALTHY_FILE):
+        return JSONResponse({"status": "unhealthy", "why": f"{UNHEALTHY_FILE} exists"}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @app.get("/version")

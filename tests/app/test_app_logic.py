@@ -157,3 +157,13 @@ def test_an_unreadable_password_file_names_the_variable_and_the_file(tmp_path):
     assert read_secret({}, "REDIS_PASSWORD_FILE") is None
     with pytest.raises(RuntimeError, match="DATABASE_URL"):
         database_url({})
+
+
+def test_health_fails_while_the_unhealthy_marker_exists(tmp_path, monkeypatch):
+    api = pytest.importorskip("refapp.api")  # fastapi: installed where the app's tests run
+    marker = tmp_path / "unhealthy"
+    monkeypatch.setattr(api, "UNHEALTHY_FILE", str(marker))
+    assert api.health().status_code == 200
+    marker.touch()
+    found = api.health()
+    assert found.status_code == 503 and json.loads(found.body)["status"] == "unhealthy"
