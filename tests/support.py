@@ -618,3 +618,59 @@ def drop_ssh(remote: dict) -> None:
     subprocess.run(
         ["ssh", "-F", remote["ssh_config"], "-p", port, "-O", "exit", "127.0.0.1"], capture_output=True, timeout=30
     )
+
+
+@contextlib.contextmanager
+def swarm_active():
+    """This engine as a swarm manager for the tests in the block: initialised when it
+    is in no swarm (and left again afterwards), used as it is when it already is one."""
+    state = subprocess.run(
+        ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True, timeout=30
+    ).stdout.strip()
+    made = state != "active"
+    if made:
+        subprocess.run(
+            [sys.executable, "-m", "invoke", "swarm.init"], cwd=ROOT, check=True, capture_output=True, timeout=120
+        )
+    try:
+        yield
+    finally:
+        if made:
+            subprocess.run(["docker", "swarm", "leave", "--force"], capture_output=True, timeout=120)
+
+
+def remove_swarm_project(inv: Inv) -> None:
+    """A swarm stack of a test's own: its services (then, once their containers are
+    gone, its volumes), its secrets, its state kept on the engine, its images."""
+    project = inv.env["STACKYARD_PROJECT"]
+    remove_deploy_lock(project)
+    subprocess.run(["docker", "stack", "rm", project], capture_output=True, timeout=120)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        left = subprocess.run(
+            ["docker", "ps", "--all", "--quiet", "--filter", f"label=com.docker.stack.namespace={project}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.split()
+        if not left:
+            break
+        time.sleep(1)
+    volumes = subprocess.run(
+        ["docker", "volume", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={project}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.split()
+    if volumes:
+        subprocess.run(["docker", "volume", "rm", "--force", *volumes], capture_output=True, timeout=120)
+    secrets = subprocess.run(
+        ["docker", "secret", "ls", "--quiet", "--filter", f"label=com.docker.stack.namespace={project}"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout.split()
+    if secrets:
+        subprocess.run(["docker", "secret", "rm", *secrets], capture_output=True, timeout=60)
+    remove_state(project)
+    remove_images(project)
