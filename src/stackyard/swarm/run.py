@@ -24,6 +24,7 @@ from stackyard.commands import swarm as swarmcmds
 from stackyard.core import table
 from stackyard.engine import roles
 from stackyard.engine import swarm as engine
+from stackyard.env import layers
 from stackyard.env import ops as envops
 from stackyard.errors import StackyardError
 from stackyard.session import Session
@@ -52,7 +53,8 @@ def require_manager(s: Session) -> None:
 def secret_values(s: Session, config: Mapping) -> dict[str, bytes]:
     """Each compose secret's value, from the environment variable it names (the env
     layers, the process environment), or its file; for render to hash, never to print."""
-    found = envops.settings(s)
+    wanted = [spec["environment"] for spec in (config.get("secrets") or {}).values() if spec.get("environment")]
+    found = layers.resolve(layers.read(envops.env_layers(s)), os.environ, wanted)
     out: dict[str, bytes] = {}
     for name, spec in (config.get("secrets") or {}).items():
         if spec.get("environment"):
