@@ -20,6 +20,7 @@ from stackyard.errors import CommandError, StackyardError
 from stackyard.session import Session
 from stackyard.stack.status import env_option, observe, print_status
 from stackyard.swarm import run as swarm
+from stackyard.swarm import show as swarmshow
 
 LOG_LINES_ON_FAILURE = 30
 # How far back a failed service's logs are searched for a known cause (only the
@@ -34,7 +35,12 @@ def up(s: Session, services: Sequence[str] = (), *, build: bool = True, timeout:
     its local secrets file made on first use."""
     env = prepare_env(s)
     if s.env.orchestrator == "swarm":
-        swarm.up(s, timeout=timeout)
+        if services:
+            raise StackyardError(
+                f"{s.env.name} runs on Swarm: `up` deploys the whole stack, not some services",
+                f"run `inv up --env {s.env.name}` without services",
+            )
+        swarm.up(s, build=build, timeout=timeout)
         return
     s.check_services(services)
     try:
@@ -208,6 +214,9 @@ def restart(s: Session, services: Sequence[str] = ()) -> None:
 
 def show_config(s: Session) -> None:
     """Print the merged, rendered compose config, secrets masked (with their length, as env.show)."""
+    if s.env.orchestrator == "swarm":
+        swarmshow.config(s)
+        return
     text = s.read(compose.config_yaml(s.env)).stdout
     s.print(mask_with_length(text, s.env, envops.secret_names(s)).rstrip())
 

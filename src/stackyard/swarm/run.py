@@ -124,10 +124,19 @@ def deploy_stack(s: Session, stack: render.Stack) -> None:
         s.stream(swarmcmds.deploy(s.env.project, path))
 
 
-def up(s: Session, *, timeout: int = 180, clock: Callable[[], float] = time.monotonic, sleep=time.sleep) -> None:
-    """Build, render, deploy; wait until every service has converged; show them."""
+def up(
+    s: Session,
+    *,
+    build: bool = True,
+    timeout: int = 180,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Build (unless `build` is False), render, deploy; wait until every service has
+    converged; show them."""
     require_manager(s)
-    s.stream(compose.build(s.env))
+    if build:
+        s.stream(compose.build(s.env))
     config = s.config()
     stack = rendered(s)
     label_nodes(s, stack)

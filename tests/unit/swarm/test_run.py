@@ -210,3 +210,15 @@ def test_join_token_prints_the_command_a_worker_runs(tmp_path):
     s = session(tmp_path, Client(), runner)
     swarm.join_token(s)
     assert s.out.getvalue() == "docker swarm join --token SWMTKN-1-abc 10.0.0.5:2377\n"
+
+
+def test_up_of_some_services_is_refused_on_swarm(tmp_path, monkeypatch):
+    runner = FakeRunner()
+    s = session(tmp_path, Client(), runner)
+    monkeypatch.setattr(ops, "prepare_env", lambda s: s.env)
+    with pytest.raises(StackyardError) as err:
+        ops.up(s, ["api"])
+    assert str(err.value) == (
+        "swarm runs on Swarm: `up` deploys the whole stack, not some services: run `inv up --env swarm` without services"
+    )
+    assert runner.commands == []
