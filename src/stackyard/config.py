@@ -65,6 +65,7 @@ ENV_KEYS = {
     "host": str,  # the target engine, DOCKER_HOST form (ssh://deploy@example.com); default: the docker CLI's
     "build_on": str,  # where a deploy builds: "local" (this machine's engine, then shipped) or "host" (the target's)
     "orchestrator": str,  # "compose" (one engine, the default) or "swarm" (`docker stack`, a rendered stack file)
+    "nodes": list,  # swarm: the engines of the other nodes (DOCKER_HOST form), which images are shipped to
 }
 #: The schemes a target engine's address may have (DOCKER_HOST's).
 HOST_SCHEMES = ("ssh://", "tcp://", "unix://")
@@ -109,6 +110,9 @@ class Environment:
     build_on: str = "local"
     #: What runs the stack: "compose" (Docker Compose on one engine) or "swarm" (`docker stack`).
     orchestrator: str = "compose"
+    #: Swarm: the engines of the nodes besides the manager, which the images are shipped to
+    #: (no registry needed); () when there are none or a registry serves them.
+    nodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,7 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
             host=engine_address(table["host"], f"pyproject.toml: [{where}] host") if "host" in table else None,
             build_on=build_place(table.get("build_on", "local"), f"pyproject.toml: [{where}] build_on"),
             orchestrator=orchestrator(table.get("orchestrator", "compose"), f"pyproject.toml: [{where}] orchestrator"),
+            nodes=tuple(engine_address(n, f"pyproject.toml: [{where}] nodes") for n in table.get("nodes", ())),
         )
     default_env = settings.get("default_env", "dev")
     hybrid = _hybrid(root, settings.get("hybrid"))

@@ -23,6 +23,11 @@ def manager(client: DockerClient) -> tuple[str, bool]:
     return str(found.get("LocalNodeState") or "inactive"), bool(found.get("ControlAvailable"))
 
 
+def node_id(client: DockerClient) -> str:
+    """This engine's node in its swarm ("" outside one)."""
+    return str((api.info(client).get("Swarm") or {}).get("NodeID") or "")
+
+
 def address(client: DockerClient) -> str:
     """The address this node advertises to the others of its swarm ("" outside one)."""
     return str((api.info(client).get("Swarm") or {}).get("NodeAddr") or "")
@@ -68,3 +73,26 @@ def service_logs(client: DockerClient, service_id: str, tail: int) -> str:
     with api._explained(client):
         chunks = client.api.service_logs(service_id, stdout=True, stderr=True, tail=tail, timestamps=False)
         return b"".join(chunks).decode(errors="replace")
+
+
+#: The label the engine puts on a task's container: its service's full name (`<stack>_<service>`).
+SERVICE_NAME = "com.docker.swarm.service.name"
+
+
+def task_containers(client: DockerClient, project: str, service: str) -> list[dict]:
+    """The running containers of the stack service's tasks on this engine's node (the
+    /containers/json rows), newest first."""
+    with api._explained(client):
+        found = client.api.containers(filters={"label": f"{SERVICE_NAME}={project}_{service}", "status": "running"})
+    return sorted(found, key=lambda c: c.get("Created", 0), reverse=True)
+
+
+def node_names(client: DockerClient) -> dict[str, str]:
+    """Each node of the swarm: its id -> its hostname, as `docker node ls` shows it (a manager's answer)."""
+    with api._explained(client):
+        return {n.id: (n.attrs.get("Description") or {}).get("Hostname") or n.id for n in client.nodes.list()}
+
+
+def node_name(client: DockerClient) -> str:
+    """This engine's node, by the name the swarm knows it by."""
+    return str(api.info(client).get("Name") or "this node")

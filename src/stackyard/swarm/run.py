@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping
 from stackyard.commands import compose
 from stackyard.commands import swarm as swarmcmds
 from stackyard.core import table
-from stackyard.engine import roles
+from stackyard.deploy.engine_changes import change
+from stackyard.engine import api, roles, ship
 from stackyard.engine import swarm as engine
 from stackyard.env import layers
 from stackyard.env import ops as envops
@@ -31,6 +32,7 @@ from stackyard.session import Session
 from stackyard.swarm import render
 
 POLL = 1.0
+SHIP_TIMEOUT = 1800  # seconds a node's images may take to arrive
 LOG_LINES = 30
 FAILED = ("failed", "rejected")
 
@@ -139,6 +141,7 @@ def up(
         s.stream(compose.build(s.env))
     config = s.config()
     stack = rendered(s)
+    ship_images(s, config)
     label_nodes(s, stack)
     make_secrets(s, stack, config)
     deploy_stack(s, stack)
@@ -149,20 +152,53 @@ def up(
     ps(s)
 
 
+def ship_images(s: Session, config: Mapping, clock: Callable[[], float] = time.monotonic) -> None:
+    """Give every engine of the swarm that is not the one that built the images (the
+    manager when it is remote, the `nodes` of the environment) those of the stack it
+    lacks, compared by image ID: `docker save | docker load` through the Engine API,
+    as a deploy to a remote host does (engine/ship.py). No registry is needed."""
+    targets = ([s.target] if s.remote and s.target else []) + list(s.env.nodes)
+    if not targets:
+        return
+    services = (config.get("services") or {}).values()
+    built = sorted({svc["image"] for svc in services if svc.get("build") and svc.get("image")})
+    pulled = sorted({svc["image"] for svc in services if svc.get("image")} - set(built))
+    local = s.local_engine()
+    for address in targets:
+        target = s.engine() if address == s.target else api.client({"DOCKER_HOST": address})
+        images = ship.look(local, target, built, pulled)
+        s.print(f"ship to {address}:")
+        if s.dry:
+            for image in images:
+                s.print(f"  {image.line()}")
+            continue
+        ship.ship(  # it says what it sent, and how fast
+            local,
+            target,
+            images,
+            change=lambda what, do: change(s, what, do),
+            say=s.print,
+            clock=clock,
+            until=clock() + SHIP_TIMEOUT,
+        )
+
+
 def label_nodes(s: Session, stack: render.Stack) -> None:
-    """On a single-node swarm, its node carries every label the stateful services are
-    pinned by; with more nodes, that is the operator's choice (`inv swarm.label`)."""
+    """Each label a stateful service is pinned by that no node carries yet goes to this
+    manager's node: its data stays where it was made, until an operator labels another
+    node (`docker node update --label-add dev.stackyard.<service>=true NODE`)."""
     if not stack.node_labels:
         return
     client = s.engine()
-    nodes = client.nodes.list()
-    if len(nodes) != 1:
-        return
-    (node,) = nodes
-    have = (node.attrs.get("Spec") or {}).get("Labels") or {}
-    missing = {k: "true" for k in stack.node_labels if have.get(k) != "true"}
+    carried = {
+        key
+        for node in client.nodes.list()
+        for key, value in ((node.attrs.get("Spec") or {}).get("Labels") or {}).items()
+        if value == "true"
+    }
+    missing = {key: "true" for key in stack.node_labels if key not in carried}
     if missing:
-        s.run(swarmcmds.label_node(node.id, missing))
+        s.run(swarmcmds.label_node(engine.node_id(client), missing))
 
 
 def converge(s: Session, timeout: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:

@@ -182,15 +182,19 @@ def test_a_secret_whose_variable_is_not_set_says_how_to_set_it(tmp_path, monkeyp
     )
 
 
-def test_on_one_node_the_labels_of_the_pinned_services_are_added_on_more_the_operator_chooses(tmp_path):
+def test_the_labels_no_node_carries_go_to_this_managers_node(tmp_path):
     stack = render.Stack({}, {}, {}, None, ("dev.stackyard.db", "dev.stackyard.caddy"), ())
     runner = FakeRunner()
-    swarm.label_nodes(session(tmp_path, Client(), runner), stack)
+    client = Client(nodes=2)  # n0 carries dev.stackyard.db (and n1 too)
+    client._info["Swarm"]["NodeID"] = "me"
+    swarm.label_nodes(session(tmp_path, client, runner), stack)
     assert [c.argv for c in runner.commands] == [
-        ("docker", "node", "update", "--label-add=dev.stackyard.caddy=true", "n0")  # db has its label already
+        ("docker", "node", "update", "--label-add=dev.stackyard.caddy=true", "me")
     ]
+    for node in client.node_rows:
+        node.attrs["Spec"]["Labels"]["dev.stackyard.caddy"] = "true"  # an operator chose a node
     runner = FakeRunner()
-    swarm.label_nodes(session(tmp_path, Client(nodes=2), runner), stack)
+    swarm.label_nodes(session(tmp_path, client, runner), stack)
     assert runner.commands == []
 
 
