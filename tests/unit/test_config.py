@@ -411,3 +411,11 @@ def test_an_environment_names_its_orchestrator(tmp_path):
         "pyproject.toml: [tool.stackyard.environments.k] orchestrator: 'kubernetes' is not an orchestrator: "
         "use one of: compose, swarm"
     )
+
+
+def test_a_swarm_environment_names_the_engines_of_its_other_nodes(tmp_path):
+    (tmp_path / "compose").mkdir()
+    found = config.build(tmp_path, {"environments": {"s": {"orchestrator": "swarm", "nodes": ["ssh://deploy@w1"]}}})
+    assert found.environments["s"].nodes == ("ssh://deploy@w1",)
+    with pytest.raises(config.ConfigError, match=r"nodes 'w1' is not a Docker engine address"):
+        config.build(tmp_path, {"environments": {"s": {"nodes": ["w1"]}}})
