@@ -82,6 +82,12 @@ class Session:
         with self._explained():
             yield from self.runner.lines(cmd, keep=keep)
 
+    def merged_lines(self, cmds: Mapping[str, Command]) -> Iterator[tuple[str, str]]:
+        """Several long-running streams at once (the logs of each Swarm service), as
+        (name, line) pairs as the lines come."""
+        with self._explained():
+            yield from self.runner.merged_lines(cmds)
+
     def run_files(
         self,
         cmd: Command,

@@ -4,7 +4,7 @@ an environment whose orchestrator is Swarm (swarm/run.py runs them)."""
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from stackyard.core.command import Command
 
@@ -64,3 +64,39 @@ def service_logs(service: str, *, follow: bool = False, tail: int | None = None,
             service,
         )
     )
+
+
+def exec_(container: str, command: Sequence[str], *, tty: bool) -> Command:
+    """`command` in a task's container on this node (the caller finds it): stdin attached
+    as `docker compose exec` has it, a TTY only when asked."""
+    return Command(("docker", "exec", "--interactive", *(["--tty"] if tty else []), container, *command))
+
+
+def deploy_part(project: str, stack_file: pathlib.Path) -> Command:
+    """Create or update the services the file names and leave the stack's others as they
+    run (no --prune): a deploy on Swarm goes one part of the release at a time (the
+    migration job, the web service, the rest). No registry is asked, detached."""
+    return Command(
+        (
+            "docker",
+            "stack",
+            "deploy",
+            "--compose-file",
+            str(stack_file),
+            "--resolve-image",
+            "never",
+            "--detach=true",
+            project,
+        )
+    )
+
+
+def rollback_service(service: str) -> Command:
+    """Put the service back to the spec it had before its last update (Swarm keeps it),
+    with its rollback_config; detached: the rollback is watched through the Engine API."""
+    return Command(("docker", "service", "rollback", "--detach", service))
+
+
+def remove_services(services: Sequence[str]) -> Command:
+    """Remove services of a stack (their tasks stop; volumes stay)."""
+    return Command(("docker", "service", "rm", *services))

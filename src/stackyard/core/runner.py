@@ -3,17 +3,19 @@ and raises CommandError (argv, exit code, stderr) on failure."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import os
 import pty
+import queue
 import re
 import signal
 import subprocess
 import sys
 import termios
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal, TextIO
 
@@ -257,8 +259,60 @@ class Runner:
         if code != 0:
             raise CommandError(cmd.argv, code, proc.stderr.read() if proc.stderr else "")
 
+    def merged_lines(self, cmds: Mapping[str, Command]) -> Iterator[tuple[str, str]]:
+        """Run the named commands at once and yield (name, line) from any of them as the
+        lines come: one stream of several long-running ones (the logs of each Swarm
+        service, followed). A command's stderr is in its stream (a service's log lines
+        are on both). It ends when every command has; then one that failed raises
+        CommandError with its last lines. Ctrl-C (or the caller leaving) stops them all;
+        Ctrl-C raises Interrupted."""
+        for cmd in cmds.values():
+            self._announce(cmd)
+        if self.dry:
+            return
+        found: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        procs: dict[str, subprocess.Popen] = {}
+        last: dict[str, collections.deque[str]] = {}
+        try:
+            for name, cmd in cmds.items():
+                try:
+                    proc = self._popen(
+                        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+                    )
+                except FileNotFoundError as exc:
+                    raise _not_found(cmd, exc) from exc
+                procs[name], last[name] = proc, collections.deque(maxlen=MERGED_KEPT)
+                threading.Thread(target=_queue_lines, args=(name, proc.stdout, found), daemon=True).start()
+            running = len(procs)
+            while running:
+                name, line = found.get()
+                if line is None:
+                    running -= 1
+                    continue
+                last[name].append(line)
+                yield name, line
+        except KeyboardInterrupt as exc:
+            raise Interrupted() from exc
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    _stop(proc)
+        for name, proc in procs.items():
+            code = proc.wait()
+            if code != 0:
+                raise CommandError(cmds[name].argv, code, "".join(last[name]))
+
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+#: The last lines of each merged command kept for its error (its stderr is in them).
+MERGED_KEPT = 20
+
+
+def _queue_lines(name: str, stream: TextIO, into: queue.Queue) -> None:
+    """Each line of a merged command's output, then None: it has ended."""
+    for line in stream:
+        into.put((name, line))
+    into.put((name, None))
 
 
 def _not_found(cmd: Command, exc: FileNotFoundError) -> StackyardError:

@@ -10,6 +10,7 @@ from stackyard.commands import compose
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 from stackyard.stack.status import env_option
+from stackyard.swarm import execs as swarm
 
 
 def has_tty() -> bool:
@@ -21,6 +22,8 @@ def run(s: Session, service: str, command: Sequence[str], *, tty: bool | None = 
     one (never in CI). A service that is not running is an error before anything runs."""
     if not command:
         raise StackyardError("no command given", f"usage: inv exec {service} -- COMMAND [ARGS...]")
+    if s.env.orchestrator == "swarm":
+        return swarm.run(s, service, command, tty=has_tty() if tty is None else tty)
     ensure_running(s, service)
     tty = has_tty() if tty is None else tty
     return s.run(compose.exec_(s.env, service, command, tty=tty), mode="interactive", check=False).returncode
@@ -28,6 +31,8 @@ def run(s: Session, service: str, command: Sequence[str], *, tty: bool | None = 
 
 def shell(s: Session, service: str, *, tty: bool | None = None) -> int:
     """A shell in `service`; returns the exit code of the shell (its last command's)."""
+    if s.env.orchestrator == "swarm":
+        return swarm.shell(s, service, tty=has_tty() if tty is None else tty)
     ensure_running(s, service)
     tty = has_tty() if tty is None else tty
     return s.run(compose.shell(s.env, service, tty=tty), mode="interactive", check=False).returncode

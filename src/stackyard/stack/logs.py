@@ -9,6 +9,7 @@ from stackyard.commands import compose
 from stackyard.errors import StackyardError
 from stackyard.session import Session
 from stackyard.stack.status import env_option
+from stackyard.swarm import logs as swarm
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -32,6 +33,8 @@ def stream(
 ) -> None:
     """Stream the logs of what has containers (running or not). Compose prints
     nothing for a project without containers: that is an error saying so."""
+    if s.env.orchestrator == "swarm":
+        return swarm.stream(s, services, follow=follow, since=since, tail=tail, keep=matcher(grep))
     s.check_services(services)
     present = {c.service for c in s.containers()}
     if not (present & set(services) if services else present):

@@ -34,3 +34,12 @@ def test_remove_and_service_logs():
     assert swarm.service_logs("s", follow=True, tail=10, since="5m").argv == (
         "docker", "service", "logs", "--timestamps", "--follow", "--tail", "10", "--since", "5m", "s"
     )  # fmt: skip
+
+
+def test_exec_attaches_stdin_and_a_tty_only_when_asked():
+    assert swarm.exec_("shop_api.2.abc", ["sh", "-c", "exit 7"], tty=False).argv == (
+        "docker", "exec", "--interactive", "shop_api.2.abc", "sh", "-c", "exit 7"
+    )  # fmt: skip
+    assert swarm.exec_("shop_api.2.abc", ["bash"], tty=True).argv == (
+        "docker", "exec", "--interactive", "--tty", "shop_api.2.abc", "bash"
+    )  # fmt: skip
