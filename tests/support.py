@@ -628,9 +628,19 @@ def swarm_active():
         ["docker", "info", "--format", "{{.Swarm.LocalNodeState}}"], capture_output=True, text=True, timeout=30
     ).stdout.strip()
     made = state != "active"
-    if made:
+    if made:  # advertised on the default bridge's gateway: a test host (a container on it) can join
+        gateway = subprocess.run(
+            ["docker", "network", "inspect", "bridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
         subprocess.run(
-            [sys.executable, "-m", "invoke", "swarm.init"], cwd=ROOT, check=True, capture_output=True, timeout=120
+            [sys.executable, "-m", "invoke", "swarm.init", "--advertise-addr", gateway],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
         )
     try:
         yield
