@@ -100,3 +100,10 @@ def rollback_service(service: str) -> Command:
 def remove_services(services: Sequence[str]) -> Command:
     """Remove services of a stack (their tasks stop; volumes stay)."""
     return Command(("docker", "service", "rm", *services))
+
+
+def last_logs(target: str, tail: int) -> Command:
+    """The last `tail` lines a task (by its ID) or a service logged, as they were written
+    (--raw: no task prefix), not followed. A task's own: the service's (the Engine API's
+    /services/{id}/logs) may never end when `tail` exceeds what an old task logged."""
+    return Command(("docker", "service", "logs", "--raw", "--tail", str(tail), target))

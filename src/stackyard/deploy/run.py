@@ -36,6 +36,7 @@ from stackyard.engine import api, roles, ship
 from stackyard.env.masking import mask
 from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
+from stackyard.swarm import deploy as swarm_deploy
 
 
 def run(
@@ -75,16 +76,20 @@ def _run(
     clock: Callable[[], float],
     sleep: Callable[[float], None],
 ) -> None:
-    plan = make_plan(
-        s,
-        kind=kind,
-        target=target,
-        allow_dirty=allow_dirty,
-        health_timeout=health_timeout,
-        build_on=build_on,
-        bundle=bundle,
-    )
-    x = Deploy(s, clock, sleep)
+    if s.env.orchestrator == "swarm":  # Swarm's steps (swarm/deploy.py), run by this executor
+        plan = swarm_plan(s, kind, target, allow_dirty, health_timeout, build_on, bundle)
+        x: Deploy = swarm_deploy.SwarmDeploy(s, clock, sleep)
+    else:
+        plan = make_plan(
+            s,
+            kind=kind,
+            target=target,
+            allow_dirty=allow_dirty,
+            health_timeout=health_timeout,
+            build_on=build_on,
+            bundle=bundle,
+        )
+        x = Deploy(s, clock, sleep)
     if dry_run or s.dry:
         check(plan, x)
         s.print(plan.text())
@@ -147,6 +152,24 @@ def make_plan(
         networks=service_networks(s.config()),
         bundle=bundled,
     )
+
+
+def swarm_plan(
+    s: Session,
+    kind: releases.Kind,
+    target: str | None,
+    allow_dirty: bool,
+    health_timeout: int,
+    build_on: str | None,
+    bundle: pathlib.Path | None,
+) -> deploy.Plan:
+    """The plan on Swarm: the release named as here, the rest swarm/deploy.py's."""
+    found = swarm_deploy.read(s, bundled=bundle is not None, build_on=build_on)
+    if kind == "deploy":
+        release = release_name(s)
+    else:
+        release = rollback_target(releases.history(s), target, found.serving, s.env.name)
+    return swarm_deploy.make_plan(s, kind, release, found, allow_dirty=allow_dirty, health_timeout=health_timeout)
 
 
 def for_bundle(s: Session, path: pathlib.Path, scratch: pathlib.Path) -> Session:

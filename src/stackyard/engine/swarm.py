@@ -97,18 +97,3 @@ def node_name(client: DockerClient) -> str:
     """This engine's node, by the name the swarm knows it by."""
     return str(api.info(client).get("Name") or "this node")
 
-
-#: The detail the engine prefixes a service's log line with (`details`), naming its task.
-TASK_ID = "com.docker.swarm.task.id"
-
-
-def task_logs(client: DockerClient, service_id: str, task_id: str, tail: int, searched: int = 2000) -> str:
-    """The last `tail` lines one task of the service logged, wherever it ran (the manager
-    gathers them), found among the service's last `searched` lines by the task named in
-    each line's details."""
-    mark = f"{TASK_ID}={task_id}"
-    with api._explained(client):
-        chunks = client.api.service_logs(service_id, stdout=True, stderr=True, tail=searched, details=True)
-        lines = b"".join(chunks).decode(errors="replace").splitlines()
-    mine = [text for details, _, text in (line.partition(" ") for line in lines) if mark in details.split(",")]
-    return "\n".join(mine[-tail:])

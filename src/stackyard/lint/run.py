@@ -99,7 +99,9 @@ def security_findings(s: Session) -> list[Finding]:
     """The security rules (lint/compose_rules.py) on the environment's config, every profile on."""
     stand_ins = placeholder_secrets(s.project)
     rendered = rendered_config(s, stand_ins)
-    return [] if rendered is None else rule_findings(s, rendered, stand_ins)
+    found = [] if rendered is None else rule_findings(s, rendered, stand_ins)
+    # A stack file cannot set what these rules ask for (no-new-privileges): `nox -s lint` says so once, as SY015.
+    return [f for f in found if f.rule not in swarm_rules.NOT_IN_SWARM] if swarm(s) else found
 
 
 def rule_findings(s: Session, rendered: Mapping, stand_ins: Mapping[str, str]) -> list[Finding]:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 
 from stackyard.config import Database
 from stackyard.core import table
+from stackyard.core.command import Command
 from stackyard.deploy.engine_changes import change
 from stackyard.engine import kept as store
 from stackyard.errors import StackyardError
@@ -38,23 +39,33 @@ def local_dir(s: Session) -> pathlib.Path:
     return s.project.root / "backups" / s.env.project
 
 
-def take(s: Session, name: str, database: Database, *, timeout: float | None = None, download: bool = False) -> str:
+def take(
+    s: Session,
+    name: str,
+    database: Database,
+    *,
+    timeout: float | None = None,
+    download: bool = False,
+    commands: tuple[Command, Command] | None = None,
+) -> str:
     """Back up the database as backup `name`, kept on the engine (see the module's
     docstring); returns `name`. `timeout`: seconds each of the two commands (pg_dump,
-    pg_restore --list) may take (a deploy step's deadline)."""
+    pg_restore --list) may take (a deploy step's deadline). `commands`: those two, when
+    the database's container is not Compose's (a Swarm task's: `docker exec` in it)."""
+    dump, listing = commands or (db.dump(s.env, database.service), db.list_dump(s.env, database.service))
     client = s.engine()
     volume = store.backup_volume(s.env.project, name)
     if store.exists(client, volume):
         raise StackyardError(f"backup {name} exists already (volume {volume})", "take it under another name")
     with _scratch(s, name, download) as path:
         try:
-            s.run_files(db.dump(s.env, database.service), stdout_path=path, timeout=timeout)
+            s.run_files(dump, stdout_path=path, timeout=timeout)
         except StackyardError as exc:
             path.unlink(missing_ok=True)
             raise StackyardError(f"backup failed: {exc}", "nothing was changed") from exc
         if s.dry:
             return name
-        entries = check(s, path, database, timeout)
+        entries = check(s, path, database, timeout, listing)
         size = path.stat().st_size
         labels = {
             store.PROJECT: s.env.project,
@@ -103,10 +114,13 @@ def _scratch(s: Session, name: str, download: bool) -> Iterator[pathlib.Path]:
         yield path
 
 
-def check(s: Session, path: pathlib.Path, database: Database, timeout: float | None) -> int:
-    """The dump's entries, as `pg_restore --list` reads it: it must read it as a
-    custom-format archive (an empty database makes one with no entries)."""
-    cmd = db.list_dump(s.env, database.service)
+def check(
+    s: Session, path: pathlib.Path, database: Database, timeout: float | None, listing: Command | None = None
+) -> int:
+    """The dump's entries, as `pg_restore --list` reads it (`listing`; default: in the
+    database's Compose container): it must read it as a custom-format archive (an empty
+    database makes one with no entries)."""
+    cmd = listing or db.list_dump(s.env, database.service)
     res = s.run_files(cmd, stdin_path=path, check=False, readonly=True, timeout=timeout)
     if not (res.ok and db.CUSTOM_FORMAT.search(res.stdout)):
         raise StackyardError(f"backup {path.stem} is unreadable (pg_restore --list)", "nothing was changed")

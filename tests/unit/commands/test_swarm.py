@@ -43,3 +43,24 @@ def test_exec_attaches_stdin_and_a_tty_only_when_asked():
     assert swarm.exec_("shop_api.2.abc", ["bash"], tty=True).argv == (
         "docker", "exec", "--interactive", "--tty", "shop_api.2.abc", "bash"
     )  # fmt: skip
+
+
+def test_a_deploy_of_one_part_of_the_release_leaves_the_stacks_other_services_alone():
+    cmd = swarm.deploy_part("shop-swarm", pathlib.Path("/tmp/x/shop.stack.json"))
+    assert cmd.argv == (
+        "docker", "stack", "deploy", "--compose-file", "/tmp/x/shop.stack.json",
+        "--resolve-image", "never", "--detach=true", "shop-swarm",
+    )  # fmt: skip
+    assert "--prune" not in cmd.argv  # the services the file does not name would be removed
+
+
+def test_rollback_and_removal_of_services():
+    rollback = swarm.rollback_service("shop-swarm_api")
+    assert rollback.argv == ("docker", "service", "rollback", "--detach", "shop-swarm_api")
+    assert swarm.remove_services(["shop-swarm_a", "shop-swarm_b"]).argv == (
+        "docker", "service", "rm", "shop-swarm_a", "shop-swarm_b"
+    )  # fmt: skip
+
+
+def test_the_last_lines_of_one_task_as_written():
+    assert swarm.last_logs("t" * 25, 30).argv == ("docker", "service", "logs", "--raw", "--tail", "30", "t" * 25)

@@ -1,0 +1,911 @@
+"""`inv prod-deploy` and `inv rollback` on Swarm (`orchestrator = "swarm"`).
+
+The same plan, then act, as on one host: the plan is made here, from the state read
+before (the stack's services, the release history, the release's stack file rendered
+by swarm/render.py), of deploy/plan.py's Step and Plan, and deploy/run.py prints it and
+runs it with its executor (the undo walk, the signals held, the finishing steps).
+What changes is who switches: Swarm. The release goes to the stack one part at a time,
+each a `docker stack deploy` of the stack file naming only that part (the stack's other
+services left as they run: no --prune):
+
+1. the migration job alone, with the release's image; the deploy waits for it to
+   complete (its failure fails the deploy, and nothing else has changed);
+2. the web service: Swarm updates it task by task, the new task started first and
+   given traffic only once healthy, and rolls it back by itself on a failure; the
+   deploy watches the service's UpdateStatus until `completed`, or reports Swarm's
+   rollback with the failing task's last log lines;
+3. the other services, watched the same way; then every service must have converged.
+
+When a step fails, the undo of each step begun runs, newest first: what this deploy
+updated and Swarm did not roll back itself is rolled back (`docker service rollback`).
+A rollback goes the same way, without backup or migration. A stop-first service (a
+volume, a port in host mode: the proxy) whose image is the same image (by ID) as the
+one it runs keeps its image reference: a new tag alone does not stop it. Why parts
+and not the whole file: a stack deploy runs a job again each time, and updates every
+service at once (a broken web service rolled back beside workers on the new release).
+A first deploy (no service of the stack yet) deploys the whole stack file at once."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pathlib
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stackyard.commands import compose
+from stackyard.commands import swarm as swarmcmds
+from stackyard.config import Database, Environment, Roles
+from stackyard.core.command import Command
+from stackyard.deploy import actions, releases
+from stackyard.deploy import plan as deploy
+from stackyard.deploy.actions import Action, Deploy
+from stackyard.deploy.lock import IMAGE as LOCK_IMAGE
+from stackyard.deploy.lock import name as lock_name
+from stackyard.deploy.plan import Step
+from stackyard.engine import api, roles, state
+from stackyard.engine import swarm as engine
+from stackyard.env.masking import mask
+from stackyard.errors import CommandTimeout, StackyardError
+from stackyard.session import Session
+from stackyard.stack import backups, db
+from stackyard.stack.ops import LOG_LINES_ON_FAILURE
+from stackyard.swarm import render
+from stackyard.swarm import run as swarm
+
+POLL = 1.0  # seconds between two looks at the services
+#: UpdateStatus states that end an update which failed: Swarm rolled it back (or is doing so), or paused it.
+FAILED = ("rollback_started", "rollback_completed", "rollback_paused", "paused")
+#: The update of a service is over, one way or the other (rollback_started: not yet).
+SETTLED = ("completed", "unchanged", "rollback_completed", "rollback_paused", "paused")
+ROLLING = ("rollback_started", "rollback_completed", "rollback_paused")
+TASK_FAILED = ("failed", "rejected")
+#: How Swarm names the task that made an update fail, in its UpdateStatus message.
+TASK_NAMED = re.compile(r"\btask ([0-9a-z]{25})\b")
+
+
+@dataclass
+class SwarmDeploy(Deploy):
+    """What the steps of a deploy on Swarm share: deploy/actions.py's, and the services
+    whose spec this deploy changed (the undos roll back those, and only those)."""
+
+    changed: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Found:
+    """The state a plan is made from, read before it."""
+
+    roles: Roles
+    #: The stack's services now, by their name in the compose files.
+    services: tuple[str, ...]
+    #: The release the web service runs (its image's tag); None: no web service runs.
+    serving: str | None
+    #: Where the database's data was seen, when no service runs ("volume shop_db-data").
+    data: str | None
+
+
+def read(s: Session, *, bundled: bool = False, build_on: str | None = None) -> Found:
+    """What runs on the swarm this engine manages (it must manage one)."""
+    if bundled or build_on:
+        what = "--bundle" if bundled else "--build-on"
+        raise StackyardError(
+            f"{what} is for a deploy to one host; {s.env.name} runs on Swarm",
+            f"`inv prod-deploy --env {s.env.name}` builds on the manager and ships the images to the environment's "
+            "nodes",
+        )
+    swarm.require_manager(s)
+    found = roles.resolve(s.project.roles, s.config())
+    services = {short(s.env.project, svc): svc for svc in engine.services(s.engine(), s.env.project)}
+    web = found.web.service if found.web else None
+    serving = image_tag(services[web]) if web in services else None
+    return Found(found, tuple(sorted(services)), serving, None if services else database_data(s, found))
+
+
+def short(project: str, service: Mapping) -> str:
+    """The service's name in the compose files (`shop_api` -> `api`)."""
+    return str(service["Spec"]["Name"]).removeprefix(f"{project}_")
+
+
+def image_of(service: Mapping) -> str:
+    """The image the service's spec names, without a digest."""
+    return str(service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]).split("@")[0]
+
+
+def image_tag(service: Mapping) -> str:
+    return image_of(service).rsplit(":", 1)[-1]
+
+
+def database_data(s: Session, found: Roles) -> str | None:
+    """A named volume of the database's service on this engine (the stack names it
+    `<project>_<volume>`, or as the compose file does): where its data is, or None."""
+    if found.database is None:
+        return None
+    config = s.config()
+    declared = config.get("volumes") or {}
+    mounts = ((config.get("services") or {}).get(found.database.service) or {}).get("volumes") or []
+    for mount in mounts:
+        if mount.get("type") == "volume" and mount.get("source"):
+            spec = declared.get(mount["source"]) or {}
+            name = spec.get("name") or f"{s.env.project}_{mount['source']}"
+            if api.volume_exists(s.engine(), name):
+                return f"volume {name}"
+    return None
+
+
+def stack_of(s: Session, release: str) -> tuple[render.Stack, dict]:
+    """The release's stack file (its images tagged `release`), and the compose config it
+    is rendered from."""
+    config = state.parse_config(s.read(compose.for_release(compose.config_json(s.env), release)).stdout)
+    stack = render.render(
+        config,
+        project=s.env.project,
+        roles=roles.resolve(s.project.roles, config),
+        secret_values=swarm.secret_values(s, config),
+        config_values=swarm.config_values(config),
+    )
+    return stack, config
+
+
+def make_plan(
+    s: Session,
+    kind: releases.Kind,
+    release: str,
+    found: Found,
+    *,
+    allow_dirty: bool = False,
+    health_timeout: int = deploy.HEALTH_TIMEOUT,
+) -> deploy.Plan:
+    """The plan of `release` over what `found` says runs (deploy/run.py names the release)."""
+    stack, config = stack_of(s, release)
+    ship = bool(s.env.nodes) or s.remote
+    return make(
+        kind,
+        s.env,
+        release,
+        found,
+        stack,
+        config,
+        allow_dirty=allow_dirty,
+        health_timeout=health_timeout,
+        ship=ship,
+    )
+
+
+def make(
+    kind: releases.Kind,
+    env: Environment,
+    release: str,
+    found: Found,
+    stack: render.Stack,
+    config: Mapping[str, Any],
+    *,
+    allow_dirty: bool = False,
+    health_timeout: int = deploy.HEALTH_TIMEOUT,
+    ship: bool = False,
+) -> deploy.Plan:
+    """The plan, pure: from what runs (`found`), the release's stack file and its compose
+    config. `ship`: the images go to other engines (the environment's nodes, a remote manager)."""
+    r = found.roles
+    steps = _before(kind, env, release, allow_dirty, ship, config)
+    postgres = r.database is not None and r.database.kind == "postgres"
+    secrets = Step(
+        "secrets",
+        "create the Swarm secrets and configs the release names that the swarm lacks (each named by the hash of "
+        "its value, never shown); label a node for each pinned service none carries",
+        "Swarm's secrets are immutable: a changed value is a new one, made before the services that read it",
+        MakeSecrets(stack, dict(config)),
+        deploy.LOCK_DEADLINE,
+    )
+    if not found.services:
+        if kind == "rollback":
+            raise StackyardError(
+                f"nothing runs in {env.name}: a rollback to {release} would deploy the whole stack, and its "
+                f"migration job with it (a rollback never migrates)",
+                f"check out {release}'s commit and `inv prod-deploy --env {env.name}`",
+            )
+        return _first(env, release, found, stack, steps, secrets, health_timeout, postgres)
+    if kind == "deploy" and postgres:
+        assert r.database is not None
+        steps.append(_backup(env, release, r.database, "the migration may change data; no backup, no deploy"))
+    steps.append(secrets)
+    services = sorted(stack.document["services"])
+    web = r.web.service if r.web and r.web.service in services else None
+    job = stack.job if kind == "deploy" else None
+    if job:
+        steps.append(
+            Step(
+                "migration",
+                f"deploy {job} alone with {release} (the stack's other services as they run); wait until the job "
+                "has completed",
+                "migrations must be backward compatible: the old release still serves meanwhile; a failed job fails "
+                "the deploy with nothing else changed",
+                RunJob(env.project, only(stack.document, [job]), job),
+                deploy.MIGRATE_DEADLINE,
+                left_behind=f"the schema was migrated by {release} and stays so; {found.serving} runs on it "
+                f"(README: Deploying, expand/contract) - if it cannot, {_restore_hint(env, release, r)}",
+            )
+        )
+    if web:
+        steps.append(
+            Step(
+                web,  # the step is named after the service it updates
+                f"deploy {web} with {release}: Swarm replaces its tasks one at a time, each new one started first; "
+                "watch its update until Swarm says completed",
+                "Swarm gives a new task traffic only once it is healthy, and rolls the service back by itself when "
+                "one fails",
+                Update(env.project, only(stack.document, [web]), (web,), serves=True),
+                update_deadline(stack.document, [web], health_timeout),
+                undo=(RollBack(env.project, (web,)),),
+                undo_what=f"roll {web} back to {found.serving} (`docker service rollback`), unless Swarm did",
+            )
+        )
+    rest = [n for n in services if n not in (web, stack.job)]
+    if rest:
+        steps.append(
+            Step(
+                "services",
+                f"deploy {', '.join(rest)} with {release}; watch the updates of those whose spec changes; then every "
+                "service must run",
+                f"after {web}, so work it hands them finds them" if web else "the rest of the release",
+                Update(env.project, only(stack.document, rest), tuple(rest), converge=True),
+                update_deadline(stack.document, rest, health_timeout),
+                undo=(RollBack(env.project, tuple(rest)),),
+                undo_what="roll back those this deploy updated, unless Swarm did",
+            )
+        )
+    gone = sorted(set(found.services) - set(services))
+    note = ""
+    if kind == "rollback":
+        note = (
+            "the database was not touched; to undo a migration, restore the backup taken before it: "
+            f"inv db.restore <release> --env {env.name} --confirm-data-loss"
+        )
+    return deploy.Plan(
+        kind,
+        env,
+        release,
+        found.serving,
+        tuple(steps),
+        _finish(kind, release, env.project, gone),
+        f"{found.serving} still serves" if found.serving else "what ran before still runs",
+        note,
+        situation="on Swarm: Swarm updates each service, health-gated, and rolls it back by itself on a failure",
+    )
+
+
+def _before(
+    kind: releases.Kind, env: Environment, release: str, allow_dirty: bool, ship: bool, config: Mapping[str, Any]
+) -> list[Step]:
+    """The preflight (a rollback: its images), the lock, the build (and the ship)."""
+    if kind == "deploy":
+        first = Step(
+            "preflight",
+            "env.check (strict), the security rules of `nox -s lint`, a clean git tree"
+            + (" (skipped: --allow-dirty)" if allow_dirty else ""),
+            "any problem stops the deploy before anything changes",
+            actions.Preflight(allow_dirty),
+            deploy.PREFLIGHT_DEADLINE,
+        )
+    else:
+        first = Step(
+            "images",
+            f"check that the images of {release} are still on the manager's engine",
+            "a rollback builds nothing",
+            actions.CheckImages(release),
+            deploy.IMAGES_DEADLINE,
+        )
+    steps = [
+        first,
+        Step(
+            "lock",
+            f"create container {lock_name(env.project)} on the manager's engine, from image {LOCK_IMAGE}",
+            "two deploys to one swarm exclude each other, from any machine",
+            actions.TakeLock(release),
+            deploy.LOCK_DEADLINE,
+            undo=(actions.RecordFailed(release, kind), actions.Unlock()),
+            undo_what=f"record {release} as failed, with the reason; remove the lock",
+        ),
+    ]
+    if kind == "deploy":
+        build = compose.for_release(compose.build(env), release)
+        why = f"rollback needs the old images: those of the last {releases.KEEP_IMAGES} good releases are kept"
+        steps.append(
+            Step("build", f"build the images, tagged {release}", why, actions.Stream(build), deploy.BUILD_DEADLINE)
+        )
+    if ship:
+        steps.append(
+            Step(
+                "ship",
+                "send each engine of the swarm that lacks them the release's images, by image ID "
+                "(docker save | docker load)",
+                "no registry: a node runs only the images its own engine has",
+                Ship(dict(config)),
+                deploy.SHIP_DEADLINE,
+            )
+        )
+    return steps
+
+
+def _first(
+    env: Environment,
+    release: str,
+    found: Found,
+    stack: render.Stack,
+    steps: list[Step],
+    secrets: Step,
+    health_timeout: int,
+    postgres: bool,
+) -> deploy.Plan:
+    """No service of the stack yet: the whole stack file at once (its job retries while
+    the database starts), after a backup when the database's volume holds data."""
+    r = found.roles
+    situation = f"no service of stack {env.project} runs"
+    if found.data and postgres:
+        assert r.database is not None
+        db_name = r.database.service
+        situation += f", and the database holds data ({found.data}): backup first"
+        steps.append(secrets)
+        steps.append(
+            Step(
+                "database",
+                f"deploy {db_name} alone with {release}; wait until it runs",
+                "the backup reads it",
+                Start(env.project, only(stack.document, [db_name]), health_timeout, (db_name,)),
+                health_timeout + deploy.START_MARGIN,
+            )
+        )
+        steps.append(_backup(env, release, r.database, f"the database holds data: backup first; {stack.job} runs"))
+    else:
+        situation += ": a first deploy" + (f" ({found.data}: no postgres role to back it up)" if found.data else "")
+        steps.append(secrets)
+    steps.append(
+        Step(
+            "start",
+            f"deploy the whole stack with {release} (--prune); wait until every service runs"
+            + (f" and {stack.job} has completed" if stack.job else ""),
+            "nothing runs yet"
+            + (f"; Swarm has no start order: {stack.job} is retried while the database starts" if stack.job else ""),
+            Start(env.project, stack.document, health_timeout + deploy.MIGRATE_DEADLINE, prune=True),
+            health_timeout + deploy.MIGRATE_DEADLINE + deploy.START_MARGIN,
+        )
+    )
+    after = (
+        "nothing served before; the services stay as Swarm made them (`inv logs`, `inv ps`; `inv down` removes them)"
+    )
+    return deploy.Plan(
+        "deploy",
+        env,
+        release,
+        None,
+        tuple(steps),
+        _finish("deploy", release, env.project, ()),
+        after,
+        situation=situation,
+    )
+
+
+def _backup(env: Environment, release: str, database: Database, why: str) -> Step:
+    return Step(
+        "backup",
+        f"pg_dump (custom format) in the container of {database.service}'s task on this engine (docker exec), "
+        f"checked with pg_restore --list, kept on the engine as backup {release}",
+        why,
+        Backup(env.project, database, release),
+        deploy.BACKUP_DEADLINE,
+    )
+
+
+def _restore_hint(env: Environment, release: str, r: Roles) -> str:
+    if r.database and r.database.kind == "postgres":
+        return f"restore the backup taken before it: inv db.restore {release} --env {env.name} --confirm-data-loss"
+    return "restore one of yours (no backup step: no postgres database role)"
+
+
+def _finish(kind: releases.Kind, release: str, project: str, gone: Sequence[str]) -> tuple[Step, ...]:
+    steps = []
+    if gone:
+        steps.append(
+            Step(
+                "prune",
+                f"remove the services the release no longer names: {', '.join(gone)}",
+                "a stack's services follow its compose files (their volumes stay)",
+                RemoveServices(tuple(f"{project}_{n}" for n in gone)),
+                deploy.RECORD_DEADLINE,
+            )
+        )
+    keep = releases.KEEP_IMAGES if kind == "deploy" else None
+    steps += [
+        Step(
+            "record",
+            f"append {release} to the release history"
+            + (
+                f"; remove the images of this project's releases but the last {keep} good ones "
+                "(and those a service of the stack still names)"
+                if keep
+                else ""
+            ),
+            "inv releases shows it",
+            Record(release, kind, keep),
+            deploy.RECORD_DEADLINE,
+        ),
+        Step("unlock", "remove the lock container", "the next deploy may go", actions.Unlock(), deploy.LOCK_DEADLINE),
+    ]
+    return tuple(steps)
+
+
+def only(document: Mapping[str, Any], services: Sequence[str]) -> dict[str, Any]:
+    """The stack file with only these services (its networks, volumes, secrets and
+    configs all kept: declared, they change nothing)."""
+    out = copy.deepcopy(dict(document))
+    out["services"] = {n: out["services"][n] for n in services}
+    return out
+
+
+def update_deadline(document: Mapping[str, Any], services: Sequence[str], health_timeout: int) -> int:
+    """Seconds the update of these services may take (they update side by side): each
+    task's start and health check, one task at a time, then Swarm's monitor window, and
+    as much again for a rollback."""
+    longest = 0.0
+    for name in services:
+        dep = document["services"][name].get("deploy") or {}
+        replicas = int(dep.get("replicas", 1))
+        monitor = render._duration((dep.get("update_config") or {}).get("monitor", "0"), name, "monitor")
+        longest = max(longest, replicas * health_timeout + 2 * monitor)
+    return int(longest) + deploy.START_MARGIN
+
+
+# ---- the actions ---------------------------------------------------------------------
+
+
+def stack_file(release_part: str) -> pathlib.Path:
+    """How the plan shows the file a step writes (its real path is a private temporary one)."""
+    return pathlib.Path(f"<stack file: {release_part}>")
+
+
+def _deploy(x: Deploy, document: Mapping[str, Any], prune: bool) -> None:
+    """`docker stack deploy` of `document`, written mode 600 for the command, then gone; a
+    stop-first service whose image is the same image (by ID) as the one it runs keeps its
+    image reference: a new tag alone does not stop it."""
+    s = x.s
+    document = same_images(s, document)
+    with tempfile.TemporaryDirectory(prefix="stackyard-stack-") as scratch:
+        path = pathlib.Path(scratch) / f"{s.env.project}.stack.json"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(document, f, indent=2)
+        cmd = swarmcmds.deploy(s.env.project, path) if prune else swarmcmds.deploy_part(s.env.project, path)
+        s.stream(cmd, timeout=x.deadline)
+
+
+def same_images(s: Session, document: Mapping[str, Any]) -> dict[str, Any]:
+    """The document with the image of each stop-first service (a volume, a port in host
+    mode: its update stops it) that runs an image by another name with the same ID set
+    back to the name it runs. Start-first services take the release's name: theirs says
+    what serves."""
+    client = s.engine()
+    running = {short(s.env.project, svc): image_of(svc) for svc in engine.services(client, s.env.project)}
+    out = copy.deepcopy(dict(document))
+    for name, svc in out["services"].items():
+        new, old = svc.get("image", ""), running.get(name)
+        order = ((svc.get("deploy") or {}).get("update_config") or {}).get("order")
+        if not old or old == new or order != "stop-first":
+            continue
+        new_found, old_found = api.inspect_image(client, new), api.inspect_image(client, old)
+        if new_found and old_found and new_found.get("Id") == old_found.get("Id"):
+            svc["image"] = old
+            s.print(f"{name}: {new} is the image it runs ({old}): kept, not restarted")
+    return out
+
+
+def services_of(x: Deploy, names: Sequence[str]) -> dict[str, dict]:
+    project = x.s.env.project
+    return {short(project, svc): svc for svc in engine.services(x.s.engine(), project) if short(project, svc) in names}
+
+
+@dataclass(frozen=True)
+class MakeSecrets(Action):
+    """The Swarm secrets and configs of the release that the swarm lacks; node labels."""
+
+    stack: render.Stack
+    config: dict
+
+    def run(self, x: Deploy) -> None:
+        swarm.label_nodes(x.s, self.stack)
+        swarm.make_secrets(x.s, self.stack, self.config)
+
+
+@dataclass(frozen=True)
+class Ship(Action):
+    """The release's images to the engines of the other nodes (swarm/run.py's ship)."""
+
+    config: dict
+
+    def run(self, x: Deploy) -> None:
+        swarm.ship_images(x.s, self.config, clock=x.clock)
+
+
+@dataclass(frozen=True)
+class Backup(Action):
+    """pg_dump in the database's task container on this engine, checked, kept on the
+    engine (stack/backups.py); its name goes to x.backup. A task on another node is
+    out of `docker exec`'s reach: the deploy stops, saying which node it is on."""
+
+    project: str
+    database: Database
+    label: str
+
+    def run(self, x: Deploy) -> None:
+        container = database_container(x.s, self.database.service)
+        cmds = (_dump(container), swarmcmds.exec_(container, ("pg_restore", "--list"), tty=False))
+        x.backup = backups.take(x.s, self.label, self.database, timeout=x.deadline, commands=cmds)
+
+    def check(self, x: Deploy) -> None:
+        database_container(x.s, self.database.service)
+
+    def commands(self) -> tuple[Command, ...]:
+        return (_dump(f"<container of the {self.project}_{self.database.service} task>"),)
+
+
+def _dump(container: str) -> Command:
+    return swarmcmds.exec_(container, ("sh", "-c", db.DUMP, "sh"), tty=False)
+
+
+def database_container(s: Session, service: str) -> str:
+    """The running container of the database service's task on this engine; else an
+    error naming the node its task runs on."""
+    client = s.engine()
+    here = engine.task_containers(client, s.env.project, service)
+    if here:
+        return str(here[0].get("Id"))
+    full = f"{s.env.project}_{service}"
+    found = [svc for svc in engine.services(client, s.env.project) if svc["Spec"]["Name"] == full]
+    running = [
+        t for svc in found for t in engine.tasks(client, svc["ID"]) if t.get("Status", {}).get("State") == "running"
+    ]
+    if not running:
+        raise StackyardError(
+            f"no task of {full} runs: the backup has no database to read",
+            f"`inv ps --env {s.env.name}` shows it; `inv logs --env {s.env.name} {service}` says why",
+        )
+    node = engine.node_names(client).get(running[0].get("NodeID", ""), running[0].get("NodeID", "?"))
+    raise StackyardError(
+        f"the task of {full} runs on node {node}, not on this engine's ({engine.node_name(client)}): the backup runs "
+        "pg_dump in its container with `docker exec`, which reaches this engine's containers only",
+        f"pin {service} to the manager's node (the label dev.stackyard.{service}=true on it alone), or run the "
+        "deploy against a manager on that node",
+    )
+
+
+@dataclass(frozen=True)
+class RunJob(Action):
+    """Deploy the job alone; wait until it completes this time (its tasks of the job's
+    current iteration: those of earlier runs are still listed)."""
+
+    project: str
+    document: dict
+    job: str
+
+    def run(self, x: Deploy) -> None:
+        _deploy(x, self.document, prune=False)
+        wait_job(x, self.job)
+
+    def commands(self) -> tuple[Command, ...]:
+        return (swarmcmds.deploy_part(self.project, stack_file(self.job)),)
+
+
+def wait_job(x: Deploy, job: str) -> None:
+    """Until the job's current run completes; its failure, with its last task's lines."""
+    until = x.clock() + (x.deadline or float("inf"))
+    client = x.s.engine()
+    while True:
+        service = services_of(x, [job]).get(job)
+        if service is None:
+            raise StackyardError(f"job {job} is not in the stack after its deploy", "`inv ps` shows the stack")
+        said = job_state(service, engine.tasks(client, service["ID"]))
+        if said == "complete":
+            x.s.print(f"{job}: completed")
+            return
+        if said.startswith("failed"):
+            failed = [
+                t for t in this_run(service, engine.tasks(client, service["ID"])) if t["Status"]["State"] in TASK_FAILED
+            ]
+            show_task_logs(x, service, failed[0] if failed else None)
+            raise StackyardError(f"job {job} {said}", f"`inv logs --env {x.s.env.name} {job}` shows all of it")
+        if x.clock() >= until:
+            raise StackyardError(f"job {job} did not complete within {x.deadline:g} s ({said})")
+        x.sleep(POLL)
+
+
+def this_run(service: Mapping, tasks: Sequence[Mapping]) -> list[Mapping]:
+    """The tasks of the job's current iteration (each deploy of it is one)."""
+    iteration = ((service.get("JobStatus") or {}).get("JobIteration") or {}).get("Index", 0)
+    return [t for t in tasks if (t.get("JobIteration") or {}).get("Index", 0) == iteration]
+
+
+def job_state(service: Mapping, tasks: Sequence[Mapping]) -> str:
+    """How far the job's current run is: complete, failed after N attempt(s) (with why) once
+    Swarm gave up on it, else how many tasks completed and run."""
+    mine = this_run(service, tasks)
+    wanted = int(((service["Spec"].get("Mode") or {}).get("ReplicatedJob") or {}).get("TotalCompletions") or 1)
+    done = sum(1 for t in mine if t["Status"]["State"] == "complete")
+    if done >= wanted:
+        return "complete"
+    failed = [t for t in mine if t["Status"]["State"] in TASK_FAILED]
+    active = [t for t in mine if t["Status"]["State"] not in (*TASK_FAILED, "complete", "shutdown", "orphaned")]
+    policy = service["Spec"].get("TaskTemplate", {}).get("RestartPolicy") or {}
+    attempts = int(policy.get("MaxAttempts") or 0)
+    if failed and not active and len(failed) > attempts:
+        why = failed[0]["Status"].get("Err") or failed[0]["Status"]["State"]
+        return f"failed after {len(failed)} attempt(s): {why}"
+    return f"{done}/{wanted} complete, {len(active)} running"
+
+
+def version(service: Mapping) -> int:
+    """The service's version: each change of it (its spec, its update's status) raises it."""
+    return int((service.get("Version") or {}).get("Index") or 0)
+
+
+def update_state(service: Mapping) -> str:
+    """What Swarm says of the service's update since its spec last changed: "updating",
+    "completed", "unchanged" (the spec's tasks are those it runs: nothing to update), or
+    how it failed (FAILED). Swarm clears the status at each change of the spec, and sets
+    it once its updater starts: until then, a spec whose task template changed is updating."""
+    said = str((service.get("UpdateStatus") or {}).get("State") or "")
+    if said:
+        return said
+    return "updating" if changed(service) else "unchanged"
+
+
+def changed(service: Mapping) -> bool:
+    """The service's last spec change changes its tasks (what Swarm's updater compares)."""
+    before = service.get("PreviousSpec")
+    if not before:
+        return False
+    now = service["Spec"]
+    return before.get("TaskTemplate") != now.get("TaskTemplate") or (before.get("EndpointSpec") or {}) != (
+        now.get("EndpointSpec") or {}
+    )
+
+
+@dataclass(frozen=True)
+class Update(Action):
+    """Deploy these services of the release; watch the update of each whose spec changed
+    until Swarm says completed, or fail with Swarm's rollback (the failing task's last
+    log lines shown). `serves`: the web service's update (once completed, the release
+    serves: the undo must roll it back). `converge`: every service of the stack must
+    then run."""
+
+    project: str
+    document: dict
+    services: tuple[str, ...]
+    serves: bool = False
+    converge: bool = False
+
+    def run(self, x: Deploy) -> None:
+        assert isinstance(x, SwarmDeploy)
+        until = x.clock() + (x.deadline or float("inf"))
+        before = {n: version(svc) for n, svc in services_of(x, self.services).items()}
+        try:
+            _deploy(x, self.document, prune=False)
+        finally:  # what it changed, also when the command failed midway: the undo rolls that back
+            now = services_of(x, self.services)
+            x.changed += [
+                n
+                for n in self.services
+                if n in now and version(now[n]) > before.get(n, -1) and update_state(now[n]) != "unchanged"
+            ]
+        if self.serves:
+            x.new, x.points_at = f"{self.project}_{self.services[0]}", ""
+        watch(x, [n for n in self.services if n in x.changed], until)
+        if self.serves:
+            x.points_at = x.new  # the new release serves
+        if self.converge:
+            swarm.converge(x.s, max(1, int(until - x.clock())), x.clock, x.sleep)
+
+    def commands(self) -> tuple[Command, ...]:
+        return (swarmcmds.deploy_part(self.project, stack_file(", ".join(self.services))),)
+
+
+def watch(x: Deploy, names: Sequence[str], until: float) -> None:
+    """Look at the services' updates until each is completed; fail once Swarm has rolled
+    one back (or paused it), or at `until`."""
+    said: dict[str, str] = {}  # Swarm's message of each failed update, as first seen (a rollback's replaces it)
+    while True:
+        found = services_of(x, names)
+        states = {n: update_state(found[n]) if n in found else "gone" for n in names}
+        for n, st in states.items():
+            if st in FAILED and n not in said:
+                said[n] = str((found[n].get("UpdateStatus") or {}).get("Message") or "")
+        verdict = outcome(states)
+        if verdict == "completed":
+            for n in names:
+                x.s.print(f"{n}: update completed")
+            return
+        if verdict == "failed" or x.clock() >= until:
+            raise update_failure(x, found, states, said, timed_out=verdict != "failed")
+        x.sleep(POLL)
+
+
+def outcome(states: Mapping[str, str]) -> str:
+    """What the services' update states come to: completed (every update done), failed
+    (one failed and Swarm is done with it: rolled back, or paused), else waiting."""
+    if all(st in ("completed", "unchanged") for st in states.values()):
+        return "completed"
+    if any(st in FAILED and st in SETTLED for st in states.values()) or "gone" in states.values():
+        return "failed"
+    return "waiting"
+
+
+def update_failure(
+    x: Deploy, found: Mapping[str, dict], states: Mapping[str, str], said: Mapping[str, str], *, timed_out: bool
+) -> StackyardError:
+    """The error of a failed update, after the last log lines of the failing task of each
+    service that failed (or, past the deadline, has not finished) are printed."""
+    parts = []
+    for n, st in states.items():
+        if st == "gone":
+            parts.append(f"{n} is no longer in the stack")
+            continue
+        if st in ("completed", "unchanged") or (st not in FAILED and not timed_out):
+            continue
+        why = said.get(n) or str((found[n].get("UpdateStatus") or {}).get("Message") or "") or "no reason given"
+        task = failing_task(x, found[n], why)
+        show_task_logs(x, found[n], task)
+        err = f"; its task {task['ID'][:12]}: {task['Status'].get('Err') or task['Status']['State']}" if task else ""
+        parts.append(FAILURES.get(st, "{n} still {st} ({why})").format(n=n, st=st, why=why) + err)
+    head = f"the update did not finish within {x.deadline:g} s: " if timed_out else ""
+    return StackyardError(head + "; ".join(parts))
+
+
+FAILURES = {
+    "rollback_completed": "Swarm rolled {n} back by itself ({why})",
+    "rollback_started": "Swarm is rolling {n} back ({why})",
+    "rollback_paused": "Swarm's rollback of {n} paused ({why}): it may run both releases",
+    "paused": "Swarm paused the update of {n} ({why})",
+}
+
+
+def failing_task(x: Deploy, service: Mapping, message: str) -> dict | None:
+    """The task Swarm names in its message ("... failure or early termination of task
+    ID"), else the newest task of the service that failed or was rejected."""
+    tasks = engine.tasks(x.s.engine(), service["ID"])
+    named = TASK_NAMED.search(message)
+    for task in tasks:
+        if named and task["ID"] == named.group(1):
+            return task
+    for task in tasks:
+        status = task.get("Status") or {}
+        if status.get("State") in TASK_FAILED or status.get("Err"):
+            return task
+    return None
+
+
+def show_task_logs(x: Deploy, service: Mapping, task: Mapping | None) -> None:
+    """The task's last log lines, wherever it ran (else the service's), secrets masked.
+    Each read has a deadline: a log that does not come is said, not waited for."""
+    name = service["Spec"]["Name"]
+    if task is None:
+        x.s.print(f"--- {name}, every task: last {LOG_LINES_ON_FAILURE} log lines ---")
+    else:
+        said = task["Status"]["State"] + (f": {task['Status']['Err']}" if task["Status"].get("Err") else "")
+        x.s.print(f"--- task {task['ID'][:12]} of {name} ({said}): last {LOG_LINES_ON_FAILURE} log lines ---")
+    cmd = swarmcmds.last_logs(task["ID"] if task else name, LOG_LINES_ON_FAILURE)
+    try:
+        res = x.s.read(cmd, check=False, timeout=deploy.LOGS_DEADLINE)
+        text = (res.stdout + res.stderr).rstrip() or "(none: it never started)"
+    except CommandTimeout:
+        text = f"(its logs did not come within {deploy.LOGS_DEADLINE} s: `{cmd}` shows them)"
+    x.s.print(mask(text, x.s.env))
+
+
+@dataclass(frozen=True)
+class RollBack(Action):
+    """Undo: roll back each of these services whose spec this deploy changed, unless
+    Swarm has (or is doing so); wait until each rollback is done."""
+
+    project: str
+    services: tuple[str, ...]
+
+    def run(self, x: Deploy) -> None:
+        assert isinstance(x, SwarmDeploy)
+        mine = [n for n in self.services if n in x.changed]
+        found = services_of(x, mine)
+        # Swarm rolls back what failed by itself; a paused update, or one that completed, is rolled back here.
+        todo = [
+            n for n in mine if n in found and update_state(found[n]) not in ROLLING and found[n].get("PreviousSpec")
+        ]
+        try:
+            for n in todo:
+                x.s.run(swarmcmds.rollback_service(f"{self.project}_{n}"), timeout=x.deadline)
+            until = x.clock() + (x.deadline or float("inf"))
+            while mine:
+                states = {n: update_state(s) for n, s in services_of(x, mine).items()}
+                if all(st in ("rollback_completed", "unchanged") for st in states.values()):
+                    break
+                stuck = {n: st for n, st in states.items() if st in ("rollback_paused", "paused")}
+                if stuck or x.clock() >= until:
+                    raise StackyardError(
+                        "the rollback did not finish: " + ", ".join(f"{n} {st}" for n, st in (stuck or states).items())
+                    )
+                x.sleep(POLL)
+        except Exception as exc:
+            if x.new and x.points_at == x.new and x.new.removeprefix(f"{self.project}_") in mine:
+                why = exc.message if isinstance(exc, StackyardError) else str(exc)
+                x.stuck = f"the release may still serve: rolling {', '.join(mine)} back failed: {why}"
+            raise
+        if x.new.removeprefix(f"{self.project}_") in mine:
+            x.points_at = ""  # the old release serves again
+        for n in mine:
+            x.s.print(f"{n}: rolled back")
+
+    def commands(self) -> tuple[Command, ...]:
+        return tuple(swarmcmds.rollback_service(f"{self.project}_{n}") for n in self.services)
+
+
+@dataclass(frozen=True)
+class Start(Action):
+    """Deploy this part of the stack file (the whole of it, with `prune`); wait until
+    every service of the stack has converged (swarm/run.py: a job complete)."""
+
+    project: str
+    document: dict
+    timeout: int
+    part: tuple[str, ...] = ()
+    prune: bool = False
+
+    def run(self, x: Deploy) -> None:
+        _deploy(x, self.document, prune=self.prune)
+        swarm.converge(x.s, self.timeout, x.clock, x.sleep)
+
+    def commands(self) -> tuple[Command, ...]:
+        what = ", ".join(self.part) or "the whole stack"
+        if self.prune:
+            return (swarmcmds.deploy(self.project, stack_file(what)),)
+        return (swarmcmds.deploy_part(self.project, stack_file(what)),)
+
+
+@dataclass(frozen=True)
+class RemoveServices(Action):
+    services: tuple[str, ...]
+
+    def run(self, x: Deploy) -> None:
+        x.s.run(swarmcmds.remove_services(self.services), timeout=x.deadline)
+
+    def commands(self) -> tuple[Command, ...]:
+        return (swarmcmds.remove_services(self.services),)
+
+
+@dataclass(frozen=True)
+class Record(Action):
+    """Record the release as ok; with `keep`, remove the images of this project's
+    releases but the last `keep` good ones, and but those a service of the stack still
+    names (a service kept its image by ID: its tag must stay, or a restarted task finds
+    no image)."""
+
+    release: str
+    kind: releases.Kind
+    keep: int | None = None
+
+    def run(self, x: Deploy) -> None:
+        actions.Record(self.release, self.kind).run(x)
+        if self.keep is None:
+            return
+        s = x.s
+        try:
+            history = releases.history(s, skipped=None)
+            kept = releases.kept(history, self.keep)
+            dropped = {r.version for r in history} - kept
+            named = [image_of(svc) for svc in engine.services(s.engine(), s.env.project)]
+            for image in actions.release_images(s, self.release):
+                repository = image.rsplit(":", 1)[0]
+                in_use = {i.rsplit(":", 1)[-1] for i in named if i.rsplit(":", 1)[0] == repository}
+                actions.prune_images(s, s.engine(), [image], dropped - in_use)
+        except StackyardError as exc:
+            raise StackyardError(
+                f"{self.release} is recorded, but removing old images failed: {exc.message}", exc.hint
+            ) from exc
