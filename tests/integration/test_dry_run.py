@@ -55,6 +55,8 @@ DRY_CALLS = [
     ["bundle.write", "--env", "prod"],
     ["bundle.verify", "DUMP"],
     ["host.check", "--env", "dev"],
+    ["swarm.init"],
+    ["swarm.join-token"],
 ]
 
 
