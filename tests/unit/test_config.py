@@ -246,7 +246,8 @@ def test_unknown_key_with_nothing_near_lists_the_keys(tmp_path):
     msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard.environments.qa]\nzzz = 1\n"))
     assert "unknown key 'zzz'" in msg
     assert (
-        "known keys: build_on, entry, files, health_path, host, nodes, orchestrator, profiles, project, protected, url" in msg
+        "known keys: build_on, entry, files, health_path, host, nodes, orchestrator, profiles, project, protected, url"
+        in msg
     )
 
 

@@ -96,4 +96,3 @@ def node_names(client: DockerClient) -> dict[str, str]:
 def node_name(client: DockerClient) -> str:
     """This engine's node, by the name the swarm knows it by."""
     return str(api.info(client).get("Name") or "this node")
-
