@@ -96,7 +96,11 @@ def test_the_swarm_environment_s_stack_as_the_loader_reads_it(tmp_path):
     migrate = found_roles.migrate
     assert found.job == migrate
     assert services[migrate]["deploy"]["mode"] == "replicated-job"
-    assert services[migrate]["deploy"]["restart_policy"] == {"condition": "on-failure", "delay": "5s", "max_attempts": 12}
+    assert services[migrate]["deploy"]["restart_policy"] == {
+        "condition": "on-failure",
+        "delay": "5s",
+        "max_attempts": 12,
+    }
     web = found_roles.web.service
     assert services[web]["deploy"]["update_config"]["order"] == "start-first"
     assert services[web]["deploy"]["update_config"]["failure_action"] == "rollback"
