@@ -248,6 +248,7 @@ def pending_reason(client, service: dict) -> str:
 
 def ps(s: Session) -> None:
     """The stack's services: replicas running of those wanted, image, ports, update state."""
+    require_manager(s)  # else the engine's own refusal, which names no way out
     client = s.engine()
     rows = []
     for service in engine.services(client, s.env.project):
