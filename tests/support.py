@@ -620,6 +620,23 @@ def drop_ssh(remote: dict) -> None:
     )
 
 
+REGISTRY = ROOT / "tests" / "hosts" / "registry" / "compose.yaml"
+
+
+@contextlib.contextmanager
+def registry() -> Iterator[str]:
+    """A throwaway container registry (tests/hosts/registry), its address
+    (127.0.0.1:PORT: plain HTTP, which an engine accepts for a loopback address),
+    removed with what was pushed to it at the end."""
+    argv = ["docker", "compose", "-p", f"sy-test-registry-{os.getpid()}-{uuid.uuid4().hex[:4]}", "-f", str(REGISTRY)]
+    try:
+        subprocess.run([*argv, "up", "--detach", "--wait", "--build"], check=True, capture_output=True, timeout=900)
+        found = subprocess.run([*argv, "port", "registry", "5000"], check=True, capture_output=True, text=True)
+        yield found.stdout.strip()
+    finally:
+        subprocess.run([*argv, "down", "--volumes"], capture_output=True, timeout=300)
+
+
 @contextlib.contextmanager
 def swarm_active():
     """This engine as a swarm manager for the tests in the block: initialised when it

@@ -66,12 +66,15 @@ ENV_KEYS = {
     "build_on": str,  # where a deploy builds: "local" (this machine's engine, then shipped) or "host" (the target's)
     "orchestrator": str,  # "compose" (one engine, the default) or "swarm" (`docker stack`, a rendered stack file)
     "nodes": list,  # swarm: the engines of the other nodes (DOCKER_HOST form), which images are shipped to
+    "registry": str,  # swarm: where the images are pushed and the nodes pull them (registry.example.com/team)
 }
 #: The schemes a target engine's address may have (DOCKER_HOST's).
 HOST_SCHEMES = ("ssh://", "tcp://", "unix://")
 BUILD_ON = ("local", "host")
 ORCHESTRATORS = ("compose", "swarm")
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]*$")
+# A registry and repository path prefix as an image reference starts: host[:port][/path].
+REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
 # [tool.stackyard.roles]: what it does not state is detected from the compose config.
 ROLES_KEYS = {
     "web": dict,  # the service behind the proxy, switched container by container on a deploy
@@ -113,6 +116,9 @@ class Environment:
     #: Swarm: the engines of the nodes besides the manager, which the images are shipped to
     #: (no registry needed); () when there are none or a registry serves them.
     nodes: tuple[str, ...] = ()
+    #: Swarm: the registry the built images are pushed to and every node pulls from
+    #: (`registry.example.com/team`); None: they are shipped (`nodes`).
+    registry: str | None = None
 
 
 @dataclass(frozen=True)
@@ -266,6 +272,28 @@ def orchestrator(value: str, where: str) -> str:
     return value
 
 
+def registry(table: dict[str, Any], where: str) -> str:
+    """An environment's `registry`, checked: a swarm environment's, without `nodes` (the
+    nodes pull from it: nothing is shipped), in the form an image reference starts with."""
+    value = table["registry"].rstrip("/")
+    if table.get("orchestrator") != "swarm":
+        raise ConfigError(
+            f"{where} registry: only a swarm environment pushes its images to a registry",
+            'add orchestrator = "swarm", or remove registry (a compose environment ships its images)',
+        )
+    if table.get("nodes"):
+        raise ConfigError(
+            f"{where}: both nodes and registry are set",
+            "with a registry every node pulls the images from it: remove nodes",
+        )
+    if "://" in value or not REGISTRY.match(value):
+        raise ConfigError(
+            f"{where} registry: {value!r} is not a registry address",
+            "give host[:port][/path] in lower case, e.g. registry.example.com:5000/team (no scheme, no tag)",
+        )
+    return value
+
+
 def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
     """The Project from [tool.stackyard] settings and what is on disk (pure but for listing files)."""
     _check_keys(settings, TOP_KEYS, "tool.stackyard")
@@ -305,6 +333,7 @@ def build(root: pathlib.Path, settings: dict[str, Any]) -> Project:
             build_on=build_place(table.get("build_on", "local"), f"pyproject.toml: [{where}] build_on"),
             orchestrator=orchestrator(table.get("orchestrator", "compose"), f"pyproject.toml: [{where}] orchestrator"),
             nodes=tuple(engine_address(n, f"pyproject.toml: [{where}] nodes") for n in table.get("nodes", ())),
+            registry=registry(table, f"pyproject.toml: [{where}]") if "registry" in table else None,
         )
     default_env = settings.get("default_env", "dev")
     hybrid = _hybrid(root, settings.get("hybrid"))

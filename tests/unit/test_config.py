@@ -246,7 +246,7 @@ def test_unknown_key_with_nothing_near_lists_the_keys(tmp_path):
     msg = error_of(make_project(tmp_path, pyproject="[tool.stackyard.environments.qa]\nzzz = 1\n"))
     assert "unknown key 'zzz'" in msg
     assert (
-        "known keys: build_on, entry, files, health_path, host, nodes, orchestrator, profiles, project, protected, url"
+        "known keys: build_on, entry, files, health_path, host, nodes, orchestrator, profiles, project, protected, registry, url"
         in msg
     )
 
@@ -420,3 +420,31 @@ def test_a_swarm_environment_names_the_engines_of_its_other_nodes(tmp_path):
     assert found.environments["s"].nodes == ("ssh://deploy@w1",)
     with pytest.raises(config.ConfigError, match=r"nodes 'w1' is not a Docker engine address"):
         config.build(tmp_path, {"environments": {"s": {"nodes": ["w1"]}}})
+
+
+def test_a_swarm_environment_may_name_the_registry_its_nodes_pull_from(tmp_path):
+    (tmp_path / "compose").mkdir()
+    found = config.build(
+        tmp_path, {"environments": {"s": {"orchestrator": "swarm", "registry": "registry.example.com:5000/team/"}}}
+    )
+    assert found.environments["s"].registry == "registry.example.com:5000/team"
+    assert config.build(tmp_path, {"environments": {"s": {"orchestrator": "swarm"}}}).environments["s"].registry is None
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"registry": "r.example.com"}, r"\[tool.stackyard.environments.s\] registry: only a swarm environment"),
+        (
+            {"orchestrator": "swarm", "registry": "r.example.com", "nodes": ["ssh://w1"]},
+            r"both nodes and registry are set: with a registry every node pulls the images from it: remove nodes",
+        ),
+        ({"orchestrator": "swarm", "registry": "https://r.example.com"}, r"'https://r.example.com' is not a registry"),
+        ({"orchestrator": "swarm", "registry": "R.example.com/Team"}, r"in lower case"),
+        ({"orchestrator": "swarm", "registry": "r.example.com/team:1"}, r"no scheme, no tag"),
+    ],
+)
+def test_a_registry_is_refused_where_it_cannot_serve_or_is_not_an_address(tmp_path, table, message):
+    (tmp_path / "compose").mkdir()
+    with pytest.raises(config.ConfigError, match=message):
+        config.build(tmp_path, {"environments": {"s": table}})

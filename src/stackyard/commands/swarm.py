@@ -24,11 +24,14 @@ def label_node(node: str, labels: Mapping[str, str]) -> Command:
     return Command(("docker", "node", "update", *(f"--label-add={k}={v}" for k, v in labels.items()), node))
 
 
-def deploy(project: str, stack_file: pathlib.Path) -> Command:
-    """Create or update the stack from the rendered file. No registry is asked for the
-    images' digests (--resolve-image never: they were built or loaded on the nodes),
-    and services the file no longer names are removed (--prune). Detached: the
-    convergence is watched through the Engine API (swarm/run.py), service by service."""
+def deploy(project: str, stack_file: pathlib.Path, *, prune: bool = True, registry: bool = False) -> Command:
+    """Create or update the stack from the rendered file. With `prune`, services the file
+    no longer names are removed; without, the stack's others run on as they are (a
+    deploy on Swarm goes one part of the release at a time: the migration job, the web
+    service, the rest). No registry is asked for the images' digests (--resolve-image
+    never: release tags are not reused); with a `registry`, this machine's login to it
+    goes to the nodes, which pull from it (--with-registry-auth). Detached: the
+    convergence is watched through the Engine API, service by service."""
     return Command(
         (
             "docker",
@@ -36,7 +39,8 @@ def deploy(project: str, stack_file: pathlib.Path) -> Command:
             "deploy",
             "--compose-file",
             str(stack_file),
-            "--prune",
+            *(["--prune"] if prune else []),
+            *(["--with-registry-auth"] if registry else []),
             "--resolve-image",
             "never",
             "--detach=true",
@@ -70,25 +74,6 @@ def exec_(container: str, command: Sequence[str], *, tty: bool) -> Command:
     """`command` in a task's container on this node (the caller finds it): stdin attached
     as `docker compose exec` has it, a TTY only when asked."""
     return Command(("docker", "exec", "--interactive", *(["--tty"] if tty else []), container, *command))
-
-
-def deploy_part(project: str, stack_file: pathlib.Path) -> Command:
-    """Create or update the services the file names and leave the stack's others as they
-    run (no --prune): a deploy on Swarm goes one part of the release at a time (the
-    migration job, the web service, the rest). No registry is asked, detached."""
-    return Command(
-        (
-            "docker",
-            "stack",
-            "deploy",
-            "--compose-file",
-            str(stack_file),
-            "--resolve-image",
-            "never",
-            "--detach=true",
-            project,
-        )
-    )
 
 
 def rollback_service(service: str) -> Command:

@@ -306,6 +306,21 @@ def tag_image(client: DockerClient, image: str, ref: str) -> None:
         client.api.tag(image, repository, tag)
 
 
+def push(client: DockerClient, image: str, ref: str) -> None:
+    """Name the image `image` `ref` too and push `ref` to its registry, with the login
+    of the docker CLI's config (`docker login`). A refusal names the registry's reason."""
+    repository, tag = _sdk().utils.parse_repository_tag(ref)
+    host = repository.split("/", 1)[0]
+    with _explained(client):
+        client.api.tag(image, repository, tag or "latest")
+        for line in client.api.push(repository, tag or "latest", stream=True, decode=True):
+            if line.get("error"):
+                raise StackyardError(
+                    f"the registry {host} refused {ref}: {line['error'].strip()}",
+                    f"check the address, and log in with `docker login {host}` if it needs one",
+                )
+
+
 def networks_of(client: DockerClient, container: str) -> list[str]:
     """The names of the networks the container is attached to ([] when it does not exist)."""
     with _explained(client):

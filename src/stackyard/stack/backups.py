@@ -52,7 +52,10 @@ def take(
     docstring); returns `name`. `timeout`: seconds each of the two commands (pg_dump,
     pg_restore --list) may take (a deploy step's deadline). `commands`: those two, when
     the database's container is not Compose's (a Swarm task's: `docker exec` in it)."""
-    dump, listing = commands or (db.dump(s.env, database.service), db.list_dump(s.env, database.service))
+    if commands is None:
+        task = db.container(s, database.service)
+        commands = (db.dump(s.env, database.service, task), db.list_dump(s.env, database.service, task))
+    dump, listing = commands
     client = s.engine()
     volume = store.backup_volume(s.env.project, name)
     if store.exists(client, volume):
@@ -118,9 +121,9 @@ def check(
     s: Session, path: pathlib.Path, database: Database, timeout: float | None, listing: Command | None = None
 ) -> int:
     """The dump's entries, as `pg_restore --list` reads it (`listing`; default: in the
-    database's Compose container): it must read it as a custom-format archive (an empty
+    database's container): it must read it as a custom-format archive (an empty
     database makes one with no entries)."""
-    cmd = listing or db.list_dump(s.env, database.service)
+    cmd = listing or db.list_dump(s.env, database.service, db.container(s, database.service))
     res = s.run_files(cmd, stdin_path=path, check=False, readonly=True, timeout=timeout)
     if not (res.ok and db.CUSTOM_FORMAT.search(res.stdout)):
         raise StackyardError(f"backup {path.stem} is unreadable (pg_restore --list)", "nothing was changed")

@@ -16,13 +16,16 @@ import pathlib
 import re
 import shlex
 import sys
+from collections.abc import Sequence
 
 from stackyard.commands import compose
+from stackyard.commands import swarm as swarmcmds
 from stackyard.config import Database, Environment, Hook
 from stackyard.core.command import Command
 from stackyard.engine import roles
 from stackyard.errors import StackyardError
 from stackyard.session import Session
+from stackyard.swarm import execs as swarmexecs
 
 DUMP = 'exec pg_dump --format=custom --no-owner -U "$POSTGRES_USER" "$POSTGRES_DB"'
 RESTORE = 'exec pg_restore --clean --if-exists --no-owner -U "$POSTGRES_USER" -d "${1:-$POSTGRES_DB}"'
@@ -35,25 +38,43 @@ LIVE_NAME = 'printf %s "${POSTGRES_DB:-${POSTGRES_USER:-postgres}}"'
 CUSTOM_FORMAT = re.compile(r"^;\s+Format: CUSTOM\b", re.MULTILINE)
 
 
-def in_db(env: Environment, service: str, script: str, *args: str, tty: bool = False) -> Command:
-    return compose.exec_(env, service, ("sh", "-c", script, "sh", *args), tty=tty)
+def exec_in(
+    env: Environment, service: str, argv: Sequence[str], *, tty: bool = False, task: str | None = None
+) -> Command:
+    """`argv` in the service's container: `docker compose exec`; on Swarm, `docker exec`
+    in `task`, the container of its task on this node (`container`)."""
+    if task:
+        return swarmcmds.exec_(task, argv, tty=tty)
+    return compose.exec_(env, service, argv, tty=tty)
 
 
-def dump(env: Environment, service: str) -> Command:
-    return in_db(env, service, DUMP)
+def container(s: Session, service: str) -> str | None:
+    """On Swarm, the container of the service's task on this node (an error naming the
+    node it runs on when it is another); None where Compose finds it by service."""
+    return swarmexecs.container(s, service) if s.env.orchestrator == "swarm" else None
 
 
-def list_dump(env: Environment, service: str) -> Command:
-    return compose.exec_(env, service, ("pg_restore", "--list"), tty=False)
+def in_db(
+    env: Environment, service: str, script: str, *args: str, tty: bool = False, task: str | None = None
+) -> Command:
+    return exec_in(env, service, ("sh", "-c", script, "sh", *args), tty=tty, task=task)
 
 
-def live_name(env: Environment, service: str) -> Command:
+def dump(env: Environment, service: str, task: str | None = None) -> Command:
+    return in_db(env, service, DUMP, task=task)
+
+
+def list_dump(env: Environment, service: str, task: str | None = None) -> Command:
+    return exec_in(env, service, ("pg_restore", "--list"), task=task)
+
+
+def live_name(env: Environment, service: str, task: str | None = None) -> Command:
     """Prints the name of the database the stack uses, read inside its container."""
-    return in_db(env, service, LIVE_NAME)
+    return in_db(env, service, LIVE_NAME, task=task)
 
 
-def restore_cmd(env: Environment, service: str, database: str | None = None) -> Command:
-    return in_db(env, service, RESTORE, *([database] if database else []))
+def restore_cmd(env: Environment, service: str, database: str | None = None, task: str | None = None) -> Command:
+    return in_db(env, service, RESTORE, *([database] if database else []), task=task)
 
 
 def postgres(s: Session, task: str) -> Database:
@@ -72,8 +93,8 @@ def postgres(s: Session, task: str) -> Database:
     return found
 
 
-def hook_cmd(env: Environment, hook: Hook) -> Command:
-    return compose.exec_(env, hook.service, hook.command, tty=False)
+def hook_cmd(env: Environment, hook: Hook, task: str | None = None) -> Command:
+    return exec_in(env, hook.service, hook.command, task=task)
 
 
 def target(s: Session) -> str:
@@ -104,7 +125,7 @@ def guard(s: Session, confirm_data_loss: bool, database: str | None) -> tuple[st
     once the restore is allowed: over a protected environment's live database only
     with confirm_data_loss. A `database` that names the live one is the live one."""
     service = postgres(s, "db.restore").service
-    live = s.read(live_name(s.env, service)).stdout.strip() if database is not None else ""
+    live = s.read(live_name(s.env, service, container(s, service))).stdout.strip() if database is not None else ""
     if database is not None and database == live:
         database = None  # named, it is the live database all the same: guarded, and its caches flushed
     if s.env.protected and not confirm_data_loss and database is None:
@@ -121,7 +142,7 @@ def restore_file(s: Session, service: str, file: pathlib.Path, database: str | N
     the live one, the after_restore hooks."""
     into = f"database {database}" if database else "the database"
     announce(f"db.restore: restoring {file.name} into {into} of {target(s)}")
-    s.run_files(restore_cmd(s.env, service, database), stdin_path=file)
+    s.run_files(restore_cmd(s.env, service, database, container(s, service)), stdin_path=file)
     hooks = s.project.after_restore if database is None else ()
     for hook in hooks:
         run_hook(s, hook, file)
@@ -132,7 +153,7 @@ def restore_file(s: Session, service: str, file: pathlib.Path, database: str | N
 def run_hook(s: Session, hook: Hook, file: pathlib.Path) -> None:
     announce(f"db.restore: after_restore: running its command in {hook.service}")
     try:
-        res = s.run(hook_cmd(s.env, hook))
+        res = s.run(hook_cmd(s.env, hook, container(s, hook.service)))
     except StackyardError as exc:
         raise StackyardError(
             f"{file.name} was restored, but its after_restore command in {hook.service} failed ({exc})",
@@ -146,7 +167,8 @@ def run_hook(s: Session, hook: Hook, file: pathlib.Path) -> None:
 def shell(s: Session, tty: bool) -> int:
     service = postgres(s, "db.shell").service
     announce(f"db.shell: psql in the database of {target(s)}")
-    return s.run(in_db(s.env, service, SHELL, tty=tty), mode="interactive", check=False).returncode
+    cmd = in_db(s.env, service, SHELL, tty=tty, task=container(s, service))
+    return s.run(cmd, mode="interactive", check=False).returncode
 
 
 def migrate(s: Session) -> None:
@@ -155,6 +177,11 @@ def migrate(s: Session) -> None:
         raise StackyardError(
             f"db.migrate: no service of {s.env.name}'s compose config is detected as the migration",
             'state it: [tool.stackyard.roles] migrate = "..."',
+        )
+    if s.env.orchestrator == "swarm":
+        raise StackyardError(
+            f"db.migrate: on Swarm, {service} is a job of the stack, run by each deploy before the web service",
+            f"`inv prod-deploy --env {s.env.name}` runs it; `inv logs --env {s.env.name} -s {service}` shows its runs",
         )
     announce(f"db.migrate: migrating the database of {target(s)}")
     s.stream(compose.run_once(s.env, service))

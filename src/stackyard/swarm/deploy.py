@@ -141,14 +141,7 @@ def stack_of(s: Session, release: str) -> tuple[render.Stack, dict]:
     """The release's stack file (its images tagged `release`), and the compose config it
     is rendered from."""
     config = state.parse_config(s.read(compose.for_release(compose.config_json(s.env), release)).stdout)
-    stack = render.render(
-        config,
-        project=s.env.project,
-        roles=roles.resolve(s.project.roles, config),
-        secret_values=swarm.secret_values(s, config),
-        config_values=swarm.config_values(config),
-    )
-    return stack, config
+    return swarm.rendered(s, config), config
 
 
 def make_plan(
@@ -162,7 +155,7 @@ def make_plan(
 ) -> deploy.Plan:
     """The plan of `release` over what `found` says runs (deploy/run.py names the release)."""
     stack, config = stack_of(s, release)
-    ship = bool(s.env.nodes) or s.remote
+    ship = (bool(s.env.nodes) or s.remote) and not s.env.registry
     return make(
         kind,
         s.env,
@@ -191,7 +184,7 @@ def make(
     """The plan, pure: from what runs (`found`), the release's stack file and its compose
     config. `ship`: the images go to other engines (the environment's nodes, a remote manager)."""
     r = found.roles
-    steps = _before(kind, env, release, allow_dirty, ship, config)
+    steps = _before(kind, env, release, allow_dirty, ship, config, stack.pushes)
     postgres = r.database is not None and r.database.kind == "postgres"
     secrets = Step(
         "secrets",
@@ -224,7 +217,7 @@ def make(
                 "has completed",
                 "migrations must be backward compatible: the old release still serves meanwhile; a failed job fails "
                 "the deploy with nothing else changed",
-                RunJob(env.project, only(stack.document, [job]), job),
+                RunJob(env.project, only(stack.document, [job]), job, bool(env.registry)),
                 deploy.MIGRATE_DEADLINE,
                 left_behind=f"the schema was migrated by {release} and stays so; {found.serving} runs on it "
                 f"(README: Deploying, expand/contract) - if it cannot, {_restore_hint(env, release, r)}",
@@ -238,7 +231,7 @@ def make(
                 "watch its update until Swarm says completed",
                 "Swarm gives a new task traffic only once it is healthy, and rolls the service back by itself when "
                 "one fails",
-                Update(env.project, only(stack.document, [web]), (web,), serves=True),
+                Update(env.project, only(stack.document, [web]), (web,), serves=True, registry=bool(env.registry)),
                 update_deadline(stack.document, [web], health_timeout),
                 undo=(RollBack(env.project, (web,)),),
                 undo_what=f"roll {web} back to {found.serving} (`docker service rollback`), unless Swarm did",
@@ -252,7 +245,9 @@ def make(
                 f"deploy {', '.join(rest)} with {release}; watch the updates of those whose spec changes; then every "
                 "service must run",
                 f"after {web}, so work it hands them finds them" if web else "the rest of the release",
-                Update(env.project, only(stack.document, rest), tuple(rest), converge=True),
+                Update(
+                    env.project, only(stack.document, rest), tuple(rest), converge=True, registry=bool(env.registry)
+                ),
                 update_deadline(stack.document, rest, health_timeout),
                 undo=(RollBack(env.project, tuple(rest)),),
                 undo_what="roll back those this deploy updated, unless Swarm did",
@@ -279,9 +274,16 @@ def make(
 
 
 def _before(
-    kind: releases.Kind, env: Environment, release: str, allow_dirty: bool, ship: bool, config: Mapping[str, Any]
+    kind: releases.Kind,
+    env: Environment,
+    release: str,
+    allow_dirty: bool,
+    ship: bool,
+    config: Mapping[str, Any],
+    pushes: Mapping[str, str],
 ) -> list[Step]:
-    """The preflight (a rollback: its images), the lock, the build (and the ship)."""
+    """The preflight (a rollback: its images), the lock, the build (and the ship, or
+    the push to the registry)."""
     if kind == "deploy":
         first = Step(
             "preflight",
@@ -328,6 +330,16 @@ def _before(
                 deploy.SHIP_DEADLINE,
             )
         )
+    if pushes:
+        steps.append(
+            Step(
+                "push",
+                f"push {', '.join(pushes)} to {env.registry}, named {', '.join(pushes.values())}",
+                "every node pulls the release's images from the registry (given this machine's login to it)",
+                Push(dict(pushes)),
+                deploy.SHIP_DEADLINE,
+            )
+        )
     return steps
 
 
@@ -355,7 +367,13 @@ def _first(
                 "database",
                 f"deploy {db_name} alone with {release}; wait until it runs",
                 "the backup reads it",
-                Start(env.project, only(stack.document, [db_name]), health_timeout, (db_name,)),
+                Start(
+                    env.project,
+                    only(stack.document, [db_name]),
+                    health_timeout,
+                    (db_name,),
+                    registry=bool(env.registry),
+                ),
                 health_timeout + deploy.START_MARGIN,
             )
         )
@@ -370,7 +388,13 @@ def _first(
             + (f" and {stack.job} has completed" if stack.job else ""),
             "nothing runs yet"
             + (f"; Swarm has no start order: {stack.job} is retried while the database starts" if stack.job else ""),
-            Start(env.project, stack.document, health_timeout + deploy.MIGRATE_DEADLINE, prune=True),
+            Start(
+                env.project,
+                stack.document,
+                health_timeout + deploy.MIGRATE_DEADLINE,
+                prune=True,
+                registry=bool(env.registry),
+            ),
             health_timeout + deploy.MIGRATE_DEADLINE + deploy.START_MARGIN,
         )
     )
@@ -467,7 +491,7 @@ def stack_file(release_part: str) -> pathlib.Path:
     return pathlib.Path(f"<stack file: {release_part}>")
 
 
-def _deploy(x: Deploy, document: Mapping[str, Any], prune: bool) -> None:
+def _deploy(x: Deploy, document: Mapping[str, Any], prune: bool, registry: bool) -> None:
     """`docker stack deploy` of `document`, written mode 600 for the command, then gone; a
     stop-first service whose image is the same image (by ID) as the one it runs keeps its
     image reference: a new tag alone does not stop it."""
@@ -478,8 +502,7 @@ def _deploy(x: Deploy, document: Mapping[str, Any], prune: bool) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(document, f, indent=2)
-        cmd = swarmcmds.deploy(s.env.project, path) if prune else swarmcmds.deploy_part(s.env.project, path)
-        s.stream(cmd, timeout=x.deadline)
+        s.stream(swarmcmds.deploy(s.env.project, path, prune=prune, registry=registry), timeout=x.deadline)
 
 
 def same_images(s: Session, document: Mapping[str, Any]) -> dict[str, Any]:
@@ -530,6 +553,16 @@ class Ship(Action):
 
 
 @dataclass(frozen=True)
+class Push(Action):
+    """The release's images to the registry (swarm/run.py's push)."""
+
+    pushes: dict
+
+    def run(self, x: Deploy) -> None:
+        swarm.push_images(x.s, self.pushes, clock=x.clock)
+
+
+@dataclass(frozen=True)
 class Backup(Action):
     """pg_dump in the database's task container on this engine, checked, kept on the
     engine (stack/backups.py); its name goes to x.backup. A task on another node is
@@ -540,9 +573,8 @@ class Backup(Action):
     label: str
 
     def run(self, x: Deploy) -> None:
-        container = database_container(x.s, self.database.service)
-        cmds = (_dump(container), swarmcmds.exec_(container, ("pg_restore", "--list"), tty=False))
-        x.backup = backups.take(x.s, self.label, self.database, timeout=x.deadline, commands=cmds)
+        database_container(x.s, self.database.service)  # its task here, or an error naming its node
+        x.backup = backups.take(x.s, self.label, self.database, timeout=x.deadline)
 
     def check(self, x: Deploy) -> None:
         database_container(x.s, self.database.service)
@@ -589,13 +621,14 @@ class RunJob(Action):
     project: str
     document: dict
     job: str
+    registry: bool = False
 
     def run(self, x: Deploy) -> None:
-        _deploy(x, self.document, prune=False)
+        _deploy(x, self.document, prune=False, registry=self.registry)
         wait_job(x, self.job)
 
     def commands(self) -> tuple[Command, ...]:
-        return (swarmcmds.deploy_part(self.project, stack_file(self.job)),)
+        return (swarmcmds.deploy(self.project, stack_file(self.job), prune=False, registry=self.registry),)
 
 
 def wait_job(x: Deploy, job: str) -> None:
@@ -685,13 +718,14 @@ class Update(Action):
     services: tuple[str, ...]
     serves: bool = False
     converge: bool = False
+    registry: bool = False
 
     def run(self, x: Deploy) -> None:
         assert isinstance(x, SwarmDeploy)
         until = x.clock() + (x.deadline or float("inf"))
         before = {n: version(svc) for n, svc in services_of(x, self.services).items()}
         try:
-            _deploy(x, self.document, prune=False)
+            _deploy(x, self.document, prune=False, registry=self.registry)
         finally:  # what it changed, also when the command failed midway: the undo rolls that back
             now = services_of(x, self.services)
             x.changed += [
@@ -708,7 +742,8 @@ class Update(Action):
             swarm.converge(x.s, max(1, int(until - x.clock())), x.clock, x.sleep)
 
     def commands(self) -> tuple[Command, ...]:
-        return (swarmcmds.deploy_part(self.project, stack_file(", ".join(self.services))),)
+        part = stack_file(", ".join(self.services))
+        return (swarmcmds.deploy(self.project, part, prune=False, registry=self.registry),)
 
 
 def watch(x: Deploy, names: Sequence[str], until: float) -> None:
@@ -857,16 +892,15 @@ class Start(Action):
     timeout: int
     part: tuple[str, ...] = ()
     prune: bool = False
+    registry: bool = False
 
     def run(self, x: Deploy) -> None:
-        _deploy(x, self.document, prune=self.prune)
+        _deploy(x, self.document, prune=self.prune, registry=self.registry)
         swarm.converge(x.s, self.timeout, x.clock, x.sleep)
 
     def commands(self) -> tuple[Command, ...]:
-        what = ", ".join(self.part) or "the whole stack"
-        if self.prune:
-            return (swarmcmds.deploy(self.project, stack_file(what)),)
-        return (swarmcmds.deploy_part(self.project, stack_file(what)),)
+        what = stack_file(", ".join(self.part) or "the whole stack")
+        return (swarmcmds.deploy(self.project, what, prune=self.prune, registry=self.registry),)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,9 @@ class Stack:
     node_labels: tuple[str, ...]
     #: One line per change made to the compose config: what, and why.
     notes: tuple[str, ...]
+    #: With a registry: each image the project builds -> its name in the registry, which
+    #: the file runs (the caller tags and pushes it before deploying).
+    pushes: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class _Context:
     job: str | None
     one_shots: frozenset[str]
     notes: list[str]
+    pushes: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def note(self, line: str) -> None:
         self.notes.append(line)
@@ -101,13 +105,19 @@ def render(
     secret_values: Mapping[str, bytes],
     config_values: Mapping[str, bytes],
     endpoint_mode: str = "dnsrr",
+    registry: str | None = None,
 ) -> Stack:
     """The stack file of `config` (`docker compose config --format json` of the
     environment) for the stack `project`. `secret_values` and `config_values` hold the
-    value of each compose secret and config, to name them by hash: none is written out."""
+    value of each compose secret and config, to name them by hash: none is written out.
+    With a `registry`, the services run the images the project builds by their names
+    there (`in_registry`)."""
     services: dict[str, dict] = dict(config.get("services") or {})
     job = roles.migrate if roles.migrate in services else None
     ctx = _Context(project, roles, endpoint_mode, job, _one_shots(services, job), [])
+    if registry:
+        built = {str(svc.get("image") or f"{project}-{name}") for name, svc in services.items() if svc.get("build")}
+        ctx.pushes = {image: in_registry(image, registry) for image in built}
     _top_level(config, ctx)
     document: dict[str, Any] = {"version": VERSION, "services": {}}
     pins: list[str] = []
@@ -122,7 +132,18 @@ def render(
     secrets = _objects("secrets", config, secret_values, ctx, document)
     configs = _objects("configs", config, config_values, ctx, document)
     _refuse_secret_values(document, secret_values)
-    return Stack(document, secrets, configs, job, tuple(sorted(pins)), tuple(ctx.notes))
+    pushes = dict(sorted(ctx.pushes.items()))
+    return Stack(document, secrets, configs, job, tuple(sorted(pins)), tuple(ctx.notes), pushes)
+
+
+def in_registry(image: str, registry: str) -> str:
+    """The name of a built image in `registry`: its repository path (without a registry
+    host of its own) and tag after the registry's: `shop-api:v1` in `r.example.com/team`
+    is `r.example.com/team/shop-api:v1`."""
+    first, _, rest = image.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        image = rest  # it names a registry host of its own: the path is what is kept
+    return f"{registry}/{image}"
 
 
 def to_yaml(stack: Stack) -> str:
@@ -248,6 +269,14 @@ def _dropped(key: keys.Key) -> str:
 
 
 def _image(name: str, svc: Mapping[str, Any], ctx: _Context) -> str:
+    image = _built_or_named(name, svc, ctx)
+    if image in ctx.pushes:  # an image the project builds, whichever service builds it
+        ctx.note(f"{name}: image {ctx.pushes[image]} (pushed to the registry: every node pulls it)")
+        return ctx.pushes[image]
+    return image
+
+
+def _built_or_named(name: str, svc: Mapping[str, Any], ctx: _Context) -> str:
     if svc.get("image"):
         return str(svc["image"])
     if svc.get("build"):

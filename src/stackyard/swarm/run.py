@@ -82,9 +82,10 @@ def config_values(config: Mapping) -> dict[str, bytes]:
     return out
 
 
-def rendered(s: Session) -> render.Stack:
-    """The stack file of the environment, and what it needs made first."""
-    config = s.config()
+def rendered(s: Session, config: Mapping | None = None) -> render.Stack:
+    """The stack file of the environment (of `config`, its compose config, when given),
+    and what it needs made first."""
+    config = s.config() if config is None else config
     found = roles.resolve(s.project.roles, config)
     return render.render(
         config,
@@ -92,6 +93,7 @@ def rendered(s: Session) -> render.Stack:
         roles=found,
         secret_values=secret_values(s, config),
         config_values=config_values(config),
+        registry=s.env.registry,
     )
 
 
@@ -123,7 +125,7 @@ def deploy_stack(s: Session, stack: render.Stack) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(stack.document, f, indent=2)
-        s.stream(swarmcmds.deploy(s.env.project, path))
+        s.stream(swarmcmds.deploy(s.env.project, path, registry=bool(s.env.registry)))
 
 
 def up(
@@ -141,7 +143,10 @@ def up(
         s.stream(compose.build(s.env))
     config = s.config()
     stack = rendered(s)
-    ship_images(s, config)
+    if s.env.registry:
+        push_images(s, stack.pushes)
+    else:
+        ship_images(s, config)
     label_nodes(s, stack)
     make_secrets(s, stack, config)
     deploy_stack(s, stack)
@@ -181,6 +186,18 @@ def ship_images(s: Session, config: Mapping, clock: Callable[[], float] = time.m
             clock=clock,
             until=clock() + SHIP_TIMEOUT,
         )
+
+
+def push_images(s: Session, pushes: Mapping[str, str], clock: Callable[[], float] = time.monotonic) -> None:
+    """Push each image the project builds to the environment's registry, under its name
+    there (render.in_registry), from the engine that built it: every node pulls it
+    from there (the deploy passes this machine's registry login to the nodes)."""
+    local = s.local_engine()
+    for image, ref in pushes.items():
+        started = clock()
+        change(s, f"push {image} as {ref}", lambda image=image, ref=ref: api.push(local, image, ref))
+        if not s.dry:
+            s.print(f"push: {ref} in {clock() - started:.1f} s")
 
 
 def label_nodes(s: Session, stack: render.Stack) -> None:

@@ -10,4 +10,8 @@ chown deploy:deploy /home/deploy/.ssh/authorized_keys
 chmod 600 /home/deploy/.ssh/authorized_keys
 ssh-keygen -A >/dev/null
 /usr/sbin/sshd -E /var/log/sshd.log
-exec dockerd --host unix:///var/run/docker.sock >/var/log/dockerd.log 2>&1
+# Its own networks (docker0, docker_gwbridge) off 172.16.0.0/12: the outer
+# engine has its docker0 there, whose
+# gateway a swarm manager there advertises (a node joining must reach it).
+exec dockerd --host unix:///var/run/docker.sock --bip 192.168.251.1/24 \
+  --default-address-pool base=192.168.240.0/21,size=24 >/var/log/dockerd.log 2>&1

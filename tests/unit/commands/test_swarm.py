@@ -46,12 +46,20 @@ def test_exec_attaches_stdin_and_a_tty_only_when_asked():
 
 
 def test_a_deploy_of_one_part_of_the_release_leaves_the_stacks_other_services_alone():
-    cmd = swarm.deploy_part("shop-swarm", pathlib.Path("/tmp/x/shop.stack.json"))
+    cmd = swarm.deploy("shop-swarm", pathlib.Path("/tmp/x/shop.stack.json"), prune=False)
     assert cmd.argv == (
         "docker", "stack", "deploy", "--compose-file", "/tmp/x/shop.stack.json",
         "--resolve-image", "never", "--detach=true", "shop-swarm",
     )  # fmt: skip
     assert "--prune" not in cmd.argv  # the services the file does not name would be removed
+
+
+def test_with_a_registry_the_nodes_get_this_machine_s_login_to_it():
+    cmd = swarm.deploy("shop-swarm", pathlib.Path("/s.json"), registry=True)
+    assert cmd.argv == (
+        "docker", "stack", "deploy", "--compose-file", "/s.json", "--prune", "--with-registry-auth",
+        "--resolve-image", "never", "--detach=true", "shop-swarm",
+    )  # fmt: skip
 
 
 def test_rollback_and_removal_of_services():

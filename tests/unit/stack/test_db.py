@@ -192,3 +192,26 @@ def test_a_private_file_is_mode_600_in_a_directory_of_mode_700_whatever_was_ther
     assert (folder / "r1.dump").read_bytes() == b""
     assert (mode(folder / "r1.dump"), mode(folder)) == (0o600, 0o700)
     assert (mode(tmp_path / "new" / "r2.dump"), mode(tmp_path / "new")) == (0o600, 0o700)
+
+
+def test_on_swarm_each_command_runs_in_the_task_s_container_by_docker_exec(tmp_path):
+    env = tmp_env(tmp_path, "swarm", orchestrator="swarm")
+    task = "shop_pg.1.abc"
+    assert db.dump(env, "pg", task).argv[:6] == ("docker", "exec", "--interactive", task, "sh", "-c")
+    assert db.list_dump(env, "pg", task).argv == ("docker", "exec", "--interactive", task, "pg_restore", "--list")
+    restore = db.restore_cmd(env, "pg", "scratch", task).argv
+    assert restore[:4] == ("docker", "exec", "--interactive", task) and restore[-1] == "scratch"
+    assert db.hook_cmd(env, FLUSH, "shop_cache.1.def").argv[:5] == (
+        "docker", "exec", "--interactive", "shop_cache.1.def", "sh"
+    )  # fmt: skip
+    assert db.dump(env, "pg").argv[:2] == ("docker", "compose")  # no task: Compose finds the service
+
+
+def test_on_swarm_the_migration_is_the_deploy_s_job_not_a_task_of_its_own(tmp_path):
+    s = session(tmp_path, FakeRunner(), name="swarm", orchestrator="swarm")
+    with pytest.raises(StackyardError) as err:
+        db.migrate(s)
+    assert str(err.value) == (
+        "db.migrate: on Swarm, setup is a job of the stack, run by each deploy before the web service: "
+        "`inv prod-deploy --env swarm` runs it; `inv logs --env swarm -s setup` shows its runs"
+    )

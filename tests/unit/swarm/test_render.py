@@ -615,3 +615,43 @@ def test_a_built_service_without_an_image_runs_the_one_compose_builds():
 def test_a_service_with_neither_image_nor_build_is_an_error():
     with pytest.raises(ConfigError, match="service jobs has neither an image nor a build"):
         make(config(jobs={"image": None}))
+
+
+# ---- a registry ------------------------------------------------------------------------
+
+
+def test_without_a_registry_the_images_keep_their_names_and_nothing_is_pushed():
+    stack = make()
+    assert service(stack, "web")["image"] == "shop-app:rel1" and stack.pushes == {}
+
+
+def test_with_a_registry_every_service_of_a_built_image_runs_its_name_there():
+    stack = make(registry="registry.example.com:5000/team")
+    assert stack.pushes == {"shop-app:rel1": "registry.example.com:5000/team/shop-app:rel1"}
+    for name in ("web", "setup"):  # setup runs the image web builds
+        assert service(stack, name)["image"] == "registry.example.com:5000/team/shop-app:rel1"
+        assert f"{name}: image registry.example.com:5000/team/shop-app:rel1 (pushed to the registry" in " ".join(
+            notes_of(stack, name)
+        )
+    assert service(stack, "pg")["image"] == "postgres:17"  # pulled as named, never pushed
+
+
+def test_a_built_service_without_an_image_is_pushed_under_the_name_compose_gives_it():
+    cfg = config()
+    del cfg["services"]["web"]["image"]
+    stack = make(cfg, registry="r.example.com")
+    assert stack.pushes["shop-swarm-web"] == "r.example.com/shop-swarm-web"
+    assert service(stack, "web")["image"] == "r.example.com/shop-swarm-web"
+
+
+@pytest.mark.parametrize(
+    ("image", "named"),
+    [
+        ("shop-app:rel1", "r.example.com/team/shop-app:rel1"),
+        ("acme/shop-app:rel1", "r.example.com/team/acme/shop-app:rel1"),
+        ("ghcr.io/acme/shop-app:rel1", "r.example.com/team/acme/shop-app:rel1"),
+        ("localhost:5000/shop-app", "r.example.com/team/shop-app"),
+    ],
+)
+def test_an_image_s_name_in_the_registry_keeps_its_path_and_tag_not_its_own_registry(image, named):
+    assert render.in_registry(image, "r.example.com/team") == named
