@@ -82,11 +82,11 @@ class Session:
         with self._explained():
             yield from self.runner.lines(cmd, keep=keep)
 
-    def merged_lines(self, cmds: Mapping[str, Command]) -> Iterator[tuple[str, str]]:
+    def merged_lines(self, cmds: Mapping[str, Command], idle: float | None = None) -> Iterator[tuple[str, str]]:
         """Several long-running streams at once (the logs of each Swarm service), as
-        (name, line) pairs as the lines come."""
+        (name, line) pairs as the lines come; `idle`: Runner.merged_lines'."""
         with self._explained():
-            yield from self.runner.merged_lines(cmds)
+            yield from self.runner.merged_lines(cmds, idle)
 
     def run_files(
         self,

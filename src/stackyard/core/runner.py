@@ -259,13 +259,16 @@ class Runner:
         if code != 0:
             raise CommandError(cmd.argv, code, proc.stderr.read() if proc.stderr else "")
 
-    def merged_lines(self, cmds: Mapping[str, Command]) -> Iterator[tuple[str, str]]:
+    def merged_lines(self, cmds: Mapping[str, Command], idle: float | None = None) -> Iterator[tuple[str, str]]:
         """Run the named commands at once and yield (name, line) from any of them as the
         lines come: one stream of several long-running ones (the logs of each Swarm
         service, followed). A command's stderr is in its stream (a service's log lines
         are on both). It ends when every command has; then one that failed raises
         CommandError with its last lines. Ctrl-C (or the caller leaving) stops them all;
-        Ctrl-C raises Interrupted."""
+        Ctrl-C raises Interrupted. `idle`: once no line has come from any of them for that
+        many seconds, those still running are stopped and taken as ended, without error
+        (`docker service logs` without --follow may hang once its lines are out:
+        docker/cli#4678)."""
         for cmd in cmds.values():
             self._announce(cmd)
         if self.dry:
@@ -273,6 +276,7 @@ class Runner:
         found: queue.Queue[tuple[str, str | None]] = queue.Queue()
         procs: dict[str, subprocess.Popen] = {}
         last: dict[str, collections.deque[str]] = {}
+        stalled: set[str] = set()
         try:
             for name, cmd in cmds.items():
                 try:
@@ -285,7 +289,11 @@ class Runner:
                 threading.Thread(target=_queue_lines, args=(name, proc.stdout, found), daemon=True).start()
             running = len(procs)
             while running:
-                name, line = found.get()
+                try:
+                    name, line = found.get(timeout=idle)
+                except queue.Empty:
+                    stalled = {n for n, proc in procs.items() if proc.poll() is None}
+                    break
                 if line is None:
                     running -= 1
                     continue
@@ -299,7 +307,7 @@ class Runner:
                     _stop(proc)
         for name, proc in procs.items():
             code = proc.wait()
-            if code != 0:
+            if code != 0 and name not in stalled:
                 raise CommandError(cmds[name].argv, code, "".join(last[name]))
 
 

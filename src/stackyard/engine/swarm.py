@@ -75,6 +75,14 @@ def service_logs(client: DockerClient, service_id: str, tail: int) -> str:
         return b"".join(chunks).decode(errors="replace")
 
 
+def running_tasks(client: DockerClient, project: str, service: str) -> list[dict]:
+    """The running tasks of the stack service `<project>_<service>`, on any node ([] when
+    it is not deployed)."""
+    full = f"{project}_{service}"
+    found = [svc for svc in services(client, project) if svc["Spec"]["Name"] == full]
+    return [t for svc in found for t in tasks(client, svc["ID"]) if t.get("Status", {}).get("State") == "running"]
+
+
 #: The label the engine puts on a task's container: its service's full name (`<stack>_<service>`).
 SERVICE_NAME = "com.docker.swarm.service.name"
 

@@ -377,7 +377,8 @@ def _first(
                 health_timeout + deploy.START_MARGIN,
             )
         )
-        steps.append(_backup(env, release, r.database, f"the database holds data: backup first; {stack.job} runs"))
+        why = f"the database holds data: backup first; {stack.job} runs"
+        steps.append(_backup(env, release, r.database, why, started_before=True))
     else:
         situation += ": a first deploy" + (f" ({found.data}: no postgres role to back it up)" if found.data else "")
         steps.append(secrets)
@@ -413,13 +414,13 @@ def _first(
     )
 
 
-def _backup(env: Environment, release: str, database: Database, why: str) -> Step:
+def _backup(env: Environment, release: str, database: Database, why: str, *, started_before: bool = False) -> Step:
     return Step(
         "backup",
         f"pg_dump (custom format) in the container of {database.service}'s task on this engine (docker exec), "
         f"checked with pg_restore --list, kept on the engine as backup {release}",
         why,
-        Backup(env.project, database, release),
+        Backup(env.project, database, release, started_before),
         deploy.BACKUP_DEADLINE,
     )
 
@@ -571,13 +572,17 @@ class Backup(Action):
     project: str
     database: Database
     label: str
+    #: A step before starts the database (a first deploy over its volume): none running
+    #: when the plan is checked is no error.
+    started_before: bool = False
 
     def run(self, x: Deploy) -> None:
         database_container(x.s, self.database.service)  # its task here, or an error naming its node
         x.backup = backups.take(x.s, self.label, self.database, timeout=x.deadline)
 
     def check(self, x: Deploy) -> None:
-        database_container(x.s, self.database.service)
+        if not self.started_before or engine.running_tasks(x.s.engine(), x.s.env.project, self.database.service):
+            database_container(x.s, self.database.service)
 
     def commands(self) -> tuple[Command, ...]:
         return (_dump(f"<container of the {self.project}_{self.database.service} task>"),)
@@ -595,10 +600,7 @@ def database_container(s: Session, service: str) -> str:
     if here:
         return str(here[0].get("Id"))
     full = f"{s.env.project}_{service}"
-    found = [svc for svc in engine.services(client, s.env.project) if svc["Spec"]["Name"] == full]
-    running = [
-        t for svc in found for t in engine.tasks(client, svc["ID"]) if t.get("Status", {}).get("State") == "running"
-    ]
+    running = engine.running_tasks(client, s.env.project, service)
     if not running:
         raise StackyardError(
             f"no task of {full} runs: the backup has no database to read",
@@ -645,7 +647,9 @@ def wait_job(x: Deploy, job: str) -> None:
             return
         if said.startswith("failed"):
             failed = [
-                t for t in this_run(service, engine.tasks(client, service["ID"])) if t["Status"]["State"] in TASK_FAILED
+                t
+                for t in swarm.this_run(service, engine.tasks(client, service["ID"]))
+                if t["Status"]["State"] in TASK_FAILED
             ]
             show_task_logs(x, service, failed[0] if failed else None)
             raise StackyardError(f"job {job} {said}", f"`inv logs --env {x.s.env.name} {job}` shows all of it")
@@ -654,16 +658,10 @@ def wait_job(x: Deploy, job: str) -> None:
         x.sleep(POLL)
 
 
-def this_run(service: Mapping, tasks: Sequence[Mapping]) -> list[Mapping]:
-    """The tasks of the job's current iteration (each deploy of it is one)."""
-    iteration = ((service.get("JobStatus") or {}).get("JobIteration") or {}).get("Index", 0)
-    return [t for t in tasks if (t.get("JobIteration") or {}).get("Index", 0) == iteration]
-
-
 def job_state(service: Mapping, tasks: Sequence[Mapping]) -> str:
     """How far the job's current run is: complete, failed after N attempt(s) (with why) once
     Swarm gave up on it, else how many tasks completed and run."""
-    mine = this_run(service, tasks)
+    mine = swarm.this_run(service, tasks)
     wanted = int(((service["Spec"].get("Mode") or {}).get("ReplicatedJob") or {}).get("TotalCompletions") or 1)
     done = sum(1 for t in mine if t["Status"]["State"] == "complete")
     if done >= wanted:

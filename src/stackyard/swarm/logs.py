@@ -23,6 +23,9 @@ from stackyard.swarm.run import require_manager
 
 #: A line of `docker service logs --timestamps`: `<time> <stack>_<service>.<slot>.<task>@<node>    | <text>`
 #: (the slot of a global service's task is its node's id).
+#: Seconds without a line after which `inv logs` (not following) takes the streams as
+#: ended: `docker service logs` may hang once its lines are out (docker/cli#4678).
+IDLE = 5.0
 TASK_LINE = re.compile(r"(?P<time>\S+) \S+?\.(?P<slot>[^.\s]+)\.[0-9a-z]+@(?P<node>\S+?) *\| ?(?P<text>.*)")
 
 
@@ -57,7 +60,8 @@ def stream(
     # `.1`: a replica's slot; `@node` on a swarm of several
     width = max(len(name) for name in names) + 2 + (1 + max(len(n) for n in nodes.values()) if several else 0)
     try:
-        lines = (parse(name, text, nodes=several) for name, text in s.merged_lines(cmds))
+        found = s.merged_lines(cmds, idle=None if follow else IDLE)
+        lines = (parse(name, text, nodes=several) for name, text in found)
         shown = lines if follow else in_time_order(lines)
         for line in shown:
             width = max(width, len(line.label))  # a slot of two digits, a global service's node

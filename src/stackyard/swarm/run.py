@@ -17,7 +17,7 @@ import os
 import pathlib
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from stackyard.commands import compose
 from stackyard.commands import swarm as swarmcmds
@@ -236,12 +236,19 @@ def converge(s: Session, timeout: int, clock: Callable[[], float], sleep: Callab
         sleep(POLL)
 
 
+def this_run(service: Mapping, tasks: Sequence[Mapping]) -> list[Mapping]:
+    """The tasks of the job's current iteration (each deploy of it is one)."""
+    iteration = ((service.get("JobStatus") or {}).get("JobIteration") or {}).get("Index", 0)
+    return [t for t in tasks if (t.get("JobIteration") or {}).get("Index", 0) == iteration]
+
+
 def pending_reason(client, service: dict) -> str:
     """Why the service has not converged, in words; "" when it has."""
     name = service["Spec"]["Name"]
     mode = service["Spec"].get("Mode") or {}
     found = engine.tasks(client, service["ID"])
     if "ReplicatedJob" in mode:
+        found = this_run(service, found)  # those of earlier runs are listed too, complete
         wanted = int(mode["ReplicatedJob"].get("TotalCompletions") or 1)
         done = sum(1 for t in found if t["Status"]["State"] == "complete")
         failed = [t for t in found if t["Status"]["State"] in FAILED]

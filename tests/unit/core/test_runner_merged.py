@@ -93,3 +93,12 @@ def test_a_missing_program_is_said_and_what_started_is_stopped(tmp_path):
         list(Runner(out=io.StringIO()).merged_lines(cmds))
     time.sleep(1)  # a left running would have written its pid by now
     assert not alive(tmp_path / "a")
+
+
+def test_with_idle_those_silent_that_long_are_stopped_and_taken_as_ended(tmp_path):
+    # as `docker service logs` without --follow, hung once its lines are out (docker/cli#4678)
+    cmds = {"hung": sleeper(tmp_path / "hung", first="all there is"), "done": py("print('done')")}
+    started = time.monotonic()
+    got = sorted(Runner(out=io.StringIO()).merged_lines(cmds, idle=1.0))
+    assert got == [("done", "done\n"), ("hung", "all there is\n")]  # and no error
+    assert time.monotonic() - started < 30 and not alive(tmp_path / "hung")

@@ -76,8 +76,8 @@ class MergingRunner(FakeRunner):
         self.merged = list(merged)
         self.merged_cmds: dict[str, Command] = {}
 
-    def merged_lines(self, cmds: Mapping[str, Command]) -> Iterator[tuple[str, str]]:
-        self.merged_cmds = dict(cmds)
+    def merged_lines(self, cmds: Mapping[str, Command], idle: float | None = None) -> Iterator[tuple[str, str]]:
+        self.merged_cmds, self.idle = dict(cmds), idle
         self.commands += list(cmds.values())
         self.modes += ["merged"] * len(cmds)
         for name, line in self.merged:

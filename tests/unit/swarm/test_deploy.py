@@ -558,3 +558,13 @@ def test_with_a_registry_the_images_are_pushed_and_every_part_passes_the_login_o
     deploys = [line for line in text.splitlines() if "docker stack deploy" in line]
     assert len(deploys) == 3 and all("--with-registry-auth" in line for line in deploys)
     assert "--with-registry-auth" not in plan_of(tmp_path).text()  # without one, nothing to pass on
+
+
+def test_a_first_deploy_s_backup_is_checked_before_the_step_that_starts_the_database_without_error(tmp_path):
+    # a dry run over a database volume with nothing running: the plan is printed, not refused
+    x = rollout(tmp_path, Client([[]]))
+    sd.Backup(PROJECT, Database("db", "postgres"), NEW, started_before=True).check(x)
+    with pytest.raises(StackyardError, match=rf"^no task of {PROJECT}_db runs: the backup has no database to read"):
+        sd.Backup(PROJECT, Database("db", "postgres"), NEW).check(x)
+    plan = plan_of(tmp_path, found=found(services=(), serving=None, data=f"volume {PROJECT}_db-data"))
+    assert step(plan, "backup").action.started_before

@@ -73,6 +73,7 @@ def test_every_deployed_service_is_one_command_and_the_lines_come_out_merged_in_
         f"db.1      | {T2} database system is ready\n"
         f"api.2     | {T3} GET /health 200\n"
     )
+    assert runner.idle == logs.IDLE  # not following: a stream hung once its lines are out ends
 
 
 def test_following_shows_the_lines_as_they_come_and_grep_keeps_those_that_match(tmp_path):
@@ -81,7 +82,7 @@ def test_following_shows_the_lines_as_they_come_and_grep_keeps_those_that_match(
     s = session(tmp_path, runner, FakeClient(DEPLOYED))
     logs.stream(s, ["db", "api"], follow=True, keep=stacklogs.matcher("health"))
     assert list(runner.merged_cmds) == ["db", "api"]
-    assert all("--follow" in c.argv for c in runner.merged_cmds.values())
+    assert all("--follow" in c.argv for c in runner.merged_cmds.values()) and runner.idle is None
     assert s.out.getvalue() == f"api.1@manager1 | {T1} GET /Health 200\n"  # two nodes: the node is said
 
 

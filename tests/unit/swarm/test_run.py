@@ -226,3 +226,14 @@ def test_up_of_some_services_is_refused_on_swarm(tmp_path, monkeypatch):
         "swarm runs on Swarm: `up` deploys the whole stack, not some services: run `inv up --env swarm` without services"
     )
     assert runner.commands == []
+
+
+def test_a_job_run_again_is_complete_only_when_this_run_is():
+    client = Client()
+    migrate = job("migrate") | {"JobStatus": {"JobIteration": {"Index": 12}}}
+    earlier = task("complete", desired="shutdown") | {"JobIteration": {"Index": 5}}
+    now = task("starting") | {"JobIteration": {"Index": 12}}
+    client.task_rows["migrate"] = [earlier, now]
+    assert swarm.pending_reason(client, migrate) == f"job {PROJECT}_migrate: 0/1 complete"
+    client.task_rows["migrate"] = [earlier, task("complete", desired="shutdown") | {"JobIteration": {"Index": 12}}]
+    assert swarm.pending_reason(client, migrate) == ""
