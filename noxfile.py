@@ -50,8 +50,16 @@ def smoke(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Speed targets against raw `docker compose`, and 20 deploys' switches under load (not in the default set)."""
+    """Speed targets against raw `docker compose`, 20 deploys' switches, image sizes (not default)."""
     session.install("-e", ".", *APP_DEPS)
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/hybrid.py")
     session.run("python", "bench/deploy_switch.py")
+    session.run("python", "bench/image.py")
+
+
+@nox.session(python="3.11")
+def lock(session: nox.Session) -> None:
+    """Pin every package of the app's images with its hashes (app/requirements*.txt -> .lock), after changing a pin."""
+    session.install("uv")
+    session.run("python", "app/lock.py")
