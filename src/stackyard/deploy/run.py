@@ -36,6 +36,7 @@ from stackyard.engine import api, roles, ship
 from stackyard.env.masking import mask
 from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
+from stackyard.swarm import actions as swarm_actions
 from stackyard.swarm import deploy as swarm_deploy
 
 
@@ -78,7 +79,7 @@ def _run(
 ) -> None:
     if s.env.orchestrator == "swarm":  # Swarm's steps (swarm/deploy.py), run by this executor
         plan = swarm_plan(s, kind, target, allow_dirty, health_timeout, build_on, bundle)
-        x: Deploy = swarm_deploy.SwarmDeploy(s, clock, sleep)
+        x: Deploy = swarm_actions.SwarmDeploy(s, clock, sleep)
     else:
         plan = make_plan(
             s,

@@ -25,6 +25,7 @@ from stackyard.deploy import plan as deploy
 from stackyard.deploy import run as deploy_run
 from stackyard.errors import CommandTimeout, StackyardError
 from stackyard.session import Session
+from stackyard.swarm import actions as sa
 from stackyard.swarm import deploy as sd
 from stackyard.swarm import render
 from tests.unit.fakes import FakeRunner, tmp_env
@@ -112,18 +113,18 @@ def test_a_deploy_goes_part_by_part_the_job_first_then_the_web_service_then_the_
 def test_the_job_goes_alone_with_the_release_and_the_other_parts_leave_it_out(tmp_path):
     plan = plan_of(tmp_path)
     job = step(plan, "migration").action
-    assert job == sd.RunJob(PROJECT, sd.only(document(NEW), ["migrate"]), "migrate")
+    assert job == sa.RunJob(PROJECT, sd.only(document(NEW), ["migrate"]), "migrate")
     assert list(job.document["services"]) == ["migrate"]  # nothing else is in the file: nothing else changes
     assert job.document["services"]["migrate"]["image"] == f"shop-app:{NEW}"
     assert job.document["networks"] == document(NEW)["networks"] and job.document["secrets"]  # declared, all
     web, rest = step(plan, "api").action, step(plan, "services").action
     assert (list(web.document["services"]), web.services, web.serves) == (["api"], ("api",), True)
     assert (list(rest.document["services"]), rest.converge) == (["caddy", "db", "worker"], True)
-    assert step(plan, "api").undo == (sd.RollBack(PROJECT, ("api",)),)
-    assert step(plan, "services").undo == (sd.RollBack(PROJECT, ("caddy", "db", "worker")),)
+    assert step(plan, "api").undo == (sa.RollBack(PROJECT, ("api",)),)
+    assert step(plan, "services").undo == (sa.RollBack(PROJECT, ("caddy", "db", "worker")),)
     assert step(plan, "migration").undo == ()  # nothing else changed: the old release still serves
     assert "the schema was migrated by" in step(plan, "migration").left_behind
-    assert step(plan, "record").action == sd.Record(NEW, "deploy", releases.KEEP_IMAGES)
+    assert step(plan, "record").action == sa.Record(NEW, "deploy", releases.KEEP_IMAGES)
 
 
 def test_only_copies_the_file_leaving_the_release_untouched():
@@ -146,7 +147,7 @@ def test_a_rollback_updates_the_same_way_without_build_backup_or_job(tmp_path):
     for name in ("api", "services"):
         assert "migrate" not in step(plan, name).action.document["services"]
     assert step(plan, "api").action.document["services"]["api"]["image"] == f"shop-app:{OLD}"
-    assert step(plan, "record").action == sd.Record(OLD, "rollback", None)
+    assert step(plan, "record").action == sa.Record(OLD, "rollback", None)
     assert "the database was not touched" in plan.note
     assert plan.text().splitlines()[0] == f"rollback {OLD} to swarm (project {PROJECT}), replacing {NEW}:"
 
@@ -239,16 +240,16 @@ class Clock:
         self.now += seconds
 
 
-def rollout(tmp_path, client: Client, runner: FakeRunner | None = None) -> sd.SwarmDeploy:
+def rollout(tmp_path, client: Client, runner: FakeRunner | None = None) -> sa.SwarmDeploy:
     project = config.Project(tmp_path, "shop", tmp_path / "compose", tmp_path / "env", "swarm")
     s = Session(project, env(tmp_path), runner or FakeRunner(), out=io.StringIO(), client=client)
     clock = Clock()
-    x = sd.SwarmDeploy(s, clock, clock.sleep)
+    x = sa.SwarmDeploy(s, clock, clock.sleep)
     x.deadline = 300
     return x
 
 
-def out(x: sd.SwarmDeploy) -> str:
+def out(x: sa.SwarmDeploy) -> str:
     return x.s.out.getvalue()
 
 
@@ -273,10 +274,10 @@ class Slow(FakeRunner):
 
 
 def test_the_update_state_is_swarms_else_whether_the_spec_changed_its_tasks():
-    assert sd.update_state(service("api", state="completed")) == "completed"
-    assert sd.update_state(service("api")) == "updating"  # cleared by the change; the updater has not begun
-    assert sd.update_state(service("api", before=f"shop-app:{NEW}")) == "unchanged"
-    assert sd.update_state(service("api", before=None)) == "unchanged"  # made by this deploy: nothing to update
+    assert sa.update_state(service("api", state="completed")) == "completed"
+    assert sa.update_state(service("api")) == "updating"  # cleared by the change; the updater has not begun
+    assert sa.update_state(service("api", before=f"shop-app:{NEW}")) == "unchanged"
+    assert sa.update_state(service("api", before=None)) == "unchanged"  # made by this deploy: nothing to update
 
 
 @pytest.mark.parametrize(
@@ -292,15 +293,15 @@ def test_the_update_state_is_swarms_else_whether_the_spec_changed_its_tasks():
     ],
 )
 def test_the_outcome_of_the_updates(states, verdict):
-    assert sd.outcome(states) == verdict
+    assert sa.outcome(states) == verdict
 
 
 def test_the_watcher_returns_once_swarm_says_completed(tmp_path):
     frames = [[service("api")], [service("api", state="updating")], [service("api", state="completed")]]
     x = rollout(tmp_path, Client(frames))
-    sd.watch(x, ["api"], until=300)
+    sa.watch(x, ["api"], until=300)
     assert "api: update completed" in out(x)
-    assert x.clock() == 2 * sd.POLL
+    assert x.clock() == 2 * sa.POLL
 
 
 def test_a_rollback_by_swarm_fails_naming_it_with_swarms_reason_and_the_failing_tasks_lines(tmp_path):
@@ -314,7 +315,7 @@ def test_a_rollback_by_swarm_fails_naming_it_with_swarms_reason_and_the_failing_
     runner = FakeRunner(LOGS)
     x = rollout(tmp_path, Client(frames, tasks={"id-api": [newer, failed_task()]}), runner)
     with pytest.raises(StackyardError) as err:
-        sd.watch(x, ["api"], until=300)
+        sa.watch(x, ["api"], until=300)
     assert (
         err.value.message == f"Swarm rolled api back by itself ({why}); its task {TASK[:12]}: task: non-zero exit (3)"
     )
@@ -329,21 +330,21 @@ def test_a_paused_update_fails_at_once(tmp_path):
     frames = [[service("worker", state="paused", message="update paused due to failure")]]
     x = rollout(tmp_path, Client(frames, tasks={"id-worker": [failed_task()]}), FakeRunner(LOGS))
     with pytest.raises(StackyardError, match=r"^Swarm paused the update of worker \(update paused due to failure\)"):
-        sd.watch(x, ["worker"], until=300)
+        sa.watch(x, ["worker"], until=300)
 
 
 def test_logs_that_do_not_come_are_said_not_waited_for(tmp_path):
     frames = [[service("api", state="rollback_completed", message="rollback completed")]]
     x = rollout(tmp_path, Client(frames, tasks={"id-api": [failed_task()]}), Slow())
     with pytest.raises(StackyardError, match=r"^Swarm rolled api back by itself"):
-        sd.watch(x, ["api"], until=300)
+        sa.watch(x, ["api"], until=300)
     assert f"(its logs did not come within 30 s: `docker service logs --raw --tail 30 {TASK}` shows them)" in out(x)
 
 
 def test_an_update_past_its_deadline_fails_saying_where_it_is(tmp_path):
     x = rollout(tmp_path, Client([[service("api", state="updating"), service("worker", state="completed")]]))
     with pytest.raises(StackyardError) as err:
-        sd.watch(x, ["api", "worker"], until=30)
+        sa.watch(x, ["api", "worker"], until=30)
     assert err.value.message == "the update did not finish within 300 s: api still updating (no reason given)"
     assert x.clock() == 30
     assert f"--- {PROJECT}_api, every task: last 30 log lines ---" in out(x)  # no failed task to name
@@ -380,7 +381,7 @@ def test_an_update_deploys_its_part_without_prune_then_watches_what_changed(tmp_
     client = Client([before])
     runner = Deploying(client, after)
     x = rollout(tmp_path, client, runner)
-    sd.Update(PROJECT, sd.only(document(NEW), ["api", "worker"]), ("api", "worker")).run(x)
+    sa.Update(PROJECT, sd.only(document(NEW), ["api", "worker"]), ("api", "worker")).run(x)
     (cmd,) = runner.commands
     assert cmd.argv[:3] == ("docker", "stack", "deploy") and "--prune" not in cmd.argv
     assert cmd.argv[-4:] == ("--resolve-image", "never", "--detach=true", PROJECT)
@@ -393,7 +394,7 @@ def test_the_web_services_update_says_the_new_release_serves_once_completed(tmp_
     client = Client([[service("api", state="completed", version=1)]])
     runner = Deploying(client, [[service("api", version=2)], [service("api", state="completed", version=3)]])
     x = rollout(tmp_path, client, runner)
-    sd.Update(PROJECT, sd.only(document(NEW), ["api"]), ("api",), serves=True).run(x)
+    sa.Update(PROJECT, sd.only(document(NEW), ["api"]), ("api",), serves=True).run(x)
     assert actions.serves_new(x) and x.new == f"{PROJECT}_api"
 
 
@@ -406,7 +407,7 @@ def test_a_stop_first_service_whose_image_did_not_change_keeps_its_name_and_is_n
     client = Client([running], images={**same, f"shop-app:{OLD}": "sha256:a", f"shop-app:{NEW}": "sha256:a"})
     runner = Deploying(client, [running])
     x = rollout(tmp_path, client, runner)
-    sd.Update(PROJECT, sd.only(document(NEW), ["caddy", "worker"]), ("caddy", "worker")).run(x)
+    sa.Update(PROJECT, sd.only(document(NEW), ["caddy", "worker"]), ("caddy", "worker")).run(x)
     assert runner.deployed["services"]["caddy"]["image"] == f"shop-caddy:{OLD}"  # stop-first: same ID, kept
     assert runner.deployed["services"]["worker"]["image"] == f"shop-app:{NEW}"  # start-first: the release's name
     assert f"caddy: shop-caddy:{NEW} is the image it runs (shop-caddy:{OLD}): kept, not restarted" in out(x)
@@ -422,7 +423,7 @@ def test_the_undo_rolls_back_what_this_deploy_updated_unless_swarm_did(tmp_path)
     runner = FakeRunner()
     x = rollout(tmp_path, client, runner)
     x.changed = ["api", "worker"]  # db: not changed by this deploy (its "completed" is an earlier one's)
-    sd.RollBack(PROJECT, ("api", "db", "worker")).run(x)
+    sa.RollBack(PROJECT, ("api", "db", "worker")).run(x)
     assert [c.argv for c in runner.commands] == [("docker", "service", "rollback", "--detach", f"{PROJECT}_worker")]
     assert "worker: rolled back" in out(x)
 
@@ -433,7 +434,7 @@ def test_the_undo_of_the_web_service_says_what_serves_when_its_rollback_fails(tm
     x.changed, x.new = ["api"], f"{PROJECT}_api"
     x.points_at = x.new
     with pytest.raises(StackyardError, match="the rollback did not finish: api rollback_paused"):
-        sd.RollBack(PROJECT, ("api",)).run(x)
+        sa.RollBack(PROJECT, ("api",)).run(x)
     assert x.stuck.startswith("the release may still serve: rolling api back failed")
     assert actions.serves_new(x)  # recorded as failed-serving
 
@@ -446,9 +447,9 @@ def test_the_job_waits_for_this_runs_tasks_not_an_earlier_runs(tmp_path):
     earlier = {"ID": "t0", "JobIteration": {"Index": 3}, "Status": {"State": "complete"}}
     running = {"ID": "t1", "JobIteration": {"Index": 4}, "Status": {"State": "running"}}
     done = {"ID": "t1", "JobIteration": {"Index": 4}, "Status": {"State": "complete"}}
-    assert sd.job_state(job, [earlier]) == "0/1 complete, 0 running"
-    assert sd.job_state(job, [running, earlier]) == "0/1 complete, 1 running"
-    assert sd.job_state(job, [done, earlier]) == "complete"
+    assert sa.job_state(job, [earlier]) == "0/1 complete, 0 running"
+    assert sa.job_state(job, [running, earlier]) == "0/1 complete, 1 running"
+    assert sa.job_state(job, [done, earlier]) == "complete"
 
 
 def test_a_job_swarm_gave_up_on_fails_the_deploy_with_its_lines(tmp_path):
@@ -463,7 +464,7 @@ def test_a_job_swarm_gave_up_on_fails_the_deploy_with_its_lines(tmp_path):
     tasks = [failed_task("task: non-zero exit (1)"), failed_task("task: non-zero exit (1)") | {"ID": "z" * 25}]
     x = rollout(tmp_path, Client([[job]], tasks={"id-migrate": tasks}), FakeRunner(LOGS))
     with pytest.raises(StackyardError, match=r"^job migrate failed after 2 attempt\(s\): task: non-zero exit \(1\)"):
-        sd.wait_job(x, "migrate")
+        sa.wait_job(x, "migrate")
     assert "broken on purpose" in out(x)
 
 
@@ -472,7 +473,7 @@ def test_a_backup_refuses_a_database_task_on_another_node_naming_it(tmp_path):
     tasks = {"id-db": [{"ID": "t", "NodeID": "n2", "Status": {"State": "running"}}]}
     x = rollout(tmp_path, Client([[db]], tasks=tasks))
     with pytest.raises(StackyardError) as err:
-        sd.Backup(PROJECT, Database("db", "postgres"), NEW).check(x)
+        sa.Backup(PROJECT, Database("db", "postgres"), NEW).check(x)
     assert err.value.message == (
         f"the task of {PROJECT}_db runs on node worker1, not on this engine's (manager1): the backup runs pg_dump "
         "in its container with `docker exec`, which reaches this engine's containers only"
@@ -482,11 +483,11 @@ def test_a_backup_refuses_a_database_task_on_another_node_naming_it(tmp_path):
 
 def test_a_backup_reads_the_database_task_container_on_this_engine(tmp_path, monkeypatch):
     taken = {}
-    monkeypatch.setattr(sd.backups, "take", lambda s, name, database, **kw: taken.update(kw, name=name) or name)
+    monkeypatch.setattr(sa.backups, "take", lambda s, name, database, **kw: taken.update(kw, name=name) or name)
     client = Client([[]])
     client.api.containers = lambda filters: [{"Id": "c0ffee", "Created": 1}]
     x = rollout(tmp_path, client)
-    sd.Backup(PROJECT, Database("db", "postgres"), NEW).run(x)
+    sa.Backup(PROJECT, Database("db", "postgres"), NEW).run(x)
     assert "commands" not in taken  # db.backup's own: `docker exec` in that container (stack/db.py)
     assert x.backup == NEW and taken["timeout"] == 300
 
@@ -563,8 +564,8 @@ def test_with_a_registry_the_images_are_pushed_and_every_part_passes_the_login_o
 def test_a_first_deploy_s_backup_is_checked_before_the_step_that_starts_the_database_without_error(tmp_path):
     # a dry run over a database volume with nothing running: the plan is printed, not refused
     x = rollout(tmp_path, Client([[]]))
-    sd.Backup(PROJECT, Database("db", "postgres"), NEW, started_before=True).check(x)
+    sa.Backup(PROJECT, Database("db", "postgres"), NEW, started_before=True).check(x)
     with pytest.raises(StackyardError, match=rf"^no task of {PROJECT}_db runs: the backup has no database to read"):
-        sd.Backup(PROJECT, Database("db", "postgres"), NEW).check(x)
+        sa.Backup(PROJECT, Database("db", "postgres"), NEW).check(x)
     plan = plan_of(tmp_path, found=found(services=(), serving=None, data=f"volume {PROJECT}_db-data"))
     assert step(plan, "backup").action.started_before
