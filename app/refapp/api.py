@@ -10,7 +10,7 @@ import redis
 from fastapi import Body, FastAPI, HTTPException
 from fastapi.responses import JSONResponse
 
-from . import cache, db, jobs, readiness
+from . import cache, db, jobs, programs, readiness
 from .settings import Settings
 
 app = FastAPI(title="stackyard reference API")
@@ -41,11 +41,26 @@ UNHEALTHY_FILE = "/tmp/unhealthy"
 @app.get("/health", response_model=None)
 def health() -> dict | JSONResponse:
     """Liveness: answers while the process serves HTTP; touches nothing else (but the
-    UNHEALTHY_FILE marker)."""
+    UNHEALTHY_FILE marker). In the all-in-one image (docker/allinone) it also reports the
+    state of each program supervisord runs there: one that is not RUNNING (a worker
+    restarting, say) makes it unhealthy, named. While the container is being stopped
+    (supervisord stops them all, as asked) a request it still answers is no failure.
+    Elsewhere there is no supervisord."""
     import os
 
     if os.path.exists(UNHEALTHY_FILE):
         return JSONResponse({"status": "unhealthy", "why": f"{UNHEALTHY_FILE} exists"}, status_code=503)
+    try:
+        found = programs.here(os.environ)
+    except programs.Stopping:
+        found = None
+    except programs.NoAnswer as exc:
+        return JSONResponse({"status": "unhealthy", "why": str(exc)}, status_code=503)
+    if found is not None and (down := programs.down(found)):
+        why = "not running: " + ", ".join(down)
+        return JSONResponse({"status": "unhealthy", "why": why, "programs": found}, status_code=503)
+    if found:
+        return {"status": "ok", "programs": found}
     return {"status": "ok"}
 
 

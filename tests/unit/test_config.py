@@ -98,7 +98,7 @@ protected = true
 
 def test_the_real_project():
     project = config.load(ROOT)
-    assert sorted(project.environments) == ["dev", "prod", "staging", "swarm"]
+    assert sorted(project.environments) == ["dev", "prod", "single", "staging", "swarm"]
     staging = project.environments["staging"]
     assert [f.name for f in staging.files] == ["compose.yaml", "compose.prod.yaml", "compose.staging.yaml"]
     assert all(f.parent == ROOT / "compose" for f in staging.files)
@@ -201,7 +201,7 @@ def test_unknown_environment_lists_the_known_ones():
     with pytest.raises(ConfigError) as info:
         config.load(ROOT).environment("qa")
     assert "unknown environment 'qa'" in str(info.value)
-    assert "known: dev, prod, staging" in str(info.value)
+    assert "known: dev, prod, single, staging, swarm" in str(info.value)
 
 
 def test_stackyard_env_chooses_the_default(tmp_path, monkeypatch):

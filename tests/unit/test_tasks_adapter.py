@@ -327,7 +327,7 @@ def test_unknown_environment_lists_the_known_ones(fake, c, capsys):
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("stackyard: error: unknown environment 'qa'")
-    assert "known: dev, prod, staging" in err
+    assert "known: dev, prod, single, staging, swarm" in err
     assert fake.commands == []
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from stackyard.engine import state
 from stackyard.config import PROXY_KINDS, Database, Proxy, Roles, Web
 from stackyard.errors import ConfigError
 
@@ -116,7 +117,9 @@ def resolve(stated: Mapping[str, Any], config: Mapping[str, Any]) -> Roles:
             )
         database = Database(service, kind)
     migrate = known(stated["migrate"], "migrate") if "migrate" in stated else detected.migrate
-    workers = tuple(known(w, "workers") for w in stated.get("workers", detected.workers))
+    # A worker scaled to 0 here runs no container to recreate (an all-in-one container runs it).
+    idle = state.scaled_to_zero(config)
+    workers = tuple(known(w, "workers") for w in stated.get("workers", detected.workers) if w not in idle)
     images = tuple(known(i, "images") for i in stated.get("images", detected.images))
     return Roles(web, proxy, database, migrate, workers, images)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from stackyard.errors import StackyardError
@@ -150,6 +151,16 @@ def published_ports(config: dict) -> list[Port]:
 
 def services(config: dict) -> list[str]:
     return sorted(config.get("services", {}))
+
+
+def scaled_to_zero(config: Mapping) -> set[str]:
+    """Services the environment keeps in its config but runs no container of
+    (`deploy.replicas: 0` or `scale: 0`: e.g. programs an all-in-one container runs)."""
+    return {
+        name
+        for name, svc in (config.get("services") or {}).items()
+        if (svc.get("deploy") or {}).get("replicas") == 0 or svc.get("scale") == 0
+    }
 
 
 def one_shot_services(config: dict) -> set[str]:

@@ -56,9 +56,10 @@ def problems(containers: Sequence[state.Container], config: Mapping | None) -> d
     """Services that do not run as they should: service -> what is wrong ("created",
     "exited (1)", "unhealthy", "no container"). A long-running service must be running,
     and healthy where it has a check; a one-shot (others wait for it to complete) must
-    not have failed. Services are the config's, else those that have a container."""
+    not have failed. Services are the config's (but those scaled to 0), else those that
+    have a container."""
     one_shots = state.one_shot_services(dict(config or {})) | {name for c in containers for name in c.waits_for}
-    expected = state.services(dict(config)) if config else []
+    expected = sorted(set(state.services(dict(config))) - state.scaled_to_zero(config)) if config else []
     out: dict[str, str] = {}
     for service in sorted(set(expected) | {c.service for c in containers}):
         mine = [c for c in containers if c.service == service]

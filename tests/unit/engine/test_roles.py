@@ -124,3 +124,9 @@ def test_the_roles_table_is_checked_with_did_you_mean(tmp_path, table, message, 
         config.build(tmp_path, {"roles": table})
     assert str(info.value).startswith("pyproject.toml: " + message)
     assert (info.value.hint or "").startswith(hint)
+
+
+def test_a_worker_scaled_to_zero_is_no_worker_of_that_environment():
+    # `single`: an all-in-one container runs the worker and the listener; their services stay, with no container
+    config_ = {"services": {"w": {"deploy": {"replicas": 0}}, "l": {"scale": 0}, "jobs": {}}}
+    assert roles.resolve({"workers": ["w", "l", "jobs"]}, config_).workers == ("jobs",)

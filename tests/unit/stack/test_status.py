@@ -155,3 +155,10 @@ def test_ps_goes_by_the_containers_when_the_config_does_not_render(tmp_path):
     status.ps(s)
     # migrate is not known as a one-shot here: its exited container does not run
     assert s.out.getvalue().splitlines()[-1] == "dev is not up: migrate exited (0); `inv logs -s migrate` shows why"
+
+
+def test_a_service_scaled_to_zero_is_expected_to_have_no_container():
+    config = {"services": {"api": {}, "worker": {"deploy": {"replicas": 0}}, "listener": {"scale": 0}}}
+    running = Container("sy-api-1", "api", "running", "", 0, ())
+    assert status.problems([running], config) == {}
+    assert status.problems([], config) == {"api": "no container"}
