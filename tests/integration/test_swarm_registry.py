@@ -15,7 +15,7 @@ import pytest
 
 from tests.support import copy_checkout, inv_in, prod_inv, registry, remove_swarm_project, swarm_active
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
 
 def catalog(address: str) -> dict[str, list[str]]:
