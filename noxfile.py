@@ -36,7 +36,7 @@ def integration(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def remote(session: nox.Session) -> None:
-    """Remote targets on a second Docker host the tests start: shipping, bundles, host.check (not by default)."""
+    """A second Docker host the tests start (shipping, bundles, host.check, Swarm nodes), a registry (not default)."""
     session.install(*TEST_DEPS)
     session.run("pytest", "-m", "remote", *session.posargs)
 
@@ -50,10 +50,11 @@ def smoke(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """Speed targets against raw `docker compose`, 20 deploys' switches, image sizes (not default)."""
+    """Speed targets against raw `docker compose`, the dev loop (mounts vs watch), deploy switches (not default)."""
     session.install("-e", ".", *APP_DEPS)
     session.run("python", "bench/run.py", *session.posargs)
     session.run("python", "bench/hybrid.py")
+    session.run("python", "bench/devloop.py")
     session.run("python", "bench/deploy_switch.py")
     session.run("python", "bench/image.py")
 

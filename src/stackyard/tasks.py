@@ -51,9 +51,21 @@ def remainder(c) -> list[str]:
     return shlex.split(c.remainder or "")
 
 
-@stackyard_task(help={"env": ENV_HELP, "timeout": "seconds to wait for health (default 180)"})
-def dev(c, env=None, timeout=180):
-    """Build what changed, start the stack, wait until healthy, print its URLs."""
+@stackyard_task(
+    help={
+        "env": ENV_HELP,
+        "timeout": "seconds to wait for health (default 180)",
+        "watch": "then Compose's watch until Ctrl-C: saved code copied in, services restarted, the image "
+        "rebuilt when its requirements, locks or Dockerfile change (compose/compose.<env>.watch.yaml)",
+    }
+)
+def dev(c, env=None, timeout=180, watch=False):
+    """Build what changed, start the stack, wait until healthy, print its URLs (--watch: then follow edits)."""
+    if watch:
+        from stackyard.stack import watch as watch_
+
+        watch_.run(session(c, env), timeout=int(timeout))
+        return
     from stackyard.stack import ops as stack
 
     stack.up(session(c, env), build=True, timeout=int(timeout))

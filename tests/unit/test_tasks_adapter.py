@@ -370,7 +370,7 @@ def test_doctor_all_ok(c, monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     rows = [line.split(None, 2) for line in out.splitlines()[1:]]
     assert rows[0] == ["OK", "engine", "Docker 27.3.1 (API 1.47)"]
-    assert [r[1] for r in rows] == ["engine", "compose", "buildkit", "port", "port", "disk"]
+    assert [r[1] for r in rows] == ["engine", "compose", "buildkit", "watch", "port", "port", "disk"]
     # api's and db's ports are held by this stack's own containers (ps): fine
     assert "127.0.0.1:8000 for api: in use by this stack" in out
     assert "FAIL" not in out

@@ -190,3 +190,10 @@ def short(cmd: Command, env: Environment) -> str:
     if cmd.argv[: len(prefix)] != prefix:
         return str(cmd)
     return f"docker compose … {Command(cmd.argv[len(prefix) :])}"
+
+
+def watch(env: Environment) -> Command:
+    """Compose's watch in the foreground over services already up (`--no-up`: `inv dev
+    --watch` has built and started them, and waited for their health): their
+    `develop.watch` rules sync, restart and rebuild as files change."""
+    return _cmd(env, "watch", "--no-up")

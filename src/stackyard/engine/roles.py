@@ -17,8 +17,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from stackyard.engine import state
 from stackyard.config import PROXY_KINDS, Database, Proxy, Roles, Web
+from stackyard.engine import state
 from stackyard.errors import ConfigError
 
 DATABASE_IMAGES = (

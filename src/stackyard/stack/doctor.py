@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from stackyard.commands import compose, docker
@@ -14,6 +14,7 @@ from stackyard.core import table
 from stackyard.engine import diagnose, ports, state
 from stackyard.errors import StackyardError, last_line
 from stackyard.session import Session
+from stackyard.stack import watch
 
 MIN_DISK_GIB = 5.0
 
@@ -48,6 +49,25 @@ def check_compose(version_text: str | None) -> Check:
     if v < diagnose.MIN_COMPOSE:
         return Check("compose", "fail", f"Compose {have} is older than {want}", "upgrade docker-compose-plugin")
     return Check("compose", "ok", f"Compose {have}")
+
+
+def check_watch(version_text: str, actions: Iterable[str] = ()) -> Check:
+    """Can `inv dev --watch` run here: Compose's watch, with the actions its rules use."""
+    v = diagnose.parse_version(version_text)
+    have = ".".join(map(str, v))
+    every = ".".join(map(str, watch.EVERY_ACTION_SINCE[:2]))
+    fix = f"upgrade docker-compose-plugin to {every} or newer"
+    if v < watch.WATCH_SINCE:
+        return Check("watch", "warn", f"Compose {have} has no watch: `inv dev --watch` cannot run", fix)
+    missing = watch.lacking(v, actions)
+    if missing:
+        return Check(
+            "watch", "warn", f"Compose {have} lacks the watch action(s) {', '.join(missing)} the rules use", fix
+        )
+    if v < watch.EVERY_ACTION_SINCE:
+        unknown = ", ".join(watch.lacking(v, watch.ACTION_SINCE))
+        return Check("watch", "warn", f"Compose {have} watches, without the action(s) {unknown}", fix)
+    return Check("watch", "ok", f"Compose {have}: every watch action (`inv dev --watch`)")
 
 
 def check_buildkit(version_json: str | None, environ: dict[str, str]) -> Check:
@@ -117,13 +137,18 @@ def gather(s: Session) -> list[Check]:
     version_json = res.stdout if res.ok and '"Server":{' in res.stdout.replace(" ", "") else None
     checks = [check_engine(version_json, last_line(res.stderr))]
     res = s.read(compose.version(), check=False)
-    checks.append(check_compose(res.stdout if res.ok else None))
+    compose_version = res.stdout if res.ok else None
+    checks.append(check_compose(compose_version))
     checks.append(check_buildkit(version_json, dict(os.environ)))
     if version_json is None or checks[1].status == "fail":
         return checks
     try:
         cfg = s.config()
         ours = {p.published for c in s.containers() for p in c.ports}
+        if s.env.orchestrator == "compose" and not s.env.protected:  # where `inv dev --watch` runs
+            watched = watch.watching(s.project, s.env)
+            rules = watch.rules(cfg if watched == s.env else s.for_env(watched).config())
+            checks.append(check_watch(compose_version or "", (r.action for r in rules)))
     except diagnose.MissingVariable as exc:  # e.g. prod before `inv env.init --env prod`
         named = diagnose.MissingVariable(exc.variable, s.env.name)
         return checks + [Check("variables", "fail", named.message, named.hint or "")]

@@ -185,3 +185,8 @@ def test_builders_add_no_environment_variables(env):
     assert compose.up(env).env == {}
     assert compose.down(env).env == {}
     assert compose.up(env).cwd is None
+
+
+def test_watch_starts_nothing_itself(env):
+    # `inv dev --watch` has brought the stack up and waited for it: watch only watches.
+    assert argv(compose.watch(env)) == expected_base(env.name) + ["watch", "--no-up"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 
 import pytest
 
+from stackyard.core.runner import Result
 from stackyard.engine.state import Port
+from stackyard.session import Session
 from stackyard.stack import doctor
+from tests.unit.fakes import ROOT, FakeRunner, real_project
 
 GiB = 2**30
 
@@ -108,3 +113,68 @@ def test_check_disk(free, status, detail):
     c = doctor.check_disk(free, "/var/lib/docker")
     assert (c.status, c.detail) == (status, detail)
     assert ("docker system prune" in c.fix) == (status in ("warn", "fail") and free is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "actions", "status", "detail"),
+    [
+        ("2.40.3", {"sync", "sync+restart", "rebuild"}, "ok", "Compose 2.40.3: every watch action (`inv dev --watch`)"),
+        ("2.32.0", {"restart"}, "ok", "Compose 2.32.0: every watch action (`inv dev --watch`)"),
+        (
+            "2.29.7",
+            {"sync", "sync+restart", "rebuild"},
+            "warn",
+            "Compose 2.29.7 watches, without the action(s) restart (2.32), sync+exec (2.32)",
+        ),
+        (
+            "2.29.7",
+            {"sync", "restart"},
+            "warn",
+            "Compose 2.29.7 lacks the watch action(s) restart (2.32) the rules use",
+        ),
+        (
+            "2.22.1",
+            set(),
+            "warn",
+            "Compose 2.22.1 watches, without the action(s) restart (2.32), sync+exec (2.32), sync+restart (2.23)",
+        ),
+        ("Docker Compose version v2.21.0", set(), "warn", "Compose 2.21.0 has no watch: `inv dev --watch` cannot run"),
+    ],
+)
+def test_check_watch_says_what_this_compose_lacks_and_the_fix(text, actions, status, detail):
+    c = doctor.check_watch(text, actions)
+    assert (c.name, c.status, c.detail) == ("watch", status, detail)
+    assert c.fix == ("upgrade docker-compose-plugin to 2.32 or newer" if status == "warn" else "")
+
+
+def doctor_session(env: str, tmp_path, monkeypatch, cfg: dict) -> tuple[Session, FakeRunner]:
+    runner = FakeRunner(
+        {
+            "docker version": Result(0, engine_json()),
+            "compose version": Result(0, '{"version":"2.29.7"}'),
+            " config --format json": Result(0, json.dumps(cfg)),
+            "docker info": Result(0, f"{tmp_path}\n"),
+        }
+    )
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    project = real_project()
+    return Session(project, project.environment(env), runner, out=io.StringIO()), runner
+
+
+RULES = {"services": {"api": {"develop": {"watch": [{"action": "restart", "path": "/src/app"}]}}}}
+
+
+def test_doctor_on_dev_checks_watch_against_the_rules_of_its_override(tmp_path, monkeypatch):
+    s, runner = doctor_session("dev", tmp_path, monkeypatch, RULES)
+    watch_checks = [c for c in doctor.gather(s) if c.name == "watch"]
+    assert [(c.status, c.detail) for c in watch_checks] == [
+        ("warn", "Compose 2.29.7 lacks the watch action(s) restart (2.32) the rules use")
+    ]
+    override = str(ROOT / "compose" / "compose.dev.watch.yaml")
+    configs = [c.argv for c in runner.commands if c.argv[-3:] == ("config", "--format", "json")]
+    assert [override in argv for argv in configs] == [False, True]  # the env's own, then with the override
+
+
+def test_doctor_on_a_protected_environment_has_no_watch_check(tmp_path, monkeypatch):
+    s, _ = doctor_session("prod", tmp_path, monkeypatch, RULES)
+    assert "watch" not in [c.name for c in doctor.gather(s)]
