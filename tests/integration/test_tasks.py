@@ -151,7 +151,7 @@ def test_unknown_env_and_service_are_one_clear_line(inv):
     proc = inv("ps", "--env", "qa", check=False)
     assert proc.returncode != 0
     assert proc.stderr.strip() == (
-        "stackyard: error: unknown environment 'qa': known: dev, prod, staging, swarm "
+        "stackyard: error: unknown environment 'qa': known: dev, prod, single, staging, swarm "
         "(add compose/compose.qa.yaml or [tool.stackyard.environments.qa])"
     )
     proc = inv("logs", "-s", "nope", check=False)
