@@ -179,13 +179,13 @@ class Inv:
         return f"http://127.0.0.1:{self.env['API_PORT']}"
 
 
-def remove_prod_project(inv: Inv) -> None:
-    """Everything a deploy test made for its project: containers and volumes, the
-    lock a killed deploy leaves, its release history and backups on the engine, the
+def remove_prod_project(inv: Inv, env: str = "prod") -> None:
+    """Everything a deploy test made for its project (in `env`): containers and volumes,
+    the lock a killed deploy leaves, its release history and backups on the engine, the
     copies `--download` wrote here, its images (`<project>-*`, its own names)."""
     project = inv.env["STACKYARD_PROJECT"]
     remove_deploy_lock(project)
-    inv("down", "--volumes", "--confirm-data-loss", "--env", "prod", check=False, timeout=180)
+    inv("down", "--volumes", "--confirm-data-loss", "--env", env, check=False, timeout=180)
     remove_state(project)
     shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
     remove_images(project)
@@ -618,6 +618,16 @@ def drop_ssh(remote: dict) -> None:
     subprocess.run(
         ["ssh", "-F", remote["ssh_config"], "-p", port, "-O", "exit", "127.0.0.1"], capture_output=True, timeout=30
     )
+
+
+def swarm_checkout(dest: os.PathLike, setting: str) -> None:
+    """The checkout copied to `dest` (copy_checkout), its swarm environment given one
+    more line of settings (`registry = "..."`, `nodes = [...]`)."""
+    copy_checkout(dest)
+    pyproject = pathlib.Path(dest) / "pyproject.toml"
+    table = '[tool.stackyard.environments.swarm]\norchestrator = "swarm"\n'
+    assert table in pyproject.read_text()
+    pyproject.write_text(pyproject.read_text().replace(table, f"{table}{setting}\n"))
 
 
 REGISTRY = ROOT / "tests" / "hosts" / "registry" / "compose.yaml"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client as httpclient
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -33,9 +32,7 @@ from tests.support import (
     free_port,
     history,
     http,
-    remove_deploy_lock,
-    remove_images,
-    remove_state,
+    remove_prod_project,
     wait_for,
 )
 
@@ -56,11 +53,7 @@ def single():
         print(f"\nsingle: inv up --env single (build included): {time.monotonic() - started:.1f} s")
         yield inv
     finally:
-        remove_deploy_lock(project)
-        inv("down", "--volumes", "--confirm-data-loss", "--env", "single", check=False, timeout=180)
-        remove_state(project)
-        shutil.rmtree(ROOT / "backups" / project, ignore_errors=True)
-        remove_images(project)
+        remove_prod_project(inv, "single")
 
 
 def base(inv: Inv) -> str:

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.support import copy_checkout, inv_in, prod_inv, remote_host, remove_swarm_project, swarm_active
+from tests.support import inv_in, prod_inv, remote_host, remove_swarm_project, swarm_active, swarm_checkout
 
 pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
@@ -45,14 +45,7 @@ def test_a_worker_node_gets_the_images_runs_the_worker_and_processes_a_job(tmp_p
         inv = prod_inv("swnodes")
         project = inv.env["STACKYARD_PROJECT"]
         checkout = tmp_path / "checkout"
-        copy_checkout(checkout)
-        pyproject = checkout / "pyproject.toml"
-        pyproject.write_text(
-            pyproject.read_text().replace(
-                '[tool.stackyard.environments.swarm]\norchestrator = "swarm"\n',
-                f'[tool.stackyard.environments.swarm]\norchestrator = "swarm"\nnodes = ["{node["host"]}"]\n',
-            )
-        )
+        swarm_checkout(checkout, f'nodes = ["{node["host"]}"]')
         token = docker("swarm", "join-token", "--quiet", "worker").strip()
         manager = docker("info", "--format", "{{.Swarm.NodeAddr}}").strip()
         joined = subprocess.run(

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tests.support import copy_checkout, inv_in, prod_inv, registry, remove_swarm_project, swarm_active
+from tests.support import inv_in, prod_inv, registry, remove_swarm_project, swarm_active, swarm_checkout
 
 pytestmark = [pytest.mark.integration, pytest.mark.remote]
 
@@ -54,14 +54,7 @@ def test_the_images_go_through_the_registry_on_up_and_on_a_deploy(tmp_path):
         project = inv.env["STACKYARD_PROJECT"]
         where = f"{address}/team"
         checkout = tmp_path / "checkout"
-        copy_checkout(checkout)
-        pyproject = checkout / "pyproject.toml"
-        pyproject.write_text(
-            pyproject.read_text().replace(
-                '[tool.stackyard.environments.swarm]\norchestrator = "swarm"\n',
-                f'[tool.stackyard.environments.swarm]\norchestrator = "swarm"\nregistry = "{where}"\n',
-            )
-        )
+        swarm_checkout(checkout, f'registry = "{where}"')
         try:
             up = inv_in(inv, checkout, "up", "--env", "swarm", timeout=1200)
             out = up.stdout + up.stderr
